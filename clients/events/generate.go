@@ -1,0 +1,3 @@
+package events
+
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../api/event-schemas.yaml

@@ -1,0 +1,7 @@
+module github.com/shopworks/shop/e2e
+
+go 1.26.8
+
+replace github.com/shopworks/shop/clients => ../clients
+
+replace github.com/shopworks/shop/platform => ../platform
