@@ -1,0 +1,107 @@
+// Package httpx owns what both services' HTTP layers share: the one RFC 9457 problem writer, the
+// request-ID, recover, access-log and metrics middleware, spec-driven request validation, Swagger UI
+// and the readiness checks. It has no domain code: services map their domain errors to *Problem in
+// exactly one place (their httpapi package) and hand them to WriteProblem.
+package httpx
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Stable machine words for the problem's code field that the platform itself produces.
+const (
+	CodeValidationFailed     = "VALIDATION_FAILED"
+	CodeBadJSON              = "BAD_JSON"
+	CodeNotFound             = "NOT_FOUND"
+	CodeMethodNotAllowed     = "METHOD_NOT_ALLOWED"
+	CodeUnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	CodePayloadTooLarge      = "PAYLOAD_TOO_LARGE"
+	CodeRateLimited          = "RATE_LIMITED"
+	CodeServiceUnavailable   = "SERVICE_UNAVAILABLE"
+	CodeInternal             = "INTERNAL"
+	CodeNotImplemented       = "NOT_IMPLEMENTED"
+)
+
+// ProblemTypeBase prefixes every problem type URI; the suffix is the code in kebab case.
+const ProblemTypeBase = "https://shop.example/problems/"
+
+// FieldError names one failing field and why it failed.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem document. It is also an error, so that handlers can return it.
+type Problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	Code      string       `json:"code"`
+	RequestID string       `json:"requestId"`
+	Errors    []FieldError `json:"errors,omitempty"`
+
+	// RetryAfter, when positive, is sent as the Retry-After header (seconds).
+	RetryAfter int `json:"-"`
+	// Allow, when set, is sent as the Allow header of a 405.
+	Allow string `json:"-"`
+}
+
+// NewProblem builds a problem with the type URI derived from code.
+func NewProblem(status int, code, title, detail string) *Problem {
+	return &Problem{
+		Type:   ProblemTypeBase + strings.ReplaceAll(strings.ToLower(code), "_", "-"),
+		Title:  title,
+		Status: status,
+		Detail: detail,
+		Code:   code,
+	}
+}
+
+func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
+
+// ValidationProblem reports every failing field of a request at once.
+func ValidationProblem(fields []FieldError) *Problem {
+	detail := "The request has " + strconv.Itoa(len(fields)) + " invalid field"
+	if len(fields) != 1 {
+		detail += "s"
+	}
+	p := NewProblem(http.StatusBadRequest, CodeValidationFailed, "Validation failed", detail+".")
+	p.Errors = fields
+	return p
+}
+
+// InternalProblem is what a client sees of an unexpected error: nothing internal.
+func InternalProblem() *Problem {
+	return NewProblem(http.StatusInternalServerError, CodeInternal, "Internal error",
+		"An unexpected error occurred; the service log has the details under this request ID.")
+}
+
+// WriteProblem writes p as application/problem+json, filling instance and requestId from r.
+func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	out := *p
+	if out.Instance == "" {
+		out.Instance = r.URL.Path
+	}
+	if out.RequestID == "" {
+		out.RequestID = RequestIDFrom(r.Context())
+	}
+	if out.Type == "" {
+		out.Type = ProblemTypeBase + strings.ReplaceAll(strings.ToLower(out.Code), "_", "-")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	if out.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(out.RetryAfter))
+	}
+	if out.Allow != "" {
+		h.Set("Allow", out.Allow)
+	}
+	w.WriteHeader(out.Status)
+	_ = json.NewEncoder(w).Encode(&out)
+}

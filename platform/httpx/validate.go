@@ -1,0 +1,221 @@
+package httpx
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/go-chi/chi/v5"
+)
+
+// DefaultMaxBodyBytes is the largest request body accepted (413 above it).
+const DefaultMaxBodyBytes = 1 << 20
+
+// Validator checks every request against the OpenAPI document before a handler runs and answers a
+// problem listing every failing field at once. It finds the operation through chi's own routing
+// table (see docs/adr/0002-request-validation.md): the spec's paths are the router's patterns, so
+// there is one routing decision per request and `/products/{id}-with-orders` can never be taken
+// for `/products/{id}`.
+type Validator struct {
+	routes       map[string]*routers.Route // "METHOD pattern"
+	maxBodyBytes int64
+	options      *openapi3filter.Options
+}
+
+// NewValidator prepares a validator for spec. The spec must have been validated already.
+func NewValidator(spec *openapi3.T, maxBodyBytes int64) *Validator {
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = DefaultMaxBodyBytes
+	}
+	v := &Validator{
+		routes:       map[string]*routers.Route{},
+		maxBodyBytes: maxBodyBytes,
+		options: &openapi3filter.Options{
+			MultiError:         true,
+			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		},
+	}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			v.routes[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+		}
+	}
+	return v
+}
+
+// Middleware must be installed on the chi router that also routes the generated handlers.
+func (v *Validator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, v.maxBodyBytes)
+		}
+		rctx := chi.RouteContext(r.Context())
+		if rctx == nil || rctx.Routes == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		match := chi.NewRouteContext()
+		if !rctx.Routes.Match(match, r.Method, r.URL.Path) {
+			next.ServeHTTP(w, r) // chi answers 404/405
+			return
+		}
+		route, ok := v.routes[r.Method+" "+match.RoutePattern()]
+		if !ok {
+			next.ServeHTTP(w, r) // not an API operation (/docs, /metrics, /openapi.json)
+			return
+		}
+		params := make(map[string]string, len(match.URLParams.Keys))
+		for i, k := range match.URLParams.Keys {
+			params[k] = match.URLParams.Values[i]
+		}
+		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+			Request: r, PathParams: params, Route: route, Options: v.options,
+		})
+		if err != nil {
+			WriteProblem(w, r, problemFromValidation(err))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// problemFromValidation turns kin-openapi's errors into one problem: 413 and 415 win, otherwise a
+// 400 listing every failing field.
+func problemFromValidation(err error) *Problem {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large",
+			fmt.Sprintf("The body is larger than %d bytes.", tooBig.Limit))
+	}
+	var fields []FieldError
+	var walk func(error)
+	walk = func(e error) {
+		var multi openapi3.MultiError
+		if errors.As(e, &multi) {
+			for _, inner := range multi {
+				walk(inner)
+			}
+			return
+		}
+		var reqErr *openapi3filter.RequestError
+		if errors.As(e, &reqErr) {
+			fields = append(fields, requestErrorFields(reqErr)...)
+			return
+		}
+		fields = append(fields, FieldError{Field: "request", Message: cleanMessage(e.Error())})
+	}
+	walk(err)
+	for _, f := range fields {
+		if f.Field == "Content-Type" {
+			return NewProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Unsupported media type",
+				"The body must be application/json.")
+		}
+		if f.Field == "body" && strings.HasPrefix(f.Message, "malformed JSON") {
+			return NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", f.Message)
+		}
+	}
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return ValidationProblem(dedupe(fields))
+}
+
+func requestErrorFields(e *openapi3filter.RequestError) []FieldError {
+	var tooBig *http.MaxBytesError
+	if errors.As(e, &tooBig) {
+		return []FieldError{{Field: "body", Message: "too large"}}
+	}
+	if strings.Contains(e.Reason, "header Content-Type has unexpected value") ||
+		strings.HasPrefix(e.Reason, "unsupported content type") {
+		return []FieldError{{Field: "Content-Type", Message: e.Reason}}
+	}
+	prefix := "body"
+	if e.Parameter != nil {
+		prefix = e.Parameter.Name
+	}
+	if e.Parameter == nil && errors.Is(e.Err, openapi3filter.ErrInvalidRequired) {
+		return []FieldError{{Field: "body", Message: "a JSON body is required"}}
+	}
+	var parseErr *openapi3filter.ParseError
+	if e.Parameter == nil && errors.As(e.Err, &parseErr) {
+		return []FieldError{{Field: "body", Message: "malformed JSON: " + cleanMessage(parseErr.Error())}}
+	}
+	var out []FieldError
+	var walk func(error)
+	walk = func(err error) {
+		var multi openapi3.MultiError
+		if errors.As(err, &multi) {
+			for _, inner := range multi {
+				walk(inner)
+			}
+			return
+		}
+		var se *openapi3.SchemaError
+		if errors.As(err, &se) {
+			out = append(out, schemaField(prefix, e.Parameter != nil, se))
+			return
+		}
+		if err == nil {
+			return
+		}
+		msg := err.Error()
+		if errors.Is(err, openapi3filter.ErrInvalidRequired) {
+			msg = "is required"
+		}
+		out = append(out, FieldError{Field: prefix, Message: cleanMessage(msg)})
+	}
+	if e.Err == nil {
+		return []FieldError{{Field: prefix, Message: cleanMessage(e.Reason)}}
+	}
+	walk(e.Err)
+	return out
+}
+
+func schemaField(prefix string, isParam bool, se *openapi3.SchemaError) FieldError {
+	ptr := se.JSONPointer()
+	field := strings.Join(ptr, ".")
+	msg := se.Reason
+	if se.SchemaField == "additionalProperties" || strings.HasSuffix(msg, "is unsupported") {
+		if name, ok := quoted(msg); ok {
+			field = strings.TrimPrefix(field+"."+name, ".")
+			msg = "unknown field"
+		}
+	}
+	if se.SchemaField == "required" {
+		if name, ok := quoted(msg); ok {
+			field = strings.TrimPrefix(field+"."+name, ".")
+			msg = "is required"
+		}
+	}
+	if isParam {
+		field = prefix
+	}
+	if field == "" {
+		field = prefix
+	}
+	return FieldError{Field: field, Message: msg}
+}
+
+func quoted(s string) (string, bool) {
+	_, rest, ok := strings.Cut(s, `"`)
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, `"`)
+	return name, ok
+}
+
+func dedupe(in []FieldError) []FieldError {
+	seen := map[FieldError]bool{}
+	out := in[:0]
+	for _, f := range in {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
