@@ -94,20 +94,19 @@ func problemFromValidation(err error) *Problem {
 	}
 	var fields []FieldError
 	var walk func(error)
+	// Type switches, not errors.As: a RequestError unwraps to a MultiError of schema errors, and
+	// MultiError.As matches any member, so errors.As would skip the level that names the field.
 	walk = func(e error) {
-		var multi openapi3.MultiError
-		if errors.As(e, &multi) {
-			for _, inner := range multi {
+		switch e := e.(type) {
+		case openapi3.MultiError:
+			for _, inner := range e {
 				walk(inner)
 			}
-			return
+		case *openapi3filter.RequestError:
+			fields = append(fields, requestErrorFields(e)...)
+		default:
+			fields = append(fields, FieldError{Field: "request", Message: cleanMessage(e.Error())})
 		}
-		var reqErr *openapi3filter.RequestError
-		if errors.As(e, &reqErr) {
-			fields = append(fields, requestErrorFields(reqErr)...)
-			return
-		}
-		fields = append(fields, FieldError{Field: "request", Message: cleanMessage(e.Error())})
 	}
 	walk(err)
 	for _, f := range fields {
@@ -146,8 +145,10 @@ func requestErrorFields(e *openapi3filter.RequestError) []FieldError {
 	var out []FieldError
 	var walk func(error)
 	walk = func(err error) {
-		var multi openapi3.MultiError
-		if errors.As(err, &multi) {
+		if err == nil {
+			return
+		}
+		if multi, ok := err.(openapi3.MultiError); ok {
 			for _, inner := range multi {
 				walk(inner)
 			}
@@ -156,9 +157,6 @@ func requestErrorFields(e *openapi3filter.RequestError) []FieldError {
 		var se *openapi3.SchemaError
 		if errors.As(err, &se) {
 			out = append(out, schemaField(prefix, e.Parameter != nil, se))
-			return
-		}
-		if err == nil {
 			return
 		}
 		msg := err.Error()
@@ -186,7 +184,9 @@ func schemaField(prefix string, isParam bool, se *openapi3.SchemaError) FieldErr
 	}
 	if se.SchemaField == "required" {
 		if name, ok := quoted(msg); ok {
-			field = strings.TrimPrefix(field+"."+name, ".")
+			if len(ptr) == 0 || ptr[len(ptr)-1] != name {
+				field = strings.TrimPrefix(field+"."+name, ".")
+			}
 			msg = "is required"
 		}
 	}

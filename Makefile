@@ -1,0 +1,51 @@
+# Makefile — every target a user or CI needs; `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+MODULES      := clients platform product-service order-service e2e k6 infra
+GEN_MODULES  := clients product-service order-service
+BIN          := bin
+GOTEST_FLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: generate
+generate: ## Regenerate servers, clients and event types from api/*.yaml
+	@for m in $(GEN_MODULES); do (cd $$m && go generate ./...); done
+
+.PHONY: check-generated
+check-generated: ## Fail when the committed *.gen.go differ from a fresh generation
+	@scripts/check-generated.sh $(GEN_MODULES)
+
+.PHONY: build
+build: ## Build both services into bin/
+	@mkdir -p $(BIN)
+	go build -trimpath -o $(BIN)/product-service ./product-service/cmd/product-service
+	go build -trimpath -o $(BIN)/order-service ./order-service/cmd/order-service
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck on every module
+	@scripts/lint.sh $(MODULES)
+
+.PHONY: infra
+infra: ## Make MariaDB, Redis and RabbitMQ reachable on localhost and create databases and users
+	@infra/local/up.sh
+
+.PHONY: test
+test: check-generated lint ## Run every test (unit, integration, e2e, contract) against the real services
+	@scripts/test.sh $(MODULES)
+
+.PHONY: run
+run: infra build ## Start both services in the foreground (Ctrl-C stops both)
+	@scripts/run.sh
+
+.PHONY: up
+up: ## docker compose up (MySQL 8, Redis, RabbitMQ, both services)
+	docker compose -f infra/docker-compose.yml up -d --build
+
+.PHONY: down
+down: ## docker compose down
+	docker compose -f infra/docker-compose.yml down

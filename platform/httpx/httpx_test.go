@@ -1,0 +1,252 @@
+package httpx_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/platform/httpx"
+)
+
+const testSpec = `
+openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /things:
+    post:
+      operationId: createThing
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [name, qty]
+              properties:
+                name: {type: string, minLength: 1}
+                qty: {type: integer, minimum: 1, maximum: 10}
+      responses:
+        '201': {description: ok}
+  /things/{id}:
+    get:
+      operationId: getThing
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer, minimum: 1}}
+        - {name: limit, in: query, schema: {type: integer, maximum: 5}}
+      responses:
+        '200': {description: ok}
+  /things/{id}-with-parts:
+    get:
+      operationId: getThingWithParts
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer, minimum: 1}}
+      responses:
+        '200': {description: ok}
+`
+
+func newTestRouter(t *testing.T, logs io.Writer) http.Handler {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData([]byte(testSpec))
+	require.NoError(t, err)
+	require.NoError(t, doc.Validate(context.Background()))
+	r, err := httpx.NewRouter(httpx.RouterConfig{
+		Service: "test", Spec: doc, Log: httpx.NewLogger(logs, slog.LevelDebug, "test"),
+		Registry: prometheus.NewRegistry(), MaxBodyBytes: 64,
+	})
+	require.NoError(t, err)
+	r.Post("/things", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) })
+	r.Get("/things/{id}", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("thing")) })
+	r.Get("/things/{id}-with-parts", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("parts")) })
+	r.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("secret internal detail") })
+	return r
+}
+
+type problem struct {
+	Type, Title, Detail, Instance, Code, RequestID string
+	Status                                         int
+	Errors                                         []httpx.FieldError
+}
+
+func do(t *testing.T, h http.Handler, method, path, contentType, body string, hdr ...string) (*httptest.ResponseRecorder, problem) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var p problem
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/problem+json") {
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+		assert.Equal(t, rec.Code, p.Status)
+		assert.Equal(t, rec.Header().Get("X-Request-ID"), p.RequestID)
+		assert.NotEmpty(t, p.Type)
+		assert.NotEmpty(t, p.Title)
+	}
+	return rec, p
+}
+
+func TestProblemEnvelopeOnEveryPlatformErrorPath(t *testing.T) {
+	h := newTestRouter(t, io.Discard)
+	tests := []struct {
+		name, method, path, ct, body string
+		status                       int
+		code                         string
+		fields                       []string
+	}{
+		{"unknown route", "GET", "/nope", "", "", 404, httpx.CodeNotFound, nil},
+		{"wrong method", "DELETE", "/things", "", "", 405, httpx.CodeMethodNotAllowed, nil},
+		{"wrong content type", "POST", "/things", "text/plain", "x", 415, httpx.CodeUnsupportedMediaType, nil},
+		{"malformed JSON", "POST", "/things", "application/json", "{", 400, httpx.CodeBadJSON, nil},
+		{"too large", "POST", "/things", "application/json", `{"name":"` + strings.Repeat("a", 100) + `"}`, 413, httpx.CodePayloadTooLarge, nil},
+		{"every invalid field at once", "POST", "/things", "application/json", `{"qty":0,"extra":1}`, 400, httpx.CodeValidationFailed, []string{"extra", "name", "qty"}},
+		{"bad path parameter", "GET", "/things/abc", "", "", 400, httpx.CodeValidationFailed, []string{"id"}},
+		{"bad query parameter", "GET", "/things/1?limit=9", "", "", 400, httpx.CodeValidationFailed, []string{"limit"}},
+		{"bad id in suffixed route", "GET", "/things/abc-with-parts", "", "", 400, httpx.CodeValidationFailed, []string{"id"}},
+		{"panic", "GET", "/boom", "", "", 500, httpx.CodeInternal, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, p := do(t, h, tc.method, tc.path, tc.ct, tc.body)
+			assert.Equal(t, tc.status, rec.Code, rec.Body.String())
+			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+			assert.Equal(t, tc.code, p.Code)
+			assert.Equal(t, tc.path[:strings.IndexByte(tc.path+"?", '?')], p.Instance)
+			var fields []string
+			for _, f := range p.Errors {
+				fields = append(fields, f.Field)
+			}
+			assert.Equal(t, tc.fields, fields)
+			assert.NotContains(t, rec.Body.String(), "secret internal detail")
+		})
+	}
+}
+
+func TestMethodNotAllowedListsAllowedMethods(t *testing.T) {
+	rec, _ := do(t, newTestRouter(t, io.Discard), "DELETE", "/things", "", "")
+	assert.Equal(t, "POST", rec.Header().Get("Allow"))
+}
+
+func TestRoutingSeparatesSuffixedRoutes(t *testing.T) {
+	h := newTestRouter(t, io.Discard)
+	rec, _ := do(t, h, "GET", "/things/5", "", "")
+	assert.Equal(t, "thing", rec.Body.String())
+	rec, _ = do(t, h, "GET", "/things/5-with-parts", "", "")
+	assert.Equal(t, "parts", rec.Body.String())
+}
+
+func TestRequestIDIsKeptWhenSaneAndReplacedOtherwise(t *testing.T) {
+	var logs bytes.Buffer
+	h := newTestRouter(t, &logs)
+	rec, p := do(t, h, "GET", "/nope", "", "", "X-Request-ID", "demo-123")
+	assert.Equal(t, "demo-123", rec.Header().Get("X-Request-Id"))
+	assert.Equal(t, "demo-123", p.RequestID)
+	assert.Contains(t, logs.String(), `"requestId":"demo-123"`)
+
+	for _, bad := range []string{strings.Repeat("x", 129), "has space", "tab\there", "ünïcode"} {
+		rec, _ := do(t, h, "GET", "/things/1", "", "", "X-Request-ID", bad)
+		got := rec.Header().Get("X-Request-ID")
+		assert.NotEqual(t, bad, got)
+		assert.True(t, httpx.SaneRequestID(got))
+	}
+	rec, _ = do(t, h, "GET", "/things/1", "", "")
+	assert.True(t, httpx.SaneRequestID(rec.Header().Get("X-Request-ID")))
+}
+
+func TestDocsAndSpecAreServedFromTheBinary(t *testing.T) {
+	h := newTestRouter(t, io.Discard)
+	rec, _ := do(t, h, "GET", "/docs", "", "")
+	assert.Equal(t, 200, rec.Code)
+	assert.Contains(t, rec.Body.String(), "swagger-ui-bundle.js")
+	rec, _ = do(t, h, "GET", "/docs/swagger-ui-bundle.js", "", "")
+	assert.Equal(t, 200, rec.Code)
+	assert.Greater(t, rec.Body.Len(), 100_000)
+	rec, _ = do(t, h, "GET", "/openapi.json", "", "")
+	assert.Equal(t, 200, rec.Code)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc))
+	assert.Contains(t, doc["paths"], "/things/{id}-with-parts")
+	rec, _ = do(t, h, "GET", "/metrics", "", "")
+	assert.Contains(t, rec.Body.String(), "shop_http_requests_total")
+}
+
+func TestErrorHandlersMapHandlerErrorsOnce(t *testing.T) {
+	var logs bytes.Buffer
+	log := httpx.NewLogger(&logs, slog.LevelInfo, "test")
+	errGone := errors.New("gone")
+	eh := httpx.NewErrorHandlers(log, func(err error) *httpx.Problem {
+		if errors.Is(err, errGone) {
+			return httpx.NewProblem(404, "THING_NOT_FOUND", "Thing not found", "no such thing")
+		}
+		return nil
+	})
+	req := httptest.NewRequest("GET", "/things/1", nil)
+	rec := httptest.NewRecorder()
+	eh.Response(rec, req, errors.Join(errGone))
+	assert.Equal(t, 404, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"code":"THING_NOT_FOUND"`)
+
+	rec = httptest.NewRecorder()
+	eh.Response(rec, req, errors.New("dial tcp 10.0.0.1:3306: secret"))
+	assert.Equal(t, 500, rec.Code)
+	assert.NotContains(t, rec.Body.String(), "secret")
+	assert.Equal(t, 1, strings.Count(logs.String(), "secret"), "logged exactly once")
+
+	rec = httptest.NewRecorder()
+	eh.Request(rec, req, errors.New("can't decode JSON body: unexpected EOF"))
+	assert.Equal(t, 400, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"code":"BAD_JSON"`)
+
+	rec = httptest.NewRecorder()
+	eh.Param(rec, req, &invalidParamFormatError{ParamName: "id", Err: errors.New("not an int")})
+	assert.Equal(t, 400, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"field":"id"`)
+}
+
+// invalidParamFormatError has the shape of the error type oapi-codegen generates per service.
+type invalidParamFormatError struct {
+	ParamName string
+	Err       error
+}
+
+func (e *invalidParamFormatError) Error() string {
+	return "Invalid format for parameter " + e.ParamName + ": " + e.Err.Error()
+}
+
+func TestReadinessNamesTheFailingDependency(t *testing.T) {
+	up := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("connection refused") }
+	slow := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+
+	status, res, ok := httpx.Readiness(context.Background(), []httpx.Check{
+		{Name: "mysql", Required: true, Probe: up}, {Name: "redis", Probe: down}, {Name: "rabbitmq", Required: true, Probe: up},
+	}, time.Second)
+	assert.True(t, ok)
+	assert.Equal(t, "degraded", status)
+	assert.Equal(t, "degraded", res[1].Status)
+
+	status, res, ok = httpx.Readiness(context.Background(), []httpx.Check{
+		{Name: "mysql", Required: true, Probe: slow}, {Name: "redis", Probe: up},
+	}, 50*time.Millisecond)
+	assert.False(t, ok)
+	assert.Equal(t, "unavailable", status)
+	assert.Equal(t, "down", res[0].Status)
+	assert.Contains(t, res[0].Error, "deadline")
+}
