@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES      := clients platform product-service order-service e2e k6 infra
+MODULES      := clients platform product-service order-service e2e k6 infra tools
 GEN_MODULES  := clients product-service order-service
 BIN          := bin
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
@@ -49,3 +49,9 @@ up: ## docker compose up (MySQL 8, Redis, RabbitMQ, both services)
 .PHONY: down
 down: ## docker compose down
 	docker compose -f infra/docker-compose.yml down
+
+.PHONY: cover
+cover: ## Whole suite with coverage over every module; prints per-package figures, writes coverage/index.html
+	@scripts/test.sh $(MODULES)
+	go tool cover -html=coverage/merged.out -o coverage/index.html
+	@echo "report: coverage/index.html"
