@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES      := clients platform product-service order-service e2e k6 infra tools
+MODULES      := api clients platform product-service order-service e2e k6 infra tools
 GEN_MODULES  := clients product-service order-service
 BIN          := bin
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m

@@ -1,4 +1,4 @@
-package clients_test
+package api_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ func loadSpec(t *testing.T, name string) *openapi3.T {
 	t.Helper()
 	loader := openapi3.NewLoader()
 	loader.IsExternalRefsAllowed = true
-	doc, err := loader.LoadFromFile(filepath.Join("..", "api", name))
+	doc, err := loader.LoadFromFile(filepath.Join(".", name))
 	require.NoError(t, err, "load %s", name)
 	return doc
 }
@@ -128,7 +128,7 @@ func TestEveryErrorResponseIsAProblem(t *testing.T) {
 // orders, every message with headers and a payload that exists in event-schemas.yaml, and a
 // sender and a receiver for every channel.
 func TestAsyncAPIDocument(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "api", "events.yaml"))
+	raw, err := os.ReadFile("events.yaml")
 	require.NoError(t, err)
 	var doc struct {
 		AsyncAPI string `yaml:"asyncapi"`

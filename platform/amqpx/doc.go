@@ -1,0 +1,42 @@
+// Package amqpx owns the RabbitMQ connection, topology, confirmed publishing and reliable consuming
+// shared by the services; it contains no domain code and knows nothing about event payloads.
+//
+// # Connection
+//
+// A service opens exactly one [Conn] with [Dial]. A background goroutine owned by the Conn
+// keeps it connected: when the broker goes away it redials with exponential backoff (capped at
+// 5 s, jittered) and, on every (re)connect, declares the topic exchange [Config.Exchange] and its
+// dead-letter exchange "<Exchange>.dlx" (direct). Publishing and consuming channels are opened on
+// whatever connection is current, so they recover too. [Conn.Ready] reports the current state
+// for /readyz.
+//
+// The reconnect loop is ours rather than amqp091-go's Config.Recovery because that feature is
+// marked experimental, and because recovery here needs our own semantics: a confirm channel whose
+// in-flight publishes fail loudly (so the outbox relay retries them) and consumers that re-run
+// their quorum/classic topology declaration instead of replaying a recorded one.
+//
+// # Publishing
+//
+// [Conn.Publish] sends a batch on a dedicated confirm-mode channel and returns nil only when the
+// broker acked every message. A nack, a lost channel or connection, or ctx expiring is an
+// error and the caller retries the whole batch, so delivery is at-least-once: consumers must be
+// idempotent (DESIGN §4). Publish does not wait for a connection; while disconnected it fails
+// at once with [ErrNotConnected], which lets the outbox relay back off instead of holding its
+// row locks.
+//
+// # Consuming
+//
+// [Conn.Consume] declares the consumer's topology, then hands deliveries to a [Handler] and acks
+// only after the handler returned nil. A durable queue Q is a quorum queue (classic durable when
+// the broker refuses quorum) dead-lettering to "<Exchange>.dlx" with key "Q.dlq", and "Q.dlq" is
+// bound there. Handler errors are retried in-process with exponential backoff up to
+// [ConsumerSpec.MaxAttempts]; errors wrapped with [Permanent] skip the retries. After that the
+// message is republished, with confirm, to Q.dlq carrying the reason in the x-death-reason header,
+// and only then acked; if that publish fails the message is requeued, never dropped. The quorum
+// queue's x-delivery-limit catches the remaining case, a message that crashes the process
+// every time: the broker itself dead-letters it after deliveryLimit redeliveries.
+//
+// Exclusive consumers (cache-invalidation broadcasts) get a per-replica auto-delete queue and no
+// DLQ: a message still failing after the retries is dropped with an error log, because the next
+// write or the cache TTL repairs what it would have done.
+package amqpx

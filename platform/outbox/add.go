@@ -1,0 +1,82 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Event is one outbox row to be published.
+type Event struct {
+	ID            string // UUID; becomes the AMQP message_id consumers deduplicate on
+	RoutingKey    string // e.g. "order.created"
+	Payload       []byte // JSON body
+	CorrelationID string // request ID; longer than 128 bytes is truncated
+}
+
+// Column limits of TableDDL.
+const (
+	maxEventID       = 36
+	maxRoutingKey    = 64
+	maxCorrelationID = 128
+	// rowsPerInsert keeps one statement far below MySQL's 65 535 placeholders (4 per row).
+	rowsPerInsert = 1000
+)
+
+// Add inserts events into the outbox inside the caller's transaction: they are published if and
+// only if tx commits. One multi-row INSERT per call (per 1000 events). Call Relay.Notify after the
+// commit to publish without waiting for the next poll.
+func Add(ctx context.Context, tx *sql.Tx, events ...Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if tx == nil {
+		return errors.New("outbox: Add needs the caller's transaction, got nil")
+	}
+	for i, e := range events {
+		if err := e.validate(); err != nil {
+			return fmt.Errorf("outbox: event %d: %w", i, err)
+		}
+	}
+	for start := 0; start < len(events); start += rowsPerInsert {
+		chunk := events[start:min(start+rowsPerInsert, len(events))]
+		var q strings.Builder
+		q.WriteString("INSERT INTO outbox (event_id, routing_key, payload, correlation_id) VALUES ")
+		args := make([]any, 0, 4*len(chunk))
+		for i, e := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?)")
+			// The request ID is already bounded to 128 chars upstream; cutting here just
+			// guarantees a long one can never fail the business transaction.
+			args = append(args, e.ID, e.RoutingKey, e.Payload, truncate(e.CorrelationID, maxCorrelationID))
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("outbox: insert %d event(s): %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+func (e Event) validate() error {
+	switch {
+	case e.ID == "" || len(e.ID) > maxEventID:
+		return fmt.Errorf("ID %q must be 1..%d characters (a UUID)", e.ID, maxEventID)
+	case e.RoutingKey == "" || len(e.RoutingKey) > maxRoutingKey:
+		return fmt.Errorf("routing key %q must be 1..%d characters", e.RoutingKey, maxRoutingKey)
+	case len(e.Payload) == 0:
+		return fmt.Errorf("event %s has an empty payload", e.ID)
+	}
+	return nil
+}
+
+// truncate cuts s to at most n bytes (request IDs are printable ASCII).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,170 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shopworks/shop/platform/amqpx"
+)
+
+// Publisher publishes a batch and returns nil only when the broker confirmed all of it.
+// *amqpx.Conn satisfies it.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []amqpx.Message) error
+}
+
+var _ Publisher = (*amqpx.Conn)(nil)
+
+// RelayOptions tune a Relay; zero values mean the defaults.
+type RelayOptions struct {
+	BatchSize      int           // rows per transaction and publish; default 200
+	PollInterval   time.Duration // idle poll period, also the first retry delay; default 200 ms
+	MaxBackoff     time.Duration // cap of the retry delay after failed publishes; default 5 s
+	Retention      time.Duration // sent rows older than this are pruned; default 1 h
+	PruneInterval  time.Duration // how often to prune; default 1 min
+	PublishTimeout time.Duration // bound of one batch's publish and confirms; default 10 s
+	FlushTimeout   time.Duration // bound of the final flush after ctx is done; default 5 s
+}
+
+func (o RelayOptions) withDefaults() RelayOptions {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 200
+	}
+	def(&o.PollInterval, 200*time.Millisecond)
+	def(&o.MaxBackoff, 5*time.Second)
+	def(&o.Retention, time.Hour)
+	def(&o.PruneInterval, time.Minute)
+	def(&o.PublishTimeout, 10*time.Second)
+	def(&o.FlushTimeout, 5*time.Second)
+	o.MaxBackoff = max(o.MaxBackoff, o.PollInterval)
+	return o
+}
+
+// dbTimeout bounds each bookkeeping statement (claim, mark, count, prune round).
+const dbTimeout = 5 * time.Second
+
+// gaugeInterval limits how often the backlog gauges are recomputed (two aggregate queries).
+const gaugeInterval = time.Second
+
+// Relay moves committed outbox rows to the broker. Run one per replica; they share the work.
+type Relay struct {
+	db   *sql.DB
+	pub  Publisher
+	opts RelayOptions
+	log  *slog.Logger
+	m    *metrics
+	wake chan struct{} // size 1: Notify calls coalesce into one wake-up
+}
+
+// NewRelay builds a relay over db's outbox table. log may be nil (no logs), reg may be nil (no
+// metrics); a registration conflict is logged and leaves the metrics unexported.
+func NewRelay(db *sql.DB, pub Publisher, opts RelayOptions, log *slog.Logger, reg prometheus.Registerer) *Relay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "outbox-relay")
+	m, err := newMetrics(reg)
+	if err != nil {
+		log.Warn("outbox metrics not registered", "err", err)
+	}
+	return &Relay{db: db, pub: pub, opts: opts.withDefaults(), log: log, m: m, wake: make(chan struct{}, 1)}
+}
+
+// Notify wakes the relay now instead of at the next poll. Call it after committing a
+// transaction that added events. Never blocks.
+func (r *Relay) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is already pending; it will see these rows too
+	}
+}
+
+// Run relays until ctx is done, then makes one last bounded attempt to publish what is pending
+// and returns nil. Publish failures are retried with exponential backoff, never returned.
+func (r *Relay) Run(ctx context.Context) error {
+	if r.db == nil || r.pub == nil {
+		return errors.New("outbox: Relay needs a *sql.DB and a Publisher")
+	}
+	r.log.Info("outbox relay started", "batch_size", r.opts.BatchSize, "poll_interval", r.opts.PollInterval)
+	var nextPrune, nextGauges time.Time
+	var backoff time.Duration
+	for ctx.Err() == nil {
+		if now := time.Now(); !now.Before(nextPrune) {
+			r.pruneLogged(ctx)
+			nextPrune = now.Add(r.opts.PruneInterval)
+		}
+		// An in-flight batch is finished even if ctx ends meanwhile (it is bounded by
+		// PublishTimeout): interrupting it between publish and commit would only cause
+		// duplicates.
+		n, err := r.relayBatch(context.WithoutCancel(ctx))
+		if now := time.Now(); !now.Before(nextGauges) && ctx.Err() == nil {
+			r.refreshGauges(ctx)
+			nextGauges = now.Add(gaugeInterval)
+		}
+		switch {
+		case err != nil:
+			backoff = min(max(2*backoff, r.opts.PollInterval), r.opts.MaxBackoff)
+			r.log.Warn("outbox relay: batch failed; retrying", "err", err, "retry_in", backoff)
+			// Notify does not cut a backoff short: a down broker must not be hammered.
+			sleepCtx(ctx, backoff)
+		case n == r.opts.BatchSize:
+			backoff = 0 // a full batch: more are probably waiting
+		default:
+			backoff = 0
+			r.idle(ctx)
+		}
+	}
+	r.flush()
+	return nil
+}
+
+// idle waits for Notify, the poll interval or ctx.
+func (r *Relay) idle(ctx context.Context) {
+	t := time.NewTimer(r.opts.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-r.wake:
+	case <-t.C:
+	}
+}
+
+// flush publishes what is pending within FlushTimeout, for a graceful shutdown. Whatever it
+// cannot publish stays in the table for the next relay.
+func (r *Relay) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.opts.FlushTimeout)
+	defer cancel()
+	total := 0
+	for {
+		n, err := r.relayBatch(ctx)
+		total += n
+		if err != nil {
+			r.log.Warn("outbox relay: final flush incomplete; the rest is published by the next relay",
+				"published", total, "err", err)
+			return
+		}
+		if n < r.opts.BatchSize {
+			break
+		}
+	}
+	r.log.Info("outbox relay stopped", "flushed", total)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
