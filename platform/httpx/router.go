@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
@@ -19,6 +20,11 @@ type RouterConfig struct {
 	Log          *slog.Logger
 	Registry     *prometheus.Registry
 	MaxBodyBytes int64
+	// APIKeys, when not empty, are required (X-API-Key) on mutating requests.
+	APIKeys []string
+	// RateLimitRequests per RateLimitWindow per client IP; 0 disables rate limiting.
+	RateLimitRequests int
+	RateLimitWindow   time.Duration
 	// Extra middleware run after request ID, recover, access log and metrics, before validation
 	// (e.g. rate limiting).
 	Extra []func(http.Handler) http.Handler
@@ -37,6 +43,11 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 	if cfg.Registry != nil {
 		r.Use(NewHTTPMetrics(cfg.Registry).Middleware)
 	}
+	window := cfg.RateLimitWindow
+	if window <= 0 {
+		window = time.Second
+	}
+	r.Use(RateLimit(cfg.RateLimitRequests, window), APIKeyAuth(cfg.APIKeys))
 	r.Use(cfg.Extra...)
 	r.Use(NewValidator(cfg.Spec, cfg.MaxBodyBytes).Middleware)
 	r.NotFound(NotFound)
