@@ -35,8 +35,13 @@ infra: ## Make MariaDB, Redis and RabbitMQ reachable on localhost and create dat
 	@infra/local/up.sh
 
 .PHONY: test
-test: check-generated lint ## Run every test (unit, integration, e2e, contract) against the real services
+test: check-generated lint ## Run every test (unit, integration, e2e, contract, short fuzzing) against the real services
 	@scripts/test.sh $(MODULES)
+	@FUZZTIME=$${FUZZTIME:-3s} scripts/fuzz.sh $(MODULES)
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
+	@scripts/fuzz.sh $(MODULES)
 
 .PHONY: run
 run: infra build ## Start both services in the foreground (Ctrl-C stops both)

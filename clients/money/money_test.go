@@ -81,3 +81,22 @@ func TestTimesIsExactAndRefusesOverflow(t *testing.T) {
 	_, err = money.FromCents(math.MaxInt64 / 2).Times(3)
 	assert.Error(t, err)
 }
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"0", "1000.5", "1e3", "-0.07", "12.345", "9999999999999999999", "1e-2", "."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := money.Parse(s)
+		if err != nil {
+			return
+		}
+		back, err := money.Parse(a.String())
+		if err != nil || back != a {
+			t.Fatalf("%q → %v → %q → %v, %v", s, a.Cents(), a.String(), back.Cents(), err)
+		}
+		if d, err := money.Parse(a.Decimal()); err != nil || d != a {
+			t.Fatalf("Decimal of %q does not round-trip: %v", s, err)
+		}
+	})
+}

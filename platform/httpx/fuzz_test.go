@@ -1,0 +1,126 @@
+package httpx_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/shopworks/shop/platform/httpx"
+)
+
+// fuzzRouter serves both real specs' operations with a handler that only records that it ran:
+// whatever the input, the platform must answer a problem (never 500) or let a valid request through.
+func fuzzRouter(f *testing.F, spec string) (http.Handler, *bool) {
+	doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join("..", "..", "api", spec))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		f.Fatal(err)
+	}
+	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "fuzz", Spec: doc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.Fatal(err)
+	}
+	reached := new(bool)
+	h := func(w http.ResponseWriter, _ *http.Request) { *reached = true; w.WriteHeader(http.StatusNoContent) }
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			r.Method(method, path, http.HandlerFunc(h))
+		}
+	}
+	return r, reached
+}
+
+func fuzzRequest(t *testing.T, h http.Handler, reached *bool, method, path, contentType, requestID, body string) {
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " #?%") {
+		return
+	}
+	if _, err := url.ParseRequestURI(path); err != nil {
+		return // net/http rejects such a request line before any handler runs
+	}
+	req := httptest.NewRequest(method, "http://svc"+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("X-Request-ID", requestID)
+	rec := httptest.NewRecorder()
+	*reached = false
+	h.ServeHTTP(rec, req)
+	switch {
+	case rec.Code >= 500:
+		t.Fatalf("%s %s %q → %d: %s", method, path, body, rec.Code, rec.Body)
+	case rec.Code >= 400 && *reached:
+		t.Fatalf("handler ran for a rejected request: %d", rec.Code)
+	case rec.Code >= 400 && rec.Header().Get("Content-Type") != "application/problem+json":
+		t.Fatalf("rejection without a problem: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	if !httpx.SaneRequestID(rec.Header().Get("X-Request-ID")) {
+		t.Fatalf("response request ID %q is not sane", rec.Header().Get("X-Request-ID"))
+	}
+}
+
+func FuzzProductRequests(f *testing.F) {
+	h, reached := fuzzRouter(f, "product-service.yaml")
+	f.Add("POST", "/products", "application/json", "demo-1", `{"name":"BFF Test","price":1000,"qty":50}`)
+	f.Add("PUT", "/products/1", "application/json", "", `{"price":-1}`)
+	f.Add("PATCH", "/products/1", "application/json", "x", `{"qty":1.5,"extra":true}`)
+	f.Add("GET", "/products?limit=0&after=-1", "", "", "")
+	f.Add("GET", "/products/abc-with-orders", "", "\x00", "")
+	f.Add("POST", "/products", "text/plain", strings.Repeat("a", 200), "{")
+	f.Fuzz(func(t *testing.T, method, path, contentType, requestID, body string) {
+		switch method {
+		case "GET", "POST", "PUT", "PATCH", "DELETE":
+		default:
+			return
+		}
+		fuzzRequest(t, h, reached, method, path, contentType, requestID, body)
+	})
+}
+
+func FuzzOrderRequests(f *testing.F) {
+	h, reached := fuzzRouter(f, "order-service.yaml")
+	f.Add("POST", "/orders", "application/json", "demo-1", `{"productId":26,"qty":2}`)
+	f.Add("POST", "/orders", "application/json", "", `{"productId":"26","qty":0,"x":1}`)
+	f.Add("GET", "/orders/product/1?limit=1001&after=abc", "", "", "")
+	f.Add("GET", "/orders/99999999999999999999", "", "", "")
+	f.Fuzz(func(t *testing.T, method, path, contentType, requestID, body string) {
+		switch method {
+		case "GET", "POST", "DELETE":
+		default:
+			return
+		}
+		fuzzRequest(t, h, reached, method, path, contentType, requestID, body)
+	})
+}
+
+
+func FuzzRequestIDHeader(f *testing.F) {
+	for _, s := range []string{"demo-123", "", strings.Repeat("x", 129), "a b", "\x7f", "ü"} {
+		f.Add(s)
+	}
+	h := httpx.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := httpx.RequestIDFrom(r.Context()); got != w.Header().Get(httpx.HeaderRequestID) {
+			panic("context and response disagree")
+		}
+	}))
+	f.Fuzz(func(t *testing.T, id string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set(httpx.HeaderRequestID, id)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get(httpx.HeaderRequestID)
+		if !httpx.SaneRequestID(got) {
+			t.Fatalf("%q became %q", id, got)
+		}
+		if httpx.SaneRequestID(id) && got != id {
+			t.Fatalf("sane %q was replaced by %q", id, got)
+		}
+	})
+}
