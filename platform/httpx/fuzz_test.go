@@ -100,7 +100,6 @@ func FuzzOrderRequests(f *testing.F) {
 	})
 }
 
-
 func FuzzRequestIDHeader(f *testing.F) {
 	for _, s := range []string{"demo-123", "", strings.Repeat("x", 129), "a b", "\x7f", "ü"} {
 		f.Add(s)
