@@ -241,7 +241,7 @@ type Problem struct {
 	// Code Stable machine word: VALIDATION_FAILED, BAD_JSON, NOT_FOUND, METHOD_NOT_ALLOWED,
 	// UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE, PRODUCT_NOT_FOUND, ORDER_NOT_FOUND, INSUFFICIENT_STOCK,
 	// IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_KEY_IN_USE, PRODUCT_SERVICE_UNAVAILABLE, RATE_LIMITED,
-	// SERVICE_UNAVAILABLE, INTERNAL, NOT_IMPLEMENTED.
+	// SERVICE_UNAVAILABLE, UNAUTHORIZED, INTERNAL, NOT_IMPLEMENTED.
 	//
 	//
 	// Example: VALIDATION_FAILED
@@ -302,6 +302,9 @@ type ServiceUnavailable = Problem
 
 // TooManyRequests RFC 9457 problem details, with a stable machine `code`.
 type TooManyRequests = Problem
+
+// Unauthorized RFC 9457 problem details, with a stable machine `code`.
+type Unauthorized = Problem
 
 // UnsupportedMediaType RFC 9457 problem details, with a stable machine `code`.
 type UnsupportedMediaType = Problem
@@ -1126,6 +1129,12 @@ type CreateOrderResponse400Headers struct {
 	XRequestID *string
 }
 
+// CreateOrderResponse401Headers the declared response headers of an HTTP 401 response for CreateOrder
+type CreateOrderResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+
 // CreateOrderResponse404Headers the declared response headers of an HTTP 404 response for CreateOrder
 type CreateOrderResponse404Headers struct {
 	XRequestID *string
@@ -1174,6 +1183,8 @@ type CreateOrderResponse struct {
 	JSON201 *CreatedOrder
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -1194,6 +1205,8 @@ type CreateOrderResponse struct {
 	Headers201 *CreateOrderResponse201Headers
 	// Headers400 the parsed response headers for an HTTP 400 response
 	Headers400 *CreateOrderResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateOrderResponse401Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *CreateOrderResponse404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
@@ -1220,6 +1233,11 @@ func (r CreateOrderResponse) GetJSON201() *CreatedOrder {
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
 func (r CreateOrderResponse) GetApplicationproblemJSON400() *BadRequest {
 	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateOrderResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -1802,6 +1820,13 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 		}
 		response.ApplicationproblemJSON400 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -1895,6 +1920,23 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 			headers.XRequestID = &value
 		}
 		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateOrderResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 404:
 		var headers CreateOrderResponse404Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {

@@ -246,7 +246,7 @@ type Problem struct {
 	// Code Stable machine word: VALIDATION_FAILED, BAD_JSON, NOT_FOUND, METHOD_NOT_ALLOWED,
 	// UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE, PRODUCT_NOT_FOUND, ORDER_NOT_FOUND, INSUFFICIENT_STOCK,
 	// IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_KEY_IN_USE, PRODUCT_SERVICE_UNAVAILABLE, RATE_LIMITED,
-	// SERVICE_UNAVAILABLE, INTERNAL, NOT_IMPLEMENTED.
+	// SERVICE_UNAVAILABLE, UNAUTHORIZED, INTERNAL, NOT_IMPLEMENTED.
 	//
 	//
 	// Example: VALIDATION_FAILED
@@ -307,6 +307,9 @@ type ServiceUnavailable = Problem
 
 // TooManyRequests RFC 9457 problem details, with a stable machine `code`.
 type TooManyRequests = Problem
+
+// Unauthorized RFC 9457 problem details, with a stable machine `code`.
+type Unauthorized = Problem
 
 // UnsupportedMediaType RFC 9457 problem details, with a stable machine `code`.
 type UnsupportedMediaType = Problem
@@ -824,6 +827,16 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Headers TooManyRequestsResponseHeaders
 }
 
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
+
 type UnsupportedMediaTypeResponseHeaders struct {
 	XRequestID *string
 }
@@ -951,6 +964,28 @@ func (response CreateOrder400ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateOrder401ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1666,77 +1701,82 @@ func (sh *strictHandler) GetReadiness(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fv9bts6ln+VA+0ATXZkx3Y+2ia4WLiJ2+up8zGJc+/erbsRI9E2JxKpklQSTxFg32H/2AfaN9knWRyS",
-	"kiVbzkfr3osBpugfsS2Sh+f7/M7RVy8USSo45Vp5+1+9KSURlebPQxJOKf4RURVKlmomuLfv/Tqlekol",
-	"6CkFwtUdlRCShMJYisR8eU4jpiDE1U3P91Q4pQnBfSjPEm//k/dzf+j53nH/4sL77Ht6llJv31NaMj7x",
-	"Hh58b8D4zfK55+8P4U3nzRuIGb8BLcxZnN5rSMmE+pBKqijXIHg8g7sp5fiApMAUCG4oofckSWM8bJS1",
-	"WtvhlpB4161UiigL9VZn79/IWFP5087rdhsf6ezFLGH6p3arZVbQA5A0/mnk4bEjr3K55Wuc0y8ZVbp/",
-	"tHyX4ZSCtD+/UtA/gg28jOAU8Ao+CAkEJpRTSTSN8IfN6gUimohGu7NdISEh9wPKJ3rq7bc7b3wvYbz4",
-	"7NcSqOWsizdepvCChoJHCvl8R5iGazoWEonWcsb4pCrYhHGWoGxbxTGMazqh0nvAg1IiSUK106sB8rSe",
-	"JzGRE6o08Cy5phLEGJimiaFCUp1JjucyfPpLRuXM8z1OEjzOyKlCU0THJIu1t99utXxkjaWw3TIfc4Lb",
-	"NQT73inqxSq5GaV5pYBFFZG0W21HWkr0dE4ZizzfQ1kzSSNvX8uMlskcC5kQbc/f2/FKlL7tdLa3X3da",
-	"23tvdndev957DuFnVpNXke4UfZn4zt4fT/sj5nIopKQx0VRBLCYKCI+A3qLLasJHmmpr7kyjrRMNiVAa",
-	"2p03kErGNbmOKXQvDvt9CKdEkhD10B9xge7hjilU6jQmIY3gerZodk3ohVNh/jb+RlKVCq5oc8RX2aPh",
-	"o3Wjc07+e8Ndr9E/etRtPCDD7RnGWN6RyK3ET6HgmnLzJ0nTmIUEOYQO7DqmyZ//ppBdX+d04YoI9/+l",
-	"O+gfdYf905Or993+oIdERFQTFle9EUyJgjYwfktiFsGY0dhqipQCrffTV898hxao0f4SqhSZ4BHOZpNM",
-	"obdAOcSUoCC8h8/IFaUJD/FB53adaqHIowWPponOlLe/g1qjmTYc/gUJMteFMWExRdV0zJtqnar9rS01",
-	"FWnT3T3nidq6LRY23MKHsgD+JOnY2/f+ZWseB7fsr2rrzO5hxbLSg6PWJSRGa0BFkYY+BfNzDyCw/Asg",
-	"Zkor1F05M48xPpkzuRR7K/qygkr3+NbccAydfa6p5CTu4ZEvUJrvZkmXQ8bpfUpDNB5z4wOwSqaAYCS2",
-	"NqSovGUhfWWMGTIeuWQiZ2f/aH3MOCOzWJBoKMQAQ8vvyQ7UkGsRzVA9TFzDWxIObThm79Z3wwvLzUtO",
-	"bgmL0dn9rjKHiKaUR5SHM9g4nl38dbCJF87m5KBFlMSOv6opjSJUfZTN+lgxFOKY8Jn7Vv3ewg5jhvmn",
-	"SUK1EJAQPsuVWh3Y1AlMggmBSb0aJvcKQNlca4ERpUee5kORyD3438PBS66yNBVS0+iYRowMjYP9Y2yG",
-	"Cw1B+TQ8JViXthQxwJY6kmLEN3mfuWQUMTyTxGdSpFRqhtF4TGJF/VUpoQ9pnCkIzId+FMBYSKcTCjNZ",
-	"k+FLNmGcxLkx4G3S0glfvdBS0tWVOO51Wp29Rrvd6OwO2639Fv5vtlqt//D8eRYWEU0bmiXUW0r2fUzl",
-	"yhuabHU5f3skQ/M9dzGbnqWShkhonhUuVA9YEBIFAYuCA7jBFO2Z3PguCl1+26/eFZPbF26EuU1li+oO",
-	"2x1voaRoPbWjpH+joT6nxJnKYk09cxzBYHhHFNjnaQQb83o2OO/9pXc47B0FC9Vg/+Ti8v37/mG/dzK8",
-	"uhieHn6sU4E8rXrcOo0NXNhHH3xPC41GwEL61MJjwekMl2Sc6ReuSKPnKn2782ylfyjXLp9sMZPrcFlX",
-	"fJfKzumuXLtgnF8yzjluIa5RUHiLoyISXhScftSRVC2f5vlavWqEUxreuNS3WSdeW2nMUZZkpr7EJsmO",
-	"mEm2yfU108mXGsylrBv58izFEkHccVMpTCSJaFQP15SZbIgotqvj0nvMdovc9AX8cXVHXV1byaRhI0hR",
-	"cIEPgUEJmgYcwI82EjTLQSMwYEuAQcd6bOT13VTENhAtGFqaq8ci/4oyqKy/qyqiVrPVflJd7XXnO9fx",
-	"8mdKYj19IR9Loi4oFTdP0vOISK0dL0mmy4Hek1ADSUTGNdwxPS3Kc30nIKIhS0isFvx+Ba95W/xrvn1b",
-	"crLIw4IUy2jP9+4bE9FwXyZIVbNrzi7/1GAJZjhIr0E79r0J09PsuhmKxJSQd0LeKPPXlgtYW4n1VDk0",
-	"9MIUocutY/+Hivb/jKX/jKWPx9L1R1CLu/I00y/0aS9R1m/GKNevygtcXWToShbN84uq6gdnvZOj/smH",
-	"ADKuWZzjvY289J4aY8BPNLI1uRbhDWwEh6cn7/vnx2gNGA5DkcWRKcA2ynZiMU+XH7ijPN8rFnu+lz+N",
-	"tM+Vr/zEkinl5WBtw+ftzu5rcGVmjiX5LpKAsthuQsIp4xSCUEQ0qHGyBgJdanBUF98JGe3DEkzqw7vu",
-	"0dVfLk5PfDg5HV69P708OfLhuDf8+fToCr/pDganv/aO/BG/PLm4PDs7PR/2jq6Oe0f97tXwt7OeD2fd",
-	"3wan3aOr4enp1aB7/gG/Oj89ujwcXpW2PD0/6p2Xv1h2RP6I9496x2enw97J4W9XH3u/XZ33Li+QysXv",
-	"+ydXlxelgy5657/0D3tXlyfdX7r9QffdoOfDeXfYuxr0j/tDQ3/tM/2TYe/8pDuw1+8fnw16x72TYe9o",
-	"EQGvQ5iXZJ1DzmXP9Az0eWmfHI7+6pn+0FPOsZRzPhS7ESmJ8ZhzaLpM1hylLkw8k6wh6ZhKyuuzwBKe",
-	"/bW+OfBY4p0/v1NJgHYraY+FxJcckwPJy4c+gpfPT9cO35kveymW/nz2LDg782tOeTlCoLWWWVnnBc8p",
-	"iRin6qU1liminq83SxVdjfYsV06SkmhWrpowMM7R2c/PzLT9nNplBjwYrR2L+moIRfdK2fxHNSE4O70Y",
-	"glPnAEwJo0oZkunbL0QKHyODpAqYNjBOHldG3LTeEqZzoKvpInoAeipFNkG/rCXhioRWJiAyfS3uD5aC",
-	"kQtEqhSICI/wBHVHpbJOPjA/NPOgFZhiLf/OZnWBD3dTFk4hEbeVi2kBpcAGQo74PJrBhqIUApKyLddJ",
-	"nJEkDjabcCbiGIIPvYJnW19Z9BDgdrgE9x9b1MrIqTniI/6vYPIvYMqWPPsQFLlQYNqVwTwfCkwzBGOK",
-	"63Or1aXRwYhDeS38BMXG8L//A1/0LGji+T3TUjJ+0XRBOSyFz41gFXYbbC6EVBdK5xvnPUkIiZSMKggq",
-	"RfR8fmEmMjfDwMagCKf1wwy488D0wpAX1yLjEebnQV6qu+49tFstHxJyj3+0Ng+qMx94UddTCgaM3wTg",
-	"CnwTmmIWUq6Me3NN2OP+sOQsLRaUq6Pne7dUKmtF7War2TKQZ0o5SZm37203W0104FgyGmvfmhbF94TW",
-	"jDN8zEHPCtLpCsoDC+cYkHvK+KQJl4pCsGVcx98tEEFAUlyBD2IQRD9mRGfapR+odtX/QsO402o9gtjX",
-	"dIhzB1blB2Tp8/ukjpIVgH4qRUiVMm2hdJ34fZYkRM4KDL4KJr9SYCVkOYihhkwU+lcnuM+4h5Pi31eK",
-	"sdNqoXuJreHnV3Ge6+fh8KwJh7koS72wWoEN2C01QeubRLZmUZCY3dIfIo38msbx0FWMd+kVFm9C1TB+",
-	"IMSNypmOgQOyFN2MCzIcGG8kNBFyZkOaHTjb9HPLwpU3XNzxPLYoIDAmSo94KmnDPFWEuXnQKEc747jz",
-	"cNRptZswLEIV04rGY2RkHptGnKgZD6dScJGpeHZQDkVTyuGahiJB11kJSiUkwoSSC2oOhaAf0SQVGrWp",
-	"8ZHOTABKyI2dwUIXrMiY7tvoSRIKN3RmvXjxjemk2bkpc8URHzOpNFKMvnXDRtjiHN04p2lMZjTaBy0z",
-	"GmwaBtgAX7iqg5oTyYhHbGwyP1307wrUxTyy0+k04SOdWYdfdIQ6OzAVmVTWZVctxjblLOBWnSH7VK+a",
-	"80fK2ukv4ZLOCzfCqVCUY0D9ktnbWH/NXPIEG+3/+6//7uzulgaJ5iNEC7jR9rgddshb2rButL1qEmhB",
-	"rKsG+Dq7u4sDfCnRmkrc8z8/jUb3nXZjNLp/3fv85z/VJNufixT6nYhmL4sIJTSls+dQj86zg0EJxHmo",
-	"praoVA9Lvq+9Nt9X6eKu8IBzVNCYflQ1+A0h/SL4WltAvfBd1jc3ns0Fz1ljRDXwjLGqfDaVGTfskl+k",
-	"xJmlGKP5UyJjRmVRGVcte8k51A/a4nkrRmyF5XB9BXF5Ppj3aB1wXdp9sUbeaq/oZ3zHJMKOjYl1Kwr9",
-	"2SoNx5klO981I7cEypRn5NxkJXT2IBLWGwK9Z0rbidRvGW7bmaei+e646xiT4ecOt+VFFRe6YReua7gt",
-	"j7rLt13PsM5O6+13SasWp68TV44p2cB9AB24o9Iptm2lfpv43s7F1+cqG49ZaOd/8Jjnyo+VVjbsyjUL",
-	"8JWqpEFMQSzu8lm0AOtH2AiWmRlsusLtmQ7IjHVpFsdwTRmf5JmmKerqwclgc43K1N5+2lsszgKadbtP",
-	"r6sdisLFnc73aXAtlrs4mLvAaBO6MpWnVQTmiVcuKUzAvlmtO52SWs+PNtmRpHjws1W7RPgNnTXc6nWp",
-	"97IGImdIbEroFRzKObMmpeu8fVp5FmcSH3xv9zmhrTrFa1ZtryW61aD8iyqXu/55G+iaQizEDY0gSw/A",
-	"zDFOCOPfqmW7re3l2FcADyWs9IVR0G3RKG+xDn1bhC6FBDPqujjpuhE8wuXAh6Du680fUoSfxSSkmEgK",
-	"Vz/lRbiTUbkIL16A+sqih5VISBfSmDBugUsDf5tU1YGWDrlzqHOePbqNfeD0Dl2TSaGb8CtmwImQ1CYV",
-	"/ogvYXgF0FhB/JrQLbQTrVtkOj9xQ0jIuAl1mzBht1hof/oc1BWWA6a0KRLUu5nTvu+FZJ7VTnCFiWnu",
-	"9O0CO+1S7SnUTVkbuFOMc1C/qjH5+3KPaYp5xqTkxWt9jz1uH/r9U/g/wqU+vqpmvn4R7lIaSCndsjKq",
-	"6jxsGHgqwjzUvh+JVeZeC9RmnW2+FO6Yv/f14D/5sH3/bhkX+UhnimoIM6mEPHDAUWHQcZQnjSWAhEWw",
-	"ockN5fO3P6tWXPgBestEpoweb656ic/Mxns/7A2zl4BGn0veccErLsG6OUL1wzDdpwGNdZZlv3vdvTD5",
-	"UM5GzM2h3Wo/q+h2OMRLCm97wIvLbovxrbfoPhHOqLBgtfBQ9A+erH6nZ/1AtekprkxhXuom8/d6v8EX",
-	"2M7cyuTI9YAoCaflN6LyrupUSA2aJVRkugm2p0S5SyIJj+DcDGcf/9W1Gw5ckIiwcGdqxCW1BaiBK/PB",
-	"ggCuM+2q7k6r1YTd1jagL7VZUz4VXepK1SRDH6ieT1P8QCc2P6RG989N0WY67HJ9XamniqY1XqALOcxd",
-	"Fr+T4A9J8AtybJvNvXznW8XxC4XarO2/4U7IaWc21buUX9bTU6KhmNMw9wmzhJqJ6kyii94yr/e6Ixa3",
-	"wioEVRBVXBqCJ6UU1oV9Z87LCUnRSJwvL+5b3sDd6+Hzw/8HAAD//w==",
+	"7Fv9bts6ln8VQjtAkx3ZsZ2PtgkuFm7itp46H2M7t9OpsxEj0TYnEqmSVBzfIsC+w/6xD7Rvsk+yOCT1",
+	"ZcuJ07j3YoAp+kdsi+Th+T6/c/Td8XkUc0aYks7hd2dKcECE/vMY+1MCfwRE+oLGinLmHDqfp0RNiUBq",
+	"ShBmckYE8nFE0FjwSH/ZJwGVyIfVdcd1pD8lEYZ9CEsi5/Cr87E7dFzntDsYOFeuo+YxcQ4dqQRlE+fh",
+	"wXV6lN0un9t/f4zetN68QSFlt0hxfRYj9wrFeEJcFAsiCVOIs3COZlPC4AFBEJWIM00JucdRHMJho6TR",
+	"2PV3uIC77sSCB4mvdloH/4HHiohf9l43m/BI6yCkEVW/NBsNvYIcIUHCX0YOHDtySpdbvkaffEuIVN2T",
+	"5bsMpwQJ8/MribonaAsuwxlBcAUXcYEwmhBGBFYkgB+2yxcISMRrzdZuiYQI3/cIm6ipc9hsvXGdiLLs",
+	"s1tJoBLzNtx4mcIB8TkLJPB5hqlCN2TMBRCtxJyySVmwEWU0Atk2smMoU2RChPMAB8VY4Igoq1c94Gk1",
+	"T0IsJkQqxJLohgjEx4gqEmkqBFGJYHAuhae/JUTMHddhOILjtJxKNAVkjJNQOYfNRsMF1hgKmw39MSW4",
+	"WUGw65yDXqySm1aaVxLRoCSSZqNpSYuxmuaU0cBxHZA1FSRwDpVISJHMMRcRVub8gz2nQOnbVmt393Wr",
+	"sXvwZn/v9euDdQi/MJq8inSr6MvEtw7+eNofMZdjLgQJsSIShXwiEWYBInfgsuroE4mVMXeqwNaxQhGX",
+	"CjVbb1AsKFP4JiSoPTjudpE/xQL7oIfuiHFwDzMqQanjEPskQDfzRbOro44/5fpv7W8EkTFnktRHbJU9",
+	"aj4aN5pz8m81e71a9+RRt/EADDdnaGN5hwO7Ej75nCnC9J84jkPqY+AQOLCbkER//ocEdn3P6YIVAez/",
+	"a7vXPWkPu+dn1+/b3V4HiAiIwjQseyM0xRI1EWV3OKQBGlMSGk0RgoP1fv3u6O/AAhXYX0SkxBM4wtps",
+	"lEjwFiCHkGAQhPNwBVyRCjMfHrRu16oWiDxY8GgKq0Q6h3ugNYoqzeFfgSB9XTTGNCSgmpZ5U6Viebiz",
+	"I6c8rtu7pzyRO3fZwppd+FAUwJ8EGTuHzr/t5HFwx/wqdy7MHkYsKz04aF2EQ7AGUBSh6ZMoP/cIeYZ/",
+	"HgqpVBJ0V8z1Y5RNciYXYm9JX1ZQaR/fyQ1H09lligiGww4c+QyleTFL2gwljNzHxAfj0Tc+QkbJJMIQ",
+	"iY0NSSLuqE9eaWNGCQtsMpGys3uyOWZc4HnIcTDkvAeh5fdkB2jIDQ/moB46rsEtMUNNdErfbe6GA8PN",
+	"S4bvMA3B2f2uMkcBiQkLCPPnaOt0PvhrbxsunOTkgEUUxA6/yikJAlB9kM3mWDHk/BSzuf1W/t7C9kMK",
+	"+adOQhXnKMJsniq1PDKpE9IJJvJ06lXTuZeHpMm1FhhReORpPmSJ3IP7Eg5eMpyoKRf0N4j3L4g3l2ft",
+	"y+HH83737+VQ0zZuEf2t1r7o1j6ROTKUgFakiQYaa42x3xCpTNKXxw+bxqwVQZp5BCldbs3gkRTXbCJu",
+	"eO2L7vWnzpeBpw2BKJ3MgH14GU+8AlMiKiVYChdoJrhJvAtK8vnz51o7UVPCFAinolz7yGeQPuPCQ/Un",
+	"CpcXKZBM4pgLRYJTElA81Jv/MU6XcYW84mlwircpd5Mpg6mVBYGUURcO+pJBQOFMHF4IHhOhKKRzYxxK",
+	"4q6qKVwUh4lEnv7QDTxtB8apSCiFdIko6IQyHKbeFG4TF0747viGkrYqGabTarQOas1mrbU/bDYOG/C/",
+	"3mg0/u64eRofYEVqikbEWaoWXagFihvqcme5AHgkxXcdezGjo7EgoItZWbFQfuKIICyRRwPvCN1Cjr8m",
+	"N15EofUs3fJdoTp65kaQHJe2KO+w23IWatLGUzsK8g/iqz7B1lQWQZm55Qj4jRkG3/kPk4ht5YCI1+/8",
+	"pXM87Jx4C3BC92xw+f5997jbORteD4bnx5+qVCD1qo9bp7aBgXn0wXUUV2AE1CdPLTzljMxhScKoeuaK",
+	"OFhX6ZuttZX+oVj8fjXVcKrDRV1xbS2U0126dsY4t2CcOfDFb0BQcIuTLJUaZJx+1JGULZ+kCX+1avhT",
+	"4t/a2qleJV5TquYwXTSX30IdYwOqYy2+uaEq+lYB2hV1I12exBD4+Yzp+D8ROCBBNd5XZLImItuuikvv",
+	"oVzKiptn8McWrlXASKkUQ1teDILzXORpmKmu0SX4aCJBvRg0PI3WeRB0PJu5EDSb8tAEogVDi1P1WORf",
+	"VkcX9XdVSd2oN5pPqqu5br5zFS8/Ehyq6TP5WBB1Rim/fZKeR0Rq7HhJMm2GyD32FcIRT5hCM6qmGb6j",
+	"ZhwFxKcRDuWC3y8Bfm+zf/W3bwtOFniYkWIY7bjOfW3Ca/bLCKiqt/XZxZ9qNIIMB+jVcNmhM6FqmtzU",
+	"fR7pNHLGxa3Uf+3YgLUTGU+VYovPTBHazDj2f6po/69Y+q9Y+ngs3XwENcA9ixP1TJ/2HGX9YZB786q8",
+	"wNVFhq5kUZ5fLFSnF52zk+7ZBw8lTNEwbRjUUuxmqo0BPhFTtErF/Vu05R2fn73v9k/BGiAc+jwJA12A",
+	"bRXtxIDmNj+wRzmuky12XCd9GmjPla/4xJIppeVgZcfw7d7+a2TLzBSMdG0kQdI0ByLsTykjyPN5QLwK",
+	"J6sxjaUOWXnxjIvgEC3h7C561z65/svg/MxFZ+fD6/fnl2cnLjrtDD+en1zDN+1e7/xz58QdscuzweXF",
+	"xXl/2Dm5Pu2cdNvXwy8XHRddtL/0ztsn18Pz8+teu/8Bvuqfn1weD68LW573Tzr94hfLjsgdse5J5/Ti",
+	"fNg5O/5y/anz5brfuRwAlYvfd8+uLweFgwad/q/d48715Vn713a3137X67io3x52rnvd0+5Q01/5TBEJ",
+	"ApqGnf5Zu2eY0T296HVOO2fDzsliQ6WqYbEk+RRWKvqpNZoZS/uk3Y3vjm43PuUqCxnoQ7YbFgJr/5kj",
+	"VUWy8qZHZvCJoDVBxkQQVp0TFsCt79W9psfS8PT5vVI6tF9KgkyHZclNWcSseOgj7Zf8dGXRnnzZc1sz",
+	"67NnwfXpX1PKi/ECbLfIyiqf2Cc4oIzI51ZcuqRaX2+W6rsK7VmuowTBwbxYQ0GYzMH+qzXzbjeldpkB",
+	"cCzxE0HVfACkmsu1Y/qJzNuJqQ8WPGsK1XKGokRhBcVTCnWXJzBKuL/CAtIo7X4LSOgWHjGfRxGuSRJj",
+	"03wNqVTbdfSZqilPVPHphU15TJiLsCwjQjMsjUtZ0Y61UGuuV1hf12CKlI15daEIevxKmtRQ1pF3cT4Y",
+	"ImvbHtLVnSwkj3omZiGIuhA0BZGIKo1wpSF3xHRbO6IqxQDrNtmBKwueTCBkKYGZxL5RUMQTdcPvj5bi",
+	"tI3RshCjMQvgBDkjQloB6B/qaTz3dB2bfmcSXs9Fsyn1pyjid6WLKY4KMR9xMWJ5oEdbkhDk4Zju2C79",
+	"HEeht11HFzwMkfehk/Fs5zsNHjzYDpbA/mMD6GmlrY/YiP070qkpiFpXg4fIy9JET6PnXp4qerrRCOHW",
+	"zpDI1VXj0Yih4lr0C8o2Rv/7P+ibmnt1OL+j27U6SOgJA4aWMostbxWs7W0vZBs2y8g3Tvv9yMdCUCKR",
+	"V8IX8tmgOU/sfBAdI4kZqR4Ugp17us8MvLjhCQugdPFSFMNOxqBmo+GiCN/DH43to/I8FVzU9mu9HmW3",
+	"aU/CGFVIfcKk9vXWok67w0LkMDBZqo6O69wRIY0VNeuNekOjwTFhOKbOobNbb9QhmkE1rV3PzjTDJSak",
+	"YlToU4oHl0ze1tpHBunS+P+UskkdXUqCvB3tR38zGA1GgsAKeBAyAnDqWnS6kfSBKAuMLAxjtBqNR5oZ",
+	"Fd2w1JuX+YGSeP1ekqVkRa8jFtwnUuqWa7zJ1kYSRVjMs/ZEGWd/JZGRkOEgOFE8kRBsrOCuYA8rxd9W",
+	"irHVaIB7CY3hp1exnuvjcHhRR8epKAt95kqB9egd0RH8h0S2YVHgkN6RnyKN9Jra8ZBVjLe5JtS1XFYw",
+	"vsf5rUyZDoEDJTG4GRtkGKKsFpGIi7kJaWaYc9tNLQtW3jI+Y2lskQijMZZqxGJBavqpLMzlQaMY7bTj",
+	"TsNRq9Gso2EWqqiSJByblrCJTSOG5Zz5U8EZT2Q4PyqGIkg0bojPI3CdpaBUAGl0KBkQfSjyugGJYq5A",
+	"m0zDVXEU4Vsz3wguWOIxOTTRE0cE3ZK58eLZN7rJaGYS9RVHbEyFVEAx+NYtE2Gzc1StT+IQz0lwiJRI",
+	"iLetGWACfOaqjipOxCMW0LFOg1XW2swAKf3IXqtVR5/I3Dj8rFnW2kNTngibB5UtxvQrDRZZns/8Wq2a",
+	"+SNF7XSXIFvrhWv+lEvCIKB+S8xtsq6+EdtW8//+679b+/uFIb18PG8BUtsdN/0Wfktqxo02V6V1C2Jd",
+	"NRzb2t9fHI6NsVJEwJ7/+XU0um81a6PR/evO1Z//VFF5XGX1xDsezJ8XEQpAU+vAAkKttYNBAd96KOf5",
+	"oFQPS76vuTHfV2pwr/CAOWCqTT8oG/wWF24WfI0tgF64NuvLjWd7wXNWGFEFcqWtKq06qHbDNvkFSqxZ",
+	"8jGYP8EipERkMEHZspecQ/UQO5y3YnydGw5XVxCX/V7evraYfmH3RcBgp7mi1fOCIY09ExOrVmT6s1MY",
+	"PNVLmk8vuVwYltlr7L1oiGgJ5CpOEtlRZ9Q6QAE3LhSRe7o8LbT+tOlenr+mu8OuY8ig1x0YSisxxlXN",
+	"LNzUtGkaqpdvu5npub3G2xdJq7LvUSWuFJUz0f4ItdCMCGsNpjX9Y+J7m4uvy2QyHlPfDOTBMevKjxZW",
+	"1szKDQvwlSzlTlSikM/S4VAPik605S0z09u21d6aXsvgLTQM0Q2hbJKmp7oSrAZ7ve0NKlNz92l/sTic",
+	"q9ftr+NnKobMYHGr9TINrsTGFyflFxit410i01wMozxbSyUFWdsPq3WrVVDr/GidUgkCB6+t2gXCb8m8",
+	"ZldvSr2XNRA4g0Ndd6/gUMqZDSld6+3TyrM4JPzgOvvrxMPyWL1etbuR6FbRNVlUudT15221G4JCzm9J",
+	"gJL4COnB4gmm7Ee1bL+xuxz7MrSigDY/MwraLWrFLTahb4t4JxdIz54vjp5veY9w2XORV/X19iYrd4ur",
+	"Q10F1VIRVP96BZVEXttfhNgnkJ9yW5altb2VYrG2z95Z/E6Dh5UASxvFIabM4KG6xaAzYIuFWkDQgtlp",
+	"Umo3dhEjM3BeOjOvo8+QWEdcEJN2uCO2BA1m+GUJSKyjdqa/Mwvm2xO3uEAJ08FwG03oHdTvX6+8qnq1",
+	"R6XStYd8N7f6+VKkZ62Wja13dAOtaxaY+aJy36bqxQiNovJx2iso61T6iutjuqSf0Zl+9ibuY4+bh37/",
+	"yuCPcLqPr6p4JWYRRZMK4UJCZmRU1nm0pVGvADJV80ozFK8HDSS3q2zzuShK/qom+IUnHjavzC7DLZ/I",
+	"XBKF/ERILo4sHpUZdBikaWUBd6EB2lL4lrD8he2yFWd+gNxRnkitx9ur3rvVr7M4P+2l0OdgUVcF77jg",
+	"FZfQ4hT4+mlQ8dM4ySYLtx8o519WmS/MmhTzFX1z1Gw01yrLLbzxnNLcHPDswtxAh5sty8+4Naqpbj/T",
+	"9L3qf+J09oWe9QNRulW5MoV5rptMX8X/AV9gGn4rkyPbWiLYnxZfYkybtVMuFFI0IjxRdWRaVYTZNBOz",
+	"APX1OPzpX20X48gGiQBKeypHTBBTomoUNB3e8NBNomxd3mo06mi/sYvAl5qsKZ1DLzS7KpKhD0TlEys/",
+	"0Ynlh1Tofl+XdbpxLzbX7HqqrNrgBdr5C4cF8VsJ/pTmXUaO6d7Z92VdozhuplDblW09XUyIu9Rsyncp",
+	"jsSoKVYoG//Q9/GTiOgZ9kSAi97Rb+TbIxa3gioEVBBUXGiCJ4UU1oZ9a87LCUnWn8yXZ/ctbmDv9XD1",
+	"8P8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

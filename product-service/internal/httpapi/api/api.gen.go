@@ -191,7 +191,7 @@ type OrderStatus string
 type Problem struct {
 	// Code Stable machine word: VALIDATION_FAILED, BAD_JSON, NOT_FOUND, METHOD_NOT_ALLOWED,
 	// UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE, PRODUCT_NOT_FOUND, RATE_LIMITED,
-	// SERVICE_UNAVAILABLE, INTERNAL, NOT_IMPLEMENTED.
+	// SERVICE_UNAVAILABLE, UNAUTHORIZED, INTERNAL, NOT_IMPLEMENTED.
 	//
 	//
 	// Example: VALIDATION_FAILED
@@ -324,6 +324,9 @@ type ServiceUnavailable = Problem
 
 // TooManyRequests RFC 9457 problem details, with a stable machine `code`.
 type TooManyRequests = Problem
+
+// Unauthorized RFC 9457 problem details, with a stable machine `code`.
+type Unauthorized = Problem
 
 // UnsupportedMediaType RFC 9457 problem details, with a stable machine `code`.
 type UnsupportedMediaType = Problem
@@ -1075,6 +1078,16 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Headers TooManyRequestsResponseHeaders
 }
 
+type UnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+	XRequestID      *string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
+
 type UnsupportedMediaTypeResponseHeaders struct {
 	XRequestID *string
 }
@@ -1286,6 +1299,28 @@ func (response CreateProduct400ApplicationProblemPlusJSONResponse) VisitCreatePr
 	return err
 }
 
+type CreateProduct401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateProduct401ApplicationProblemPlusJSONResponse) VisitCreateProductResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateProduct413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -1432,6 +1467,28 @@ func (response DeleteProduct400ApplicationProblemPlusJSONResponse) VisitDeletePr
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProduct401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProduct401ApplicationProblemPlusJSONResponse) VisitDeleteProductResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1703,6 +1760,28 @@ func (response UpdateProduct400ApplicationProblemPlusJSONResponse) VisitUpdatePr
 	return err
 }
 
+type UpdateProduct401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProduct401ApplicationProblemPlusJSONResponse) VisitUpdateProductResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateProduct404ApplicationProblemPlusJSONResponse struct {
 	ProductNotFoundApplicationProblemPlusJSONResponse
 }
@@ -1869,6 +1948,28 @@ func (response ReplaceProduct400ApplicationProblemPlusJSONResponse) VisitReplace
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReplaceProduct401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ReplaceProduct401ApplicationProblemPlusJSONResponse) VisitReplaceProductResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2511,75 +2612,79 @@ func (sh *strictHandler) GetReadiness(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FuNb9u4kv9XCN0BTe5kx3Y+2rp4OLixs/Vb5+MlTrvvmiJipLHNrUS6JJXUV+R/PwxJfdlKYm/T3lvc",
-	"LhaoY4vkcPibmd/MUN+8UCRzwYFr5XW/eTOgEUjz8ZCGM8APEahQsrlmgntd78MM9Awk0TMglKs7kCSk",
-	"CZCJFIn58hwipkiIo5ue76lwBgnFeYCnidf96L0bjj3fOx5eXHiffE8v5uB1PaUl41Pv/t73Rox/Xl33",
-	"/OiQvOq8ekVixj8TLcxaHL5qMqdT8MlcggKuieDxgtzNgOMDEghTRHAjCXylyTzGxa7SVms33JlLEaWh",
-	"Vv9FJxrk39qtFv7QOYhZwnT25y68IRLiv115uNiVV9nSqvDn8CUFpYf91R2MZ0Ck/fmFIsM+2cItCA4E",
-	"BfeJkISSKXCQVEOEP2xXxY4gEY12Z7ciQkK/joBP9czrtjuvfC9hPP/brxVQy0UPN7wq4QWEgkcKtXtH",
-	"mSY3MBEShdZywfi0epwJ4yzBE23lyzCuYQrSu8eF5lTSBLRD0wMr/goLBZqEqVRCoqJ1KjlhGhJFzKkQ",
-	"PWOKsIhsafoZeAGzAGESEAtYIibmy7mEWyZSZTBhtMdwlS8pyIXne5wmKKaZuLKXiZAJ1XYHB3uej1q1",
-	"m3vd6ezuvuy0dg9e7e+9fHnQarX8x7eOAE6Yrj//mMopKE14mtxYse1etXB7f0hmg8mKzBFMaBprr9s2",
-	"ImUCt6sStmslPLPIfwilzjBeoOIrEOwcOOnmVM8K4Vjk+R5Cm0mIvK6WKTyHdutlf8TCDoWUEFMNisRi",
-	"qgjlEYFb9G1N8ivMtfULTKNToJokQmnS7rwic8m4pjcxkN7F4XBIwhmVNETo+ldcoB+5YwrtYB7TECJy",
-	"s1i21CYZhDNhPhsgSlBzwRU0r/hDJmz0aOFbaPK3htteY9h/1NPco8LtGsa+3tLIjcS/QsE1cPORzucx",
-	"CylqCB3eTQzJf/6uUF3fCrlwRITzv++Nhv3eeHh6cn3UG44GKEQEmrK46sDIjCrSJozf0phFZMIgtkiR",
-	"UqDBf/zmme8QKpKFgIcOStEpLuLAn6QKXQyeRAxUadJqttre/SdUjdKUh/hs7qR3OgcOZHj40ZI71FSn",
-	"yuvuIX4000bX71E0s3EyoSwGBKlT40zrueru7KiZmDedFjLtqJ3bfGDDDbwvH8W/S5h4Xe/fdorQuWN/",
-	"VTtndg57QA+6f8RfQmO0C4SMNPIpUqz7hgRWkwGJmdIKUSwX5jHGp4W6S+G6gpwHpHSP7xQmZOQccg2S",
-	"03iAS24An+9WSY+TlMPXOYRoRmbHb4iFmyIUg7e1JgXyloXwwpg1SXnk+EemzmH/+ZRxRhexoNFYiBH6",
-	"6p+pDkTIjYgWCA8TKHCXlJM2OWZvn3GH1qJOhD4SKY++y1+cnZ/2Lw/H1yen4+uj08uTir9wC5HOAYkE",
-	"KMKFJvCVKW2D3B+28b3CxrMlcOqJ2c2aNu6WbHChG3bgc9j4ichip3GQjrs839FdWEO45PSWshgj1k81",
-	"VxLBHHgEPFyQrePFxT9G24jVtBAHnVnJYvFXNYMoQq+FZvV8qhgLcUz5wn2rfradhjHDbMOkHFoIklC+",
-	"yPyRemMps2OwgaHcDcOAA6Isx15SROmRp/WQE/h7/3s0eMlVOp8LqSE6hojRsbGb/xt3h/YblFfDVYLn",
-	"Qktu2maafg7iC+dSvnk0ihiuS+MzKeYgNUNaNaGxAt+bl776ZilOXV68MMgPZxB+doSj6a1kYBnTK9Lh",
-	"ZKG+xMbtRUzhv/TmhunkS01yXDjBYng6R5cr7rjxvFNJI4jq8+qCoH+0QuTTFY+Lm98h1LjSEXKMnBFs",
-	"oB/H++ryigp/IVuBoYaBTwKT7DRNjoN/2kNsls87MPlxgHgJyMR5mbuZiC2GljLljHOu6C8noaVg9jgf",
-	"fUqTdrvFzHW6fAc0xoR8Iz2WjjqXVHx+Up5HjvRYcFisnkyPE/hKQ01oIlKuyR3Tszw90neCRBCyhMaq",
-	"omOXZ+aZXP5f8/XrcobcbBVpnFW053tfG1PRcF8mKFWzZ9Yu/9RgCTonlNdkm11vyvQsvWmGIjFB/U7I",
-	"z8p82rHeWO2YuYxKTmUETyN3RREChxGq7IdGFsYkoCiKMENdqucUSsAssKerR9VpdQ4a7Xajsz9ut7ot",
-	"/L/ZarX+2/OLfDiiGhqaJbVQZVFlwjbqcTWTfiRXNoKaNL86EybxG070RS+qU1Rn2O14SxWI1lMzSkBU",
-	"ngN10aTemdrjuKOK2OchIltFgS84H/x9cDge9IMl8x+eXFweHQ0Ph4OT8fXF+PTwV+9RX/pYADNAcoHi",
-	"3ve00IgkdC9PDLTWdu97KWd6wxHzaF1ItTtrQ2rJUZiiTYEQe8hlaSubzdXllwBf52TK+lo51+BscNIf",
-	"nvwSkJRrFmdkObezmTlp/AsiyyO1CD+TreDw9ORoeH6MR41xIBRpHBnSsFUGgS22uMDolvJ8Lx/s+V72",
-	"NMpeaLb8xApOMgpTW5J+vbf/kjhqlKWuvnOhRNmiUkLDGeNAAkyaghoPYnKplWJsdfCdkFGXrNRnfPK2",
-	"17/++8XpiU/yJMwnx4Pxu9O+Sct6o9Hph0Hfv+KXJxeXZ2en5+NB//p40B/2rsf/PBv45Kz3z9Fpr389",
-	"Pj29HvXOf8GvlvM6n5z3xoPr0fB4ODaTXQzO3w8PB9eXJ733veGo93Y08MnwZDw4P+mNrCzD47PR4Hhw",
-	"Mh70l+tgdXWmFcVniWTZBtaoQa3MkxWlvnmm2PqUGZaYz30+G5WSGtss8tayWEspbG6OqWQNCROQwOsJ",
-	"SSnZ/VZfJ3yMA2bP71Vi8X4lAtua2IoDdhl0edFHCmbF6tplCcWwTYtp66tnyWOZXzPJyw4J7aesyjq/",
-	"5CoFG5KwnxTc/0BIztOIXKi3R0dkDErXrTffKP64cF/1R5ecIQPi1ie/IRxuQRIOU6rZbbXBtt+q4weP",
-	"NE02CnkbKLou5LnUJ0sRbNQrzrksyiM4GvJ5qjflly5hcb7CR57pCgjECoCxzXUZsq5lFY/ZqVcn7jM1",
-	"j+mC4K9vTFi8iSn/XCVFJXiUeoYdR9VKPcM51Rokznt1dfFTwLQGeDLf1mnvvdx7tXuw9/LJNlxNvls+",
-	"9EcO94zqcLbh4Zr8FiOHaeaFM8qn8KbIJd1pJoyXZ2o/dL7/Msf2/MfykNI/MD0z5HHTgozIB62eCIc7",
-	"ZAr2kaJLbEu0W3kPsNXafkMgmWuXWWSFFFOoXocz2HTz3mhkaAfYBHmZPlhJ+lmhZlVomYKVoZqBFoz3",
-	"BgkQDWcQmfYIS8D0OQM7c0CYcjuxVRKq8XEleMXInCKddDdCxEB5KWVco6xnHlu2s2x4tlFvZcd1ZncO",
-	"NGIc1KYnb2pt6xO7lcJfDb1bLbBJoNGiXFzDHKmov39asyDjZ9KuKuDe0MqJqIcw0qoXioRU01hMuxl6",
-	"lY9YZpIYszYQML7UNx8pQb9xy+DOQuB3wbgiNIc+JihXxgc70zD3KiqQa17xK/4fxDgEA6qvNNRd4op2",
-	"poVOMO/I7jI8WDbyUTAJEYa7/uBweNwbNXHmgelpGnJuZuNkJaHaCh6qQAfbS0mWS66KibP2OAmplAwU",
-	"CSr1xOL2zUKk7gYOmxBFOdRfxcGZR6YZSyWQG5HyCCKyFWRVS3cfA52JTxL6FT+gW6ncU8KNuqZm5QKL",
-	"mf3CJbtf9CLYdiFE1TiDF8pZe9PRlsDdcshyZ8I02VIAJKBztuNuQCxoEmc5csxC4AqKiOMdD8elrMBb",
-	"Ssw937sFqSwo281Ws2V82Rw4nTOv6+02W03MVeZUz4zx7MxMyfN/8PMUai7DdFotcjdjMWQeOQSlTNsI",
-	"FHk3Hp81yaGxF8JFqe2ETgw9gAGE6RD+AnrEbsF4j6U7EZ1W65F+xmZ9DFfCfaCNkcmPMI4dG36uxkWa",
-	"JFQuvK6XbdNYhyG7dKrQw1hde5/w8TwRfVDz5+aeUXEBxgE49yvWrgIWEXv9zXaxAmSrIXDTybtZEBY1",
-	"yQdEZiIk2K6ucUhXvHoxKzM+POXL81EWgguD2ArKt+uC7SYp94UomceUcetojJO2AK5iAM3yLNt39ebZ",
-	"x3ptF4/s2Nta9/6TD2Y9tycfLB3hp++E5FpxLQ/GT9GPupauOQQxyY9/CbrZZczHIGue+b5e5J7VS92I",
-	"XH87pTtOOKTz+ukhy13ie9/bX2ep6pUYM2r36VE17fllE1a6FMBFHCE7nTBps3Znz7kJf0JCJuyVriri",
-	"D43jP8vZ1maQXwao+eutiBZrYLN0B8SFjlKG4lIMiz2TQey3NrlXUWTW91UapWUK9yu21H42917w2Yf8",
-	"u6VNVLlMffkmw0jYdes5XMXz3WXTLV2PfqiYuEovf7KhtdeA/vK1KTNu/+lxtZcQ/qTWbY2yYNn1Jl0O",
-	"0jvfWHRvIRODhrrerLpDem5iMsLHPhhVaki2U8amjNM4v3kT2XtHVbfRN6MLt/HD6NKa9kQVUlW0KnfV",
-	"3GyP2WT1ee4J/RHAt/bWAPzSLbo/KWYtIp7CrF9PJfEog98a5k2RnPEpujBJy+NviZj3Q8hW8G44ti09",
-	"c52MbAXHw4sL289d4fn/MrhdQWf+rsxjwLQP/Xz3/f8Izb+AqbQWFb4wL5TZ15ImQpKDFlHbD9KtjYhU",
-	"8R7FxmnBPKsxV1F2ymN79cHVkrPXmlzRwORFtjLQJL1ScdndqWKKZKRp1YQuTWOjbEV/kPg5mmcv+2zK",
-	"72xxfS1+9/PjkXvlCDId/ynD0F98bU2+Zs6YKJHk5iYmT4dC1/ir2ta57do9g3E9nFV19lvNfZdX7f3I",
-	"vOovu/vL7n6g3TlbKbUjtmgcZyaYgXN7zfSpgblRo2gC1jLVI9DhzJUhc9DxyEVaqbJiZLvV2rZvZT7S",
-	"GSGh4GEqJXAdL5pX/MNqu44pEok77hMVizuy1WnuE2V6dSLVhu5Sl9hRbjsgfkU0pojSLI6vuH0rFCJX",
-	"lbUydcnHT4Gf/ZW11roErTnI9+X4ePBbw7ZVG0sP1lVSC5Zdasf+eP9QWuwpT8Gj0uGs+Imlna4C4czx",
-	"KaPOWxqnQAKrtuyd8ezc51Tqatt1YkAU1b/VjpPUNwP/ovs/ypH0VmBR7fdvvT06KruRm8nkZ5J8dFWm",
-	"e/xwG8z1uICGs/LLVVlrcyakztxGk9ieGXCXK+Oez83LIsf/cP7kjUtz0PcQptB92JhBqCJB1sEOyBaK",
-	"pcgE3a6eSZFOZ0QL4l7pukm1dT+4YpPst3bNzSLrPbN3OEo9uXo/UjT1f6D/KBap8Rv44wL3ZdqKz8cp",
-	"HHh//AZ6eTAsg8Od7w/pMebi2Caje8vPt7Dyc7ht13YfcSbUtDOr6l7KbwWaKwmu12vekYxEmCZg3v9I",
-	"Zex1vR2TI7slVozGXoUgh+eX5sVfx5hzkoBmWh3xnsGdKm5CkIhqagO7gluQRdlUleZDb7E6Vd6FRfOT",
-	"VXWVRzu13H+6/98AAAD//w==",
+	"7Hz5c9s4sv+/guL3WzX2e5QsyUcyTm29Umx5oo2vteVkZuOUCZMtCRMSYADQijbl//1VA+Al0bY0cbLH",
+	"m6n5QZZwNBrdnz6Rr14oklRw4Fp5+1+9KdAIpPl4QMMp4IcIVChZqpng3r73fgp6CpLoKRDK1QwkCWkC",
+	"ZCxFYr68gIgpEuLstud7KpxCQnEd4Fni7X/w3gxHnu+dDC8vvY++p+cpePue0pLxiXd/73vHjH9a3vfi",
+	"6IC87L18SWLGPxEtzF4cvmiS0gn4JJWggGsieDwnsylwHCCBMEUEN5TAF5qkMW52nXU62+FWKkWUhVr9",
+	"Dx1rkH/pdjr4Q28vZgnT+Z/b8IpIiP9y7eFm117tSMvEX8DnDJQeHi6fYDQFIu3PPykyPCQbeATBgSDh",
+	"PhGSUDIBDpJqiPCHzTrZESSi1e1t10hI6Jdj4BM99fa7vZe+lzBe/O03EqjlvI8HXqbwEkLBI4XcnVGm",
+	"yS2MhUSitZwzPqlfZ8I4S/BGO8U2jGuYgPTucaOUSpqAdtL0wI5vYa5AkzCTSkhktM4kJ0xDooi5FaKn",
+	"TBEWkQ1NPwEvxSxAMQmIFVgixubLVMIdE5kyMmG4x3CXzxnIued7nCZIplm4dpaxkAnV9gR7O56PXLWH",
+	"+7nX295+0ets773c3XnxYq/T6fiPHx0FOGG6+f5jKiegNOFZcmvJtmfVwp39IZqNTNZojmBMs1h7+11D",
+	"Uk5wt05ht5HCcyv5D0mpU4yfkPE1EeztOepSqqclcSzyfA9Fm0mIvH0tM3gO7jbT/oiGHQgpIaYaFInF",
+	"RBHKIwJ3iG1t8hZSbXGBaQQFqkkilCbd3kuSSsY1vY2B9C8PhkMSTqmkIYquf80F4siMKdSDNKYhROR2",
+	"vqipbTIIp8J8NoIoQaWCK2hf84dU2PDRim/JyV9b7nit4eGjSHOPDLd7GP16TSM3E/8KBdfAzUeapjEL",
+	"KXIIAe82huS/f1fIrq8lXTgjwvXf9Y+Hh/3R8Oz05qg/PB4gERFoyuI6gJEpVaRLGL+jMYvImEFsJUVK",
+	"gQr/4atnvkNRkSwEvHRQik5wEyf8SaYQYvAmYqBKk0670/XuPyJrlKY8xLEFSG/19pyQ4eVHC3Coqc6U",
+	"t7+D8qOZNrx+h6SZg5MxZTGgkDo2TrVO1f7WlpqKtO24kHNHbd0VE1tu4n31Kv6/hLG37/2/rdJ0btlf",
+	"1da5XcNe0IPwj/KX0Bj1AkVGGvoUKfd9RQLLyYDETGmFUiznZhjjk5LdFXNdk5wHqHTDt0oVMnQOuQbJ",
+	"aTzALdcQn29mSZ+TjMOXFEJUI3PiV8SKmyIUjbfVJgXyjoXwk1FrkvHI+R85O4eHz8eMczqPBY1GQhwj",
+	"Vv9IdqCE3IpojuJhDAWeknLSJSfs9TOe0GrUqdBHIuPRN+HF+cXZ4dXB6Ob0bHRzdHZ1WsMLtxHp7ZFI",
+	"gCJcaAJfmNLWyP1hHd8pdTzfApcem9OsqONuyxYXumUnPoeOn4rcdhqAdL7L813dpVWEK07vKIvRYv1Q",
+	"dSURpMAj4OGcbJzML/92vImympXkIJhVNBZ/VVOIIkQtVKvnY8VIiBPK5+5b9aP1NIwZRhsm5NBCkITy",
+	"eY5H6pV1mZ0HGxiXu2U84IAo62MvMKIy5Gk+FA78vf8tHLziNNNTIdk/4NtA4Oq0fzV6c3Yx/HvdX+hb",
+	"i0Z+bfXPh623MM+9daZI7i2SsXA+vmPeQ9iwCjB0S2CoHW5FTMiqc54DDoL++fDm7eC3y8AoAmjjkZro",
+	"peBJUGFKwpRCTRGSzKSwAVdFSN6/f9/qZ3oKXOPlNATnb8QMQwlaGdR+ImD9JgFSWZoKqSE6gYjRkVn8",
+	"n2Mv0QAE1d1wl+C54KYQBrPMYYGCl070vno0ihjuS+NzKVKQmqFfPqaxAt9LK199tT5yU2JlbkQjnEL4",
+	"yXmsbW8phM9DhTKfkszV59ioR8SMmtDbW6aTzw3ZlVJZyulZijorZtyo7kTSCKLmxEwZ4X2wRBTLlcPF",
+	"7e8QatzpCJ3UwqVcgz8ucGgKTGsOMNkITGwR+CQw0XLbBMn4p73EdvW+A5NgCVBeAgc6QGZTEVsZWki1",
+	"5EHLEv+KKKYChI8HNE9x0h63XLmJl2+Axnq6Jh8rV11QKj49Sc8jV3oiOMyXb6bPCXyhoSY0ERnXZMb0",
+	"tIiv9UyQCEKW0FjVeOwSFUUqoPiv/fPP1RRLu1PmASyjPd/70pqIlvsyQarafbN39acWSxCckF6Trtj3",
+	"JkxPs9t2KBJjAWZCflLm05Y152rLrGVYciYjeFpylxghcBqhyn5o5X6QBCRFEWbsW/2eQglUQ9TX9avq",
+	"dXp7rW631dsddTv7Hfy/3el0/u75ZUIlohpamiWNosqi2oJd5ONyKuaRZIsh1OSJ6iv19tZe6LOe15eo",
+	"r7Dd8xZSWJ2nVpSAUnkB1FmTZjC11zGj6F78bsPMjTJDHFwM/jo4GA0OgwX1H55eXh0dDQ+Gg9PRzeXo",
+	"7OCt9yiWPmbAjCA5Q3Hve1polCSElycmWm27972MM73mjDRaVaS6vZVFagEoTNavlBB7yVVqa4ct2OVX",
+	"BL4JZKr8WrrX4Hxwejg8/SUgGdcszqOtQs+m5qbxL7COltIi/EQ2goOz06PhxQleNdqBUGRxZJyGjaoQ",
+	"2GydM4xuK8/3isme7+WjkfaSs9URS3KSuzCNNY2fd3ZfEOca5bkP30EoUTYrmdBwyjiQAB3uoAFBjB++",
+	"lM2vT54JGe2TpQSfT173D2/+enl26pMiivfJyWD05uzQxPX94+Oz94ND/5pfnV5enZ+fXYwGhzcng8Nh",
+	"/2b02/nAJ+f9347P+oc3o7Ozm+P+xS/41WJiwCcX/dHg5nh4MhyZxS4HF++GB4Obq9P+u/7wuP/6eOCT",
+	"aijhk+HpaHBx2j+2lA1Pzo8HJ4PT0eBwMa3alLZcuoY8LqlqxAopzaV18hznV8/k7p9SyoofdF+sRqWk",
+	"RlPLUKdK1kJGpFDOTLKWhDFI4M3uSSVE+tqcdn7MI8zH79Qs827NHtsU6xIcu7iruukj+ddyd+1ihnLa",
+	"urnZ1dmzgF/m15zyKjyhNlVZ2YRSLvG0pkv2g0z9HzDQRVBREPX66IiMQOmm/dK1rJEz/nV0uuIM/SFu",
+	"EfoV4XAHknCYUM3u6vXa3U6Tt/BIDW4tA7gGo5sMoAuE8oDB2sDynqukPCJHQ55mel1v04UvDit89Dpd",
+	"PopYAtDSuaJVXgSvy2N+6/WFD5lKYzon+OsrYyRvY8o/1V2kinhUStA957hVStAp1Rokrnt9fflDhGkF",
+	"4cmxrdfdebHzcntv58WTVd2G6Ld66Y9c7jnV4XTNyzXRLloOUxsOp5RP4FUZWbrbTBivrtR96H7/Za7t",
+	"+a/lIaa/Z3pqXMl10zOimLR8Ixxm6CnYIWXTgc34bxQl5U5n8xWBJNUuzsjTKia3uYrPYIPPe8ORoZ1g",
+	"w+VF98FScpinbZaJlhlYGurxaOn/3qIDRMMpRKbaxhIwScrArmwSl/YkNmdCNQ5XgteUzDHSUXcrRAyU",
+	"VwLIFZJ8ZtiinuXT84N6SyduUrsLoBHjoNa9eZN5W92xW0oDNrh3y+k2CTSaV1NtGDGV5ZyPK6Zn/Jza",
+	"ZQbgthBmkun5JZJqD9dP2VuY9zObRlqIQ/JkvOAkyTTVjE+KYka9o6pW2dFUYkRtgpVKrnuDXvNQJAlt",
+	"KUip7ZGImdKbbYJaKTJdHb2wqEiBG1Nmw3c2YZzGGMFbn/+BrgmXTC9xiprj2qwx42PRrM/oY/6kSEg1",
+	"jcVkP1dl5ePuTBKDcUYfjGHxzUdKEETvGMysPvwuGFeEFjiA7Lg2BsnhhOlZqulf+5pf8/8iBh2Nhn2h",
+	"od4nLp9p2lMIhmR5n9CDGTUfCcObo4ocDg6GJ/3jNq48MP0CJlIxq3GyFGtuBA8l54PNhfjTxZ3lwnnr",
+	"CQmplAwUCWqp1rKzbS4y193GxkRRDs1tbrjysWl0oBLIrch4BBHZCPKErut1QmT1SUK/4AfE2FoPIB7U",
+	"NQzUmsPM6pcuD/BZz4NNZ09VAzL+pBz0tZ0PF7gOojytQJgmGwqABDRlW667aE6TOE8fxCwErqA0v97J",
+	"cFQJkbyFnIXne3cglRXKbrvT7hhgT4HTlHn73na708bALaV6ajR5a2qywf/AzxNoaDTrdTpkNmUx5OYp",
+	"BKWMjoEib0aj8zY5MOBBuKiUdBHREQ6NQJgi2y+gj9kdGChd6DfqdTqPlHrWK/G47PYDFZ6cfhTj2IUG",
+	"z1XTyZKEyrm37+XHNNphPH86UQi3ltfeRxxe1iIf4vyF6eErm8ucABe44qCSRcS2ltoKcYB4FwI3VfLb",
+	"OWFRm7xHyUyEBNsxYQDpmtebHnPlw1u+ujjO/ZFSITaCaudqsNkm1ZIZJWlMGbdAYyyWFeC6DKBanpc1",
+	"2GpX54dmbpdDtmwn5L3/5MC8nv3kwMoVfvxGkVzJyBeeyVO+WFO7hLkEMS6uf0F080bnx0TWjPm2Mu2O",
+	"5UvTjIJ/W5X+QZzS+/npKYsdGPe+t7vKVvV2MzNr++lZDa0viyqsdMWAizhCV33MpE1hOH0uVPgjeqfC",
+	"tkvWJf7AAP954XquJ/KLAmr+ei2i+QqyWWmtcKajEq65eMvKngmndjvrNCmUaYb7uk+pZQb3S7rUfTZ4",
+	"L537h/Dduk1UubTFYpfQsbD7NvtwNeSb5cstPD14KLP6rP0Qf0TRLJ8fn3K10Jey011BXxb7GM283VU2",
+	"a2jq+PeCBBf8oLaiRalGPh8+olaWoGF1vXTem5Giavu3vrLo3kpiDE09OH3zKMaZepRKOzCq5elqwU0e",
+	"/US2VbCORodmdolG380LW1FNqUIPGJXVvQ4xx2M2IfA8rX0/TI86Oyvo0UK37H+sKlhBe0oV/GbHd2R7",
+	"2sybscI/VXRuQqzH34uZl2JkI3gzHNnarGksJRvByfDy0hbml6KSfxl1WBL64tXcY/JuB/0TjM1/vLwX",
+	"0vwLmCR5mZwNixynfaA4FpLsdYjafNA5XMvtK19UrR3EpHl5oC5lZzy2PSyuDJA/cHQpDhPF2TxGm/Qr",
+	"dQHXHFfpsV1WoStTk6pq0R90U51Taru21vVGbV1kJW/0x5s59/gQch7/37Fuf3qXz+ZdGtEhSiSFFovx",
+	"0xbWlYLrKnth67jPoLMPh5a93U571wWXO98zuPxTnf9U538/dXYqWCn1bNA4zjU7l/nNFWPIFgaIrbLa",
+	"3OhXH4EOpy7FW8iye0NiUlsu0dvtdDbta/JHqk4kFDzMpASu43n7mr9frgszRSIx4z5RsZiRjV57lyhT",
+	"FBaZNs45ddEt5ba65NdIM0VBFsfX3L5mL4qDlqZ98uFj4Od/5TXcfYIgERTnctFD8GvL1u9bCwObstRl",
+	"TFCp+39/2Kls9hQA8ahyOUvws3DSZUE4d96fYecdjTMggWVbUZl1955Sqev1/bERoqj5X+PARZqrzn8G",
+	"J98rOOkviUW9sWTj9dFRFUZux+MfGZIgVJk2hYdLjK5+CDScVh+F5mXjqZA6h402sfVI4C6yxzNfmDdK",
+	"J39zePLKBWWIPYQphA9rVQhVJMhbJQKygWQpMkbY1VMpssmUaEHcU9TbTFv4wR3bZLezbVrYLHrmT4cq",
+	"9c5mHCm7R74jfpSbNOAG/jjHc5mS7fO5Kk54v/8B+uXzzopwuPv9LvXbghxbwHWvk30rVn4hbpuNlV3j",
+	"Bsi7XK3qZ6m2p5h2D1dHN29WIxFmCZhnR5mMvX1vy0T0boslpbFtJuTg4sr8gwXOES+cBFTT+ox3DGaq",
+	"7DIhEdXUGnYFdyDL3LGqrIdosbxUUeFG9ZN1dlVnO7bcf7z/3wAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
