@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+
+	"github.com/shopworks/shop/clients/requestid"
 )
 
 // HeaderRequestID is the header that carries the request ID in and out.
@@ -13,18 +15,14 @@ const HeaderRequestID = "X-Request-ID"
 // maxRequestIDLen bounds a client-sent request ID; longer ones are replaced.
 const maxRequestIDLen = 128
 
-type requestIDKey struct{}
-
-// WithRequestID returns ctx carrying id.
+// WithRequestID returns ctx carrying id. The key is the SDK's (clients/requestid), so the
+// generated clients forward the ID of the request being served without any glue.
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return requestid.NewContext(ctx, id)
 }
 
 // RequestIDFrom returns the request ID in ctx, or "".
-func RequestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
+func RequestIDFrom(ctx context.Context) string { return requestid.FromContext(ctx) }
 
 // SaneRequestID reports whether a client-sent ID may be kept: 1–128 printable ASCII characters.
 func SaneRequestID(id string) bool {
