@@ -10,4 +10,13 @@ for m in "$@"; do
   [ -f "$m/go.mod" ] || continue
   (cd "$m" && go vet ./... && go tool staticcheck ./...)
 done
-echo "lint: ok"
+echo "go lint: ok"
+
+# API documents: AsyncAPI validation and OpenAPI lint, with tool versions pinned in
+# tools/apilint/package-lock.json (installed once; reinstalled when the lock changes).
+apilint=tools/apilint
+if [ ! -d "$apilint/node_modules" ] || [ "$apilint/package-lock.json" -nt "$apilint/node_modules/.package-lock.json" ]; then
+  npm ci --prefix "$apilint" --no-audit --no-fund --loglevel=error
+fi
+npm run --prefix "$apilint" -s lint
+echo "api lint: ok"

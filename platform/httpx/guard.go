@@ -3,6 +3,7 @@ package httpx
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,6 +54,16 @@ func APIKeyAuth(keys []string) func(http.Handler) http.Handler {
 	}
 }
 
+// clientIP keys the limit by the TCP peer. It is never taken from a header (X-Forwarded-For is
+// spoofable); behind a proxy, put the limit in the proxy instead.
+func clientIP(r *http.Request) (string, error) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return httprate.CanonicalizeIP(host), nil
+}
+
 // RateLimit allows each client IP at most requests per window and answers 429 problems with
 // Retry-After beyond that. requests <= 0 disables it (the default: a load test from one host must
 // not be throttled unless the operator asks for it).
@@ -64,8 +75,7 @@ func RateLimit(requests int, window time.Duration) func(http.Handler) http.Handl
 	if retry < 1 {
 		retry = 1
 	}
-	return httprate.Limit(requests, window,
-		httprate.WithKeyFuncs(httprate.KeyByIP),
+	return httprate.LimitBy(requests, window, clientIP,
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			p := NewProblem(http.StatusTooManyRequests, CodeRateLimited, "Too many requests",
 				"More than "+strconv.Itoa(requests)+" requests in "+window.String()+"; retry later.")
