@@ -6,9 +6,17 @@ unformatted=$(gofmt -l "$@" 2>/dev/null | grep -v '/node_modules/' || true)
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
 fi
+# staticcheck is pinned in tools/go.mod; built once so that standalone modules (GOWORK=off) can use it.
+staticcheck=$PWD/bin/staticcheck
+go build -o "$staticcheck" honnef.co/go/tools/cmd/staticcheck
+standalone=" ${STANDALONE_MODULES:-infra} "
 for m in "$@"; do
   [ -f "$m/go.mod" ] || continue
-  (cd "$m" && go vet ./... && go tool staticcheck ./...)
+  if [[ $standalone == *" $m "* ]]; then
+    (cd "$m" && GOWORK=off go vet ./... && GOWORK=off "$staticcheck" ./...)
+  else
+    (cd "$m" && go vet ./... && "$staticcheck" ./...)
+  fi
 done
 echo "go lint: ok"
 
