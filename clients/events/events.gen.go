@@ -12,13 +12,13 @@ import (
 
 // Defines values for OrderCreatedStatus.
 const (
-	PENDING OrderCreatedStatus = "PENDING"
+	OrderCreatedStatusPENDING OrderCreatedStatus = "PENDING"
 )
 
 // Valid indicates whether the value is a known member of the OrderCreatedStatus enum.
 func (e OrderCreatedStatus) Valid() bool {
 	switch e {
-	case PENDING:
+	case OrderCreatedStatusPENDING:
 		return true
 	default:
 		return false
@@ -27,16 +27,16 @@ func (e OrderCreatedStatus) Valid() bool {
 
 // Defines values for StockRejectedReason.
 const (
-	INSUFFICIENTSTOCK StockRejectedReason = "INSUFFICIENT_STOCK"
-	PRODUCTNOTFOUND   StockRejectedReason = "PRODUCT_NOT_FOUND"
+	StockRejectedReasonINSUFFICIENTSTOCK StockRejectedReason = "INSUFFICIENT_STOCK"
+	StockRejectedReasonPRODUCTNOTFOUND   StockRejectedReason = "PRODUCT_NOT_FOUND"
 )
 
 // Valid indicates whether the value is a known member of the StockRejectedReason enum.
 func (e StockRejectedReason) Valid() bool {
 	switch e {
-	case INSUFFICIENTSTOCK:
+	case StockRejectedReasonINSUFFICIENTSTOCK:
 		return true
-	case PRODUCTNOTFOUND:
+	case StockRejectedReasonPRODUCTNOTFOUND:
 		return true
 	default:
 		return false

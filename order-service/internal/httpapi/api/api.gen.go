@@ -25,19 +25,19 @@ import (
 
 // Defines values for DependencyStatusName.
 const (
-	Mysql    DependencyStatusName = "mysql"
-	Rabbitmq DependencyStatusName = "rabbitmq"
-	Redis    DependencyStatusName = "redis"
+	DependencyStatusNameMysql    DependencyStatusName = "mysql"
+	DependencyStatusNameRabbitmq DependencyStatusName = "rabbitmq"
+	DependencyStatusNameRedis    DependencyStatusName = "redis"
 )
 
 // Valid indicates whether the value is a known member of the DependencyStatusName enum.
 func (e DependencyStatusName) Valid() bool {
 	switch e {
-	case Mysql:
+	case DependencyStatusNameMysql:
 		return true
-	case Rabbitmq:
+	case DependencyStatusNameRabbitmq:
 		return true
-	case Redis:
+	case DependencyStatusNameRedis:
 		return true
 	default:
 		return false
@@ -67,19 +67,19 @@ func (e DependencyStatusStatus) Valid() bool {
 
 // Defines values for OrderStatus.
 const (
-	CONFIRMED OrderStatus = "CONFIRMED"
-	PENDING   OrderStatus = "PENDING"
-	REJECTED  OrderStatus = "REJECTED"
+	OrderStatusCONFIRMED OrderStatus = "CONFIRMED"
+	OrderStatusPENDING   OrderStatus = "PENDING"
+	OrderStatusREJECTED  OrderStatus = "REJECTED"
 )
 
 // Valid indicates whether the value is a known member of the OrderStatus enum.
 func (e OrderStatus) Valid() bool {
 	switch e {
-	case CONFIRMED:
+	case OrderStatusCONFIRMED:
 		return true
-	case PENDING:
+	case OrderStatusPENDING:
 		return true
-	case REJECTED:
+	case OrderStatusREJECTED:
 		return true
 	default:
 		return false
