@@ -1,0 +1,138 @@
+// Package app wires product-service together and owns its lifecycle: open MySQL (migrated),
+// Redis and RabbitMQ, start the outbox relay, the order.created consumer and the HTTP server, and
+// stop them in order — stop accepting HTTP, drain in-flight requests, stop consuming, flush the
+// relay, close the connections.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopworks/shop/clients/orderclient"
+	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/outbox"
+	"github.com/shopworks/shop/product-service/internal/catalog"
+	"github.com/shopworks/shop/product-service/internal/config"
+	"github.com/shopworks/shop/product-service/internal/httpapi"
+	"github.com/shopworks/shop/product-service/internal/messaging"
+	"github.com/shopworks/shop/product-service/internal/mysql"
+	"github.com/shopworks/shop/product-service/internal/rediscache"
+)
+
+// Migrate applies the database migrations and returns.
+func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
+
+// Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
+	log.Info("starting product-service", slog.Any("config", cfg))
+	if err := mysql.Migrate(cfg.MySQLDSN); err != nil {
+		return err
+	}
+	db, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: cfg.DBMaxOpenConns})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	ropts.PoolSize = 64
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewDBStatsCollector(db, "productdb"))
+
+	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := amqpx.Dial(dialCtx, amqpx.Config{URL: cfg.RabbitURL, Exchange: cfg.Exchange, ConnectionName: "product-service"}, log, reg)
+	cancelDial()
+	if err != nil {
+		return fmt.Errorf("connect to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	consumer := amqpx.ConsumerSpec{
+		Queue: cfg.OrderCreatedQueue(), Bindings: []string{messaging.KeyOrderCreated},
+		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
+	}
+	// Declared before anything is published, so order.created is never dropped as unroutable.
+	if err := conn.DeclareTopology(consumer); err != nil {
+		return fmt.Errorf("declare queue %s: %w", consumer.Queue, err)
+	}
+
+	store := mysql.NewStore(db)
+	cache := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
+	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{}, log, reg)
+	afterWrite := func(ctx context.Context, productID int64) {
+		if err := cache.Invalidate(ctx, productID); err != nil {
+			log.WarnContext(ctx, "cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))
+		}
+		relay.Notify()
+	}
+	orders, err := orderclient.New(cfg.OrdersBaseURL, orderclient.Options{Timeout: cfg.OrdersTimeout, APIKey: cfg.OrdersAPIKey})
+	if err != nil {
+		return err
+	}
+	server := httpapi.NewServer(httpapi.Deps{
+		Store: store, Cache: cache, Orders: orders, OrdersTimeout: cfg.OrdersTimeout, AfterWrite: afterWrite, Log: log,
+		Checks: []httpx.Check{
+			{Name: "mysql", Required: true, Probe: store.Ping},
+			{Name: "redis", Probe: cache.Ping},
+			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
+		},
+	})
+	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS})
+	if err != nil {
+		return err
+	}
+	orderCreated := messaging.NewOrderCreatedHandler(
+		func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error) {
+			return store.Reserve(ctx, req, messaging.ReservationEvents(correlationID, time.Now))
+		}, afterWrite, log)
+
+	if ln == nil {
+		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
+			return fmt.Errorf("listen on %d: %w", cfg.Port, err)
+		}
+	}
+	return serve(ctx, log, cfg, httpx.NewServer(ln.Addr().String(), handler), ln, relay, func(ctx context.Context) error {
+		return conn.Consume(ctx, consumer, orderCreated.Handle)
+	})
+}
+
+// serve runs HTTP, the consumer and the relay, and stops them in order when ctx is done.
+func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.Server, ln net.Listener, relay *outbox.Relay, consume func(context.Context) error) error {
+	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsuming()
+	defer stopRelay()
+
+	var workers errgroup.Group
+	workers.Go(func() error { return relay.Run(relayCtx) })
+	workers.Go(func() error { return consume(consumeCtx) })
+
+	err := httpx.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
+	log.Info("http stopped; stopping consumer and flushing the outbox")
+	stopConsuming()
+	stopRelay()
+	if werr := workers.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
+		err = errors.Join(err, werr)
+	}
+	log.Info("product-service stopped")
+	return err
+}

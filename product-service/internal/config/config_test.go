@@ -1,0 +1,51 @@
+package config_test
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/product-service/internal/config"
+)
+
+func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsPointAtLocalhost(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 3000, c.Port)
+	assert.Contains(t, c.MySQLDSN, "tcp(127.0.0.1:3306)/productdb")
+	assert.Equal(t, "orders", c.Exchange)
+	assert.Equal(t, "product-service__order-created", c.OrderCreatedQueue())
+	assert.Equal(t, 2500*time.Millisecond, c.OrdersTimeout)
+	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+}
+
+func TestSeedNamesAndDSNForms(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{
+		"PORT": "3100", "DATABASE_URL": "mysql://app:secret@db:3306/appdb", "ORDERS_BASE": "http://orders:4000/",
+		"AMQP_EXCHANGE": "x", "API_KEYS": "a, b,", "AMQP_QUEUE_PREFIX": "t_",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, 3100, c.Port)
+	assert.Contains(t, c.MySQLDSN, "app:secret@tcp(db:3306)/appdb")
+	assert.Equal(t, "http://orders:4000", c.OrdersBaseURL)
+	assert.Equal(t, []string{"a", "b"}, c.APIKeys)
+	assert.Equal(t, "t_product-service__order-created", c.OrderCreatedQueue())
+	assert.NotContains(t, slog.AnyValue(c).Resolve().String(), "secret", "secrets are masked when printed")
+
+	c, err = config.Load(getenv(map[string]string{"DATABASE_URL": "u:p@tcp(h:3306)/d?parseTime=true"}))
+	require.NoError(t, err)
+	assert.Contains(t, c.MySQLDSN, "tcp(h:3306)/d")
+}
+
+func TestBadValuesFailNamingTheVariable(t *testing.T) {
+	_, err := config.Load(getenv(map[string]string{"PORT": "x", "LOG_LEVEL": "loud", "CACHE_TTL": "-1s", "DB_MAX_OPEN_CONNS": "1", "DATABASE_URL": "mysql://h"}))
+	require.Error(t, err)
+	for _, v := range []string{"PORT", "LOG_LEVEL", "CACHE_TTL", "DB_MAX_OPEN_CONNS", "DATABASE_URL"} {
+		assert.Contains(t, err.Error(), v)
+	}
+}

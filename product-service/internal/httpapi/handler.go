@@ -1,0 +1,42 @@
+package httpapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/product-service/internal/httpapi/api"
+)
+
+// HandlerConfig is what NewHandler needs besides the Server.
+type HandlerConfig struct {
+	Log               *slog.Logger
+	Registry          *prometheus.Registry
+	APIKeys           []string
+	RateLimitRequests int
+}
+
+// NewHandler builds the HTTP handler: the shared middleware and validator of platform/httpx,
+// then the generated routes, with every oapi-codegen error path writing the problem envelope.
+func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	r, err := httpx.NewRouter(httpx.RouterConfig{
+		Service: "product-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
+		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	eh := httpx.NewErrorHandlers(cfg.Log, mapError)
+	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc: eh.Request, ResponseErrorHandlerFunc: eh.Response,
+	})
+	return api.HandlerWithOptions(strict, api.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: eh.Param}), nil
+}

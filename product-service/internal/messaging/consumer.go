@@ -1,0 +1,84 @@
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/shopworks/shop/clients/events"
+	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/product-service/internal/catalog"
+)
+
+
+// OrderCreatedHandler reserves stock for each order.created.
+type OrderCreatedHandler struct {
+	reserve    func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error)
+	afterWrite func(ctx context.Context, productID int64)
+	log        *slog.Logger
+}
+
+// NewOrderCreatedHandler wires the handler: reserve runs the transaction, afterWrite runs after a
+// commit that changed stock (cache invalidation, relay wake-up).
+func NewOrderCreatedHandler(
+	reserve func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error),
+	afterWrite func(ctx context.Context, productID int64),
+	log *slog.Logger,
+) *OrderCreatedHandler {
+	return &OrderCreatedHandler{reserve: reserve, afterWrite: afterWrite, log: log}
+}
+
+// DecodeOrderCreated reads an order.created body: the original payload (orderId, productId, qty,
+// totalPrice, createdAt) or ours (plus eventId, unitPrice, status). A body no retry can fix is a
+// permanent error, which sends the message to the dead-letter queue.
+func DecodeOrderCreated(body []byte) (catalog.ReservationRequest, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return catalog.ReservationRequest{}, amqpx.Permanent(fmt.Errorf("order.created is not a JSON object: %w", err))
+	}
+	for _, f := range []string{"orderId", "productId", "qty"} {
+		if _, ok := raw[f]; !ok {
+			return catalog.ReservationRequest{}, amqpx.Permanent(fmt.Errorf("order.created without %s", f))
+		}
+	}
+	var msg events.OrderCreated
+	if err := json.Unmarshal(body, &msg); err != nil {
+		return catalog.ReservationRequest{}, amqpx.Permanent(fmt.Errorf("decode order.created: %w", err))
+	}
+	req := catalog.ReservationRequest{OrderID: msg.OrderId, ProductID: msg.ProductId, Qty: msg.Qty}
+	if err := req.Validate(); err != nil {
+		return catalog.ReservationRequest{}, amqpx.Permanent(err)
+	}
+	return req, nil
+}
+
+// Handle is the amqpx handler.
+func (h *OrderCreatedHandler) Handle(ctx context.Context, d amqpx.Delivery) error {
+	if d.CorrelationID != "" {
+		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
+	}
+	req, err := DecodeOrderCreated(d.Body)
+	if err != nil {
+		h.log.WarnContext(ctx, "malformed order.created", slog.String("messageId", d.MessageID), slog.String("error", err.Error()))
+		return err
+	}
+	res, err := h.reserve(ctx, req, d.CorrelationID)
+	if err != nil {
+		var ve *catalog.ValidationError
+		if errors.As(err, &ve) {
+			return amqpx.Permanent(err)
+		}
+		return fmt.Errorf("reserve stock for order %d: %w", req.OrderID, err)
+	}
+	if res.Outcome != catalog.AlreadyProcessed {
+		h.afterWrite(ctx, req.ProductID)
+	}
+	h.log.InfoContext(ctx, "order.created processed",
+		slog.Int64("orderId", req.OrderID), slog.Int64("productId", req.ProductID),
+		slog.Int("qty", int(req.Qty)), slog.String("outcome", string(res.Outcome)), slog.Bool("redelivered", d.Redelivered))
+	return nil
+}
+

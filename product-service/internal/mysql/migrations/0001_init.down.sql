@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS outbox;
+DROP TABLE IF EXISTS processed_orders;
+DROP TABLE IF EXISTS products;

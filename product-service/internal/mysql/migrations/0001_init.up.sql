@@ -1,0 +1,31 @@
+CREATE TABLE IF NOT EXISTS products (
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  name VARCHAR(200) NOT NULL,
+  price DECIMAL(14,2) NOT NULL,
+  qty INT NOT NULL,
+  created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  updated_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  CONSTRAINT chk_products_qty CHECK (qty >= 0),
+  CONSTRAINT chk_products_price CHECK (price > 0)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS processed_orders (
+  order_id BIGINT NOT NULL PRIMARY KEY,
+  product_id BIGINT NOT NULL,
+  qty INT NOT NULL,
+  outcome VARCHAR(32) NOT NULL,
+  processed_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+) ENGINE=InnoDB;
+
+CREATE TABLE IF NOT EXISTS outbox (
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  event_id CHAR(36) NOT NULL,
+  routing_key VARCHAR(64) NOT NULL,
+  payload LONGBLOB NOT NULL,
+  correlation_id VARCHAR(128) NOT NULL DEFAULT '',
+  created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  attempts INT NOT NULL DEFAULT 0,
+  sent_at DATETIME(6) NULL,
+  UNIQUE KEY uq_outbox_event (event_id),
+  KEY ix_outbox_pending (sent_at, id)
+) ENGINE=InnoDB;
