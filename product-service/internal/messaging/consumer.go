@@ -13,7 +13,6 @@ import (
 	"github.com/shopworks/shop/product-service/internal/catalog"
 )
 
-
 // OrderCreatedHandler reserves stock for each order.created.
 type OrderCreatedHandler struct {
 	reserve    func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error)
@@ -81,4 +80,3 @@ func (h *OrderCreatedHandler) Handle(ctx context.Context, d amqpx.Delivery) erro
 		slog.Int("qty", int(req.Qty)), slog.String("outcome", string(res.Outcome)), slog.Bool("redelivered", d.Redelivered))
 	return nil
 }
-
