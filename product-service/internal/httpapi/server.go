@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/shopworks/shop/clients/orderclient"
+	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
@@ -227,7 +228,7 @@ func mapError(err error) *httpx.Problem {
 			fields[i] = httpx.FieldError{Field: f.Field, Message: f.Message}
 		}
 		return httpx.ValidationProblem(fields)
-	case errors.Is(err, context.Canceled), mysql.IsUnavailable(err):
+	case errors.Is(err, context.Canceled), dbx.IsUnavailable(err):
 		p := httpx.NewProblem(http.StatusServiceUnavailable, httpx.CodeServiceUnavailable, "Service unavailable", "The database is unavailable; retry shortly.")
 		p.RetryAfter = 1
 		return p

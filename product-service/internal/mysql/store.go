@@ -9,9 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"strings"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/outbox"
@@ -156,7 +153,7 @@ func (s *Store) Reserve(ctx context.Context, req catalog.ReservationRequest, eve
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO processed_orders (order_id, product_id, qty, outcome) VALUES (?, ?, ?, ?)",
 			req.OrderID, req.ProductID, req.Qty, "PROCESSING"); err != nil {
-			if isDuplicate(err) {
+			if dbx.IsDuplicate(err) {
 				res.Outcome = catalog.AlreadyProcessed
 				return nil
 			}
@@ -236,17 +233,4 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
-}
-
-func isDuplicate(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1062
-}
-
-// IsUnavailable reports whether err means the database could not be reached (→ 503).
-func IsUnavailable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) {
-		return true
-	}
-	return strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "i/o timeout")
 }

@@ -1,0 +1,67 @@
+// Command order-service serves the shop's orders (see README.md). Subcommands: none (serve),
+// migrate (apply database migrations and exit), healthcheck (exit 0 when /healthz answers 200;
+// for container health checks in images without curl).
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/order-service/internal/app"
+	"github.com/shopworks/shop/order-service/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "order-service:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cmd := ""
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "":
+		return app.Run(ctx, cfg, httpx.NewLogger(os.Stdout, cfg.LogLevel, "order-service"), nil)
+	case "migrate":
+		return app.Migrate(cfg)
+	case "healthcheck":
+		return healthcheck(ctx, cfg.Port)
+	default:
+		return fmt.Errorf("unknown command %q (want migrate, healthcheck or none)", cmd)
+	}
+}
+
+func healthcheck(ctx context.Context, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
+}

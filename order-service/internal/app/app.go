@@ -1,0 +1,162 @@
+// Package app wires order-service together and owns its lifecycle: MySQL (migrated), Redis,
+// RabbitMQ, the price cache in front of product-service, the outbox relay, the stock-result and
+// product-change consumers, and the HTTP server; it stops them in order — stop accepting HTTP,
+// drain, stop consuming, flush the relay, close connections.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopworks/shop/clients/productclient"
+	"github.com/shopworks/shop/order-service/internal/config"
+	"github.com/shopworks/shop/order-service/internal/httpapi"
+	"github.com/shopworks/shop/order-service/internal/messaging"
+	"github.com/shopworks/shop/order-service/internal/mysql"
+	"github.com/shopworks/shop/order-service/internal/pricing"
+	"github.com/shopworks/shop/order-service/internal/rediscache"
+	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/outbox"
+)
+
+// Migrate applies the database migrations and returns.
+func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
+
+// Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
+	log.Info("starting order-service", slog.Any("config", cfg))
+	if err := mysql.Migrate(cfg.MySQLDSN); err != nil {
+		return err
+	}
+	db, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: cfg.DBMaxOpenConns})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	ropts.PoolSize = 64
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewDBStatsCollector(db, "orderdb"))
+
+	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := amqpx.Dial(dialCtx, amqpx.Config{URL: cfg.RabbitURL, Exchange: cfg.Exchange, ConnectionName: "order-service"}, log, reg)
+	cancelDial()
+	if err != nil {
+		return fmt.Errorf("connect to RabbitMQ: %w", err)
+	}
+	defer conn.Close()
+	stockResults := amqpx.ConsumerSpec{
+		Queue: cfg.StockResultsQueue(), Bindings: []string{messaging.KeyStockReserved, messaging.KeyStockRejected},
+		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
+	}
+	productChanges := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{messaging.KeyProductUpdated, messaging.KeyProductDeleted}, Prefetch: 64}
+	// Both durable queues of the saga exist before the first order.created is published, whichever
+	// service starts first, so no event is dropped as unroutable.
+	for _, spec := range []amqpx.ConsumerSpec{stockResults, {Queue: cfg.OrderCreatedQueue(), Bindings: []string{cfg.OrderCreatedKey}}} {
+		if err := conn.DeclareTopology(spec); err != nil {
+			return fmt.Errorf("declare queue %s: %w", spec.Queue, err)
+		}
+	}
+
+	products, err := productclient.New(cfg.ProductBaseURL, productclient.Options{Timeout: cfg.ProductTimeout, APIKey: cfg.ProductAPIKey})
+	if err != nil {
+		return err
+	}
+	prices := pricing.New(pricing.ProductServiceLoader(products), pricing.Options{
+		Fresh: cfg.PriceFreshFor, MaxStale: cfg.PriceMaxStale, Size: cfg.PriceCacheSize, LoadTimeout: cfg.ProductTimeout,
+	})
+	defer prices.Close()
+
+	store := mysql.NewStore(db, cfg.IdempotencyKeyTTL)
+	cache := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
+	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{}, log, reg)
+	afterWrite := func(ctx context.Context, productID int64) {
+		if err := cache.Invalidate(ctx, productID); err != nil {
+			log.WarnContext(ctx, "orders cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))
+		}
+		relay.Notify()
+	}
+	server := httpapi.NewServer(httpapi.Deps{
+		Store: store, Prices: prices, Cache: cache, OrderCreatedKey: cfg.OrderCreatedKey, AfterWrite: afterWrite, Log: log,
+		Checks: []httpx.Check{
+			{Name: "mysql", Required: true, Probe: store.Ping},
+			{Name: "redis", Probe: cache.Ping},
+			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
+		},
+	})
+	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS})
+	if err != nil {
+		return err
+	}
+	results := &messaging.StockResults{Orders: store, AfterWrite: func(ctx context.Context, productID int64) {
+		if err := cache.Invalidate(ctx, productID); err != nil {
+			log.WarnContext(ctx, "orders cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))
+		}
+	}, Log: log}
+	changes := &messaging.ProductChanges{Prices: prices, Log: log}
+
+	if ln == nil {
+		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
+			return fmt.Errorf("listen on %d: %w", cfg.Port, err)
+		}
+	}
+	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConsuming()
+	defer stopRelay()
+	var workers errgroup.Group
+	workers.Go(func() error { return relay.Run(relayCtx) })
+	workers.Go(func() error { return conn.Consume(consumeCtx, stockResults, results.Handle) })
+	workers.Go(func() error { return conn.Consume(consumeCtx, productChanges, changes.Handle) })
+	workers.Go(func() error { return pruneKeys(consumeCtx, store, log) })
+
+	err = httpx.Serve(ctx, httpx.NewServer(ln.Addr().String(), handler), ln, cfg.ShutdownTimeout, log)
+	log.Info("http stopped; stopping consumers and flushing the outbox")
+	stopConsuming()
+	stopRelay()
+	if werr := workers.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
+		err = errors.Join(err, werr)
+	}
+	log.Info("order-service stopped")
+	return err
+}
+
+// pruneKeys deletes expired idempotency keys every minute.
+func pruneKeys(ctx context.Context, store *mysql.Store, log *slog.Logger) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if n, err := store.PruneIdempotencyKeys(pctx, 10000); err != nil {
+				log.WarnContext(ctx, "prune idempotency keys", slog.String("error", err.Error()))
+			} else if n > 0 {
+				log.Info("pruned idempotency keys", slog.Int64("count", n))
+			}
+			cancel()
+		}
+	}
+}

@@ -1,0 +1,133 @@
+// Package config owns order-service's configuration: one typed struct read from the environment,
+// with the original service's variable names and localhost defaults.
+//
+// Original names: PORT, MYSQL_DSN, REDIS_URL, RABBIT_URL, PRODUCT_BASE_URL, AMQP_EXCHANGE are used
+// as before. AMQP_ROUTING_KEY_ORDER_CREATED (default order.created) names the routing key of the
+// order events. AMQP_QUEUE_ORDER_CREATED and AMQP_CONSUMER_TAG named the original logging consumer
+// of order.created; nothing in order-service consumes order.created any more (product-service
+// does), so they are accepted and ignored. Bad values fail at start naming the variable.
+package config
+
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/envcfg"
+)
+
+// Config is everything order-service reads from its environment.
+type Config struct {
+	Port                int
+	MySQLDSN            string
+	DBMaxOpenConns      int
+	RedisURL            string
+	RedisKeyPrefix      string
+	RabbitURL           string
+	Exchange            string
+	QueuePrefix         string
+	OrderCreatedKey     string
+	ProductBaseURL      string
+	ProductTimeout      time.Duration
+	ProductAPIKey       string
+	PriceFreshFor       time.Duration
+	PriceMaxStale       time.Duration
+	PriceCacheSize      int
+	CacheTTL            time.Duration
+	IdempotencyKeyTTL   time.Duration
+	LogLevel            slog.Level
+	ShutdownTimeout     time.Duration
+	APIKeys             []string
+	RateLimitRPS        int
+	ConsumerWorkers     int
+	IgnoredLegacyQueue  string
+	IgnoredConsumerTag  string
+}
+
+// Load reads the configuration through getenv.
+func Load(getenv func(string) string) (Config, error) {
+	e := envcfg.New(getenv)
+	c := Config{
+		Port:               e.Int("PORT", 4000),
+		MySQLDSN:           e.Str("MYSQL_DSN", "order:order@tcp(127.0.0.1:3306)/orderdb?parseTime=true"),
+		DBMaxOpenConns:     e.Int("DB_MAX_OPEN_CONNS", 32),
+		RedisURL:           e.Str("REDIS_URL", "redis://127.0.0.1:6379"),
+		RedisKeyPrefix:     e.Str("REDIS_KEY_PREFIX", ""),
+		RabbitURL:          e.Str("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+		Exchange:           e.Str("AMQP_EXCHANGE", "orders"),
+		QueuePrefix:        e.Str("AMQP_QUEUE_PREFIX", ""),
+		OrderCreatedKey:    e.Str("AMQP_ROUTING_KEY_ORDER_CREATED", "order.created"),
+		ProductBaseURL:     strings.TrimRight(e.Str("PRODUCT_BASE_URL", "http://127.0.0.1:3000"), "/"),
+		ProductTimeout:     e.Duration("PRODUCT_TIMEOUT", 2*time.Second),
+		ProductAPIKey:      e.Str("PRODUCT_API_KEY", ""),
+		PriceFreshFor:      e.Duration("PRICE_CACHE_FRESH", 30*time.Second),
+		PriceMaxStale:      e.Duration("PRICE_CACHE_MAX_STALE", 5*time.Minute),
+		PriceCacheSize:     e.Int("PRICE_CACHE_SIZE", 10000),
+		CacheTTL:           e.Duration("CACHE_TTL", 60*time.Second),
+		IdempotencyKeyTTL:  e.Duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour),
+		ShutdownTimeout:    e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
+		APIKeys:            e.List("API_KEYS"),
+		RateLimitRPS:       e.Int("RATE_LIMIT_RPS", 0),
+		ConsumerWorkers:    e.Int("CONSUMER_WORKERS", 8),
+		IgnoredLegacyQueue: e.Str("AMQP_QUEUE_ORDER_CREATED", ""),
+		IgnoredConsumerTag: e.Str("AMQP_CONSUMER_TAG", ""),
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(e.Str("LOG_LEVEL", "info"))); err != nil {
+		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
+	}
+	if _, err := url.ParseRequestURI(c.ProductBaseURL); err != nil {
+		e.Fail("PRODUCT_BASE_URL", err.Error())
+	}
+	if dsn, err := dbx.URLToDSN(c.MySQLDSN); err != nil {
+		e.Fail("MYSQL_DSN", err.Error())
+	} else {
+		c.MySQLDSN = dsn
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		e.Fail("PORT", "must be 1..65535")
+	}
+	if c.DBMaxOpenConns < 2 {
+		e.Fail("DB_MAX_OPEN_CONNS", "must be at least 2 (the outbox relay needs two)")
+	}
+	if c.PriceCacheSize < 1 {
+		e.Fail("PRICE_CACHE_SIZE", "must be at least 1")
+	}
+	if c.IdempotencyKeyTTL < 24*time.Hour {
+		e.Fail("IDEMPOTENCY_KEY_TTL", "must be at least 24h")
+	}
+	if c.ConsumerWorkers < 1 {
+		e.Fail("CONSUMER_WORKERS", "must be at least 1")
+	}
+	if err := e.Err(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LogValue prints the configuration once at start with secrets masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("port", c.Port),
+		slog.String("mysql", dbx.Redact(c.MySQLDSN)),
+		slog.Int("dbMaxOpenConns", c.DBMaxOpenConns),
+		slog.String("redis", dbx.Redact(c.RedisURL)),
+		slog.String("redisKeyPrefix", c.RedisKeyPrefix),
+		slog.String("rabbit", dbx.Redact(c.RabbitURL)),
+		slog.String("exchange", c.Exchange),
+		slog.String("queuePrefix", c.QueuePrefix),
+		slog.String("productBase", c.ProductBaseURL),
+		slog.Duration("priceFresh", c.PriceFreshFor),
+		slog.Duration("priceMaxStale", c.PriceMaxStale),
+		slog.Int("apiKeys", len(c.APIKeys)),
+		slog.Int("rateLimitRPS", c.RateLimitRPS),
+	)
+}
+
+// StockResultsQueue is the durable queue of stock.reserved / stock.rejected.
+func (c Config) StockResultsQueue() string { return c.QueuePrefix + "order-service__stock-results" }
+
+// OrderCreatedQueue is product-service's queue, declared here too so that an order.created
+// published before product-service ever started is kept, not dropped as unroutable.
+func (c Config) OrderCreatedQueue() string { return c.QueuePrefix + "product-service__order-created" }

@@ -1,0 +1,41 @@
+package config_test
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/order-service/internal/config"
+)
+
+func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsAndSeedNames(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 4000, c.Port)
+	assert.Equal(t, "http://127.0.0.1:3000", c.ProductBaseURL)
+	assert.Equal(t, "order-service__stock-results", c.StockResultsQueue())
+	assert.Equal(t, "product-service__order-created", c.OrderCreatedQueue())
+	assert.Equal(t, 24*time.Hour, c.IdempotencyKeyTTL)
+
+	c, err = config.Load(getenv(map[string]string{
+		"MYSQL_DSN": "app:secret@tcp(mysql:3306)/appdb?parseTime=true&loc=UTC&timeout=5s&interpolateParams=true",
+		"PRODUCT_BASE_URL": "http://product-service:3000", "AMQP_QUEUE_ORDER_CREATED": "order-service__logger",
+		"AMQP_CONSUMER_TAG": "order-service-logger", "AMQP_ROUTING_KEY_ORDER_CREATED": "order.created",
+	}))
+	require.NoError(t, err)
+	assert.Contains(t, c.MySQLDSN, "tcp(mysql:3306)/appdb")
+	assert.NotContains(t, slog.AnyValue(c).Resolve().String(), "secret")
+}
+
+func TestBadValuesFail(t *testing.T) {
+	_, err := config.Load(getenv(map[string]string{"PORT": "0", "PRICE_CACHE_SIZE": "0", "IDEMPOTENCY_KEY_TTL": "1h", "PRODUCT_BASE_URL": "::"}))
+	require.Error(t, err)
+	for _, v := range []string{"PORT", "PRICE_CACHE_SIZE", "IDEMPOTENCY_KEY_TTL", "PRODUCT_BASE_URL"} {
+		assert.Contains(t, err.Error(), v)
+	}
+}

@@ -1,0 +1,260 @@
+// Package httpapi is order-service's HTTP adapter: it implements the strict server generated
+// from api/order-service.yaml and maps domain errors to problems in exactly one place (mapError).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shopworks/shop/order-service/internal/httpapi/api"
+	"github.com/shopworks/shop/order-service/internal/messaging"
+	"github.com/shopworks/shop/order-service/internal/mysql"
+	"github.com/shopworks/shop/order-service/internal/ordering"
+	"github.com/shopworks/shop/order-service/internal/pricing"
+	"github.com/shopworks/shop/order-service/internal/rediscache"
+	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/httpx"
+)
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// Deps are the Server's collaborators.
+type Deps struct {
+	Store           *mysql.Store
+	Prices          *pricing.Cache
+	Cache           *rediscache.Cache
+	OrderCreatedKey string
+	// AfterWrite runs after a committed order change (cache invalidation, relay wake-up).
+	AfterWrite func(ctx context.Context, productID int64)
+	Checks     []httpx.Check
+	Log        *slog.Logger
+}
+
+// Server implements the generated strict server interface.
+type Server struct{ d Deps }
+
+// NewServer returns a Server.
+func NewServer(d Deps) *Server { return &Server{d: d} }
+
+func ptr[T any](v T) *T { return &v }
+
+func toAPI(o ordering.Order) api.Order {
+	out := api.Order{
+		Id: o.ID, ProductId: o.ProductID, Qty: o.Qty, UnitPrice: o.UnitPrice, TotalPrice: o.TotalPrice,
+		Status: api.OrderStatus(o.Status), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: ptr(o.UpdatedAt.UTC()),
+	}
+	if o.RejectReason != "" {
+		out.RejectReason = ptr(o.RejectReason)
+	}
+	return out
+}
+
+func toCreated(o ordering.Order) api.CreatedOrder {
+	a := toAPI(o)
+	return api.CreatedOrder{
+		Id: a.Id, OrderId: a.Id, ProductId: a.ProductId, Qty: a.Qty, UnitPrice: a.UnitPrice, TotalPrice: a.TotalPrice,
+		Status: api.OrderStatus(a.Status), RejectReason: a.RejectReason, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}
+
+// CreateOrder prices the order from the price cache, stores it PENDING with its order.created
+// event, and answers 201. With an Idempotency-Key, a retry replays the first order.
+func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
+	r := ordering.Request{ProductID: req.Body.ProductId, Qty: req.Body.Qty}
+	key := ""
+	if req.Params.IdempotencyKey != nil {
+		key = *req.Params.IdempotencyKey
+		if o, ok, err := s.d.Store.Replay(ctx, key, r.Fingerprint()); err != nil {
+			return nil, err
+		} else if ok {
+			return created(o, true), nil
+		}
+	}
+	p, err := s.d.Prices.Get(ctx, r.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	o, err := ordering.Price(r, p)
+	if err != nil {
+		return nil, err
+	}
+	o, replayed, err := s.d.Store.Create(ctx, o, key, r.Fingerprint(), messaging.OrderCreated(s.d.OrderCreatedKey, httpx.RequestIDFrom(ctx)))
+	if err != nil {
+		return nil, err
+	}
+	if !replayed {
+		s.d.AfterWrite(ctx, o.ProductID)
+	}
+	return created(o, replayed), nil
+}
+
+func created(o ordering.Order, replayed bool) api.CreateOrder201JSONResponse {
+	resp := api.CreateOrder201JSONResponse{Body: toCreated(o)}
+	resp.Headers.Location = ptr("/orders/" + strconv.FormatInt(o.ID, 10))
+	if replayed {
+		resp.Headers.IdempotentReplayed = ptr("true")
+	}
+	return resp
+}
+
+// GetOrder answers one order.
+func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
+	o, err := s.d.Store.Get(ctx, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetOrder200JSONResponse{Body: toAPI(o)}, nil
+}
+
+const defaultLimit = 100
+
+// ListOrdersByProduct answers a page of a product's orders, newest first, through the cache.
+func (s *Server) ListOrdersByProduct(ctx context.Context, req api.ListOrdersByProductRequestObject) (api.ListOrdersByProductResponseObject, error) {
+	limit := defaultLimit
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	var after int64
+	if req.Params.After != nil {
+		after = *req.Params.After
+	}
+	cached, page, cerr := s.d.Cache.Lookup(ctx, req.Id, after, limit)
+	if cerr != nil && !errors.Is(cerr, rediscache.ErrBypassed) {
+		s.d.Log.WarnContext(ctx, "redis read failed; serving from MySQL", slog.String("error", cerr.Error()))
+	}
+	if cached != nil {
+		var pg cachedPage
+		if err := json.Unmarshal(cached, &pg); err == nil {
+			return pg.response("HIT"), nil
+		}
+	}
+	rows, err := s.d.Store.ListByProduct(ctx, req.Id, after, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	pg := cachedPage{Orders: make([]api.Order, 0, len(rows))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		pg.Next = fmt.Sprintf(`</orders/product/%d?after=%d&limit=%d>; rel="next"`, req.Id, rows[len(rows)-1].ID, limit)
+	}
+	for _, o := range rows {
+		pg.Orders = append(pg.Orders, toAPI(o))
+	}
+	if cerr == nil {
+		if b, err := json.Marshal(pg); err == nil {
+			if err := s.d.Cache.Store(ctx, page, b); err != nil {
+				s.d.Log.WarnContext(ctx, "redis write failed", slog.String("error", err.Error()))
+			}
+		}
+	}
+	return pg.response("MISS"), nil
+}
+
+// cachedPage is what the cache holds for one page: the orders and the next-page link.
+type cachedPage struct {
+	Orders []api.Order `json:"orders"`
+	Next   string      `json:"next,omitempty"`
+}
+
+func (p cachedPage) response(state string) api.ListOrdersByProduct200JSONResponse {
+	resp := api.ListOrdersByProduct200JSONResponse{Body: p.Orders}
+	resp.Headers.XCache = ptr(state)
+	if p.Next != "" {
+		resp.Headers.Link = ptr(p.Next)
+	}
+	return resp
+}
+
+// GetHealth is the original service's health answer.
+func (s *Server) GetHealth(context.Context, api.GetHealthRequestObject) (api.GetHealthResponseObject, error) {
+	return api.GetHealth200JSONResponse{Body: api.Health{Status: "order-service up"}}, nil
+}
+
+// GetLiveness answers while the process serves HTTP.
+func (s *Server) GetLiveness(context.Context, api.GetLivenessRequestObject) (api.GetLivenessResponseObject, error) {
+	return api.GetLiveness200JSONResponse{Body: api.Health{Status: "ok"}}, nil
+}
+
+// GetReadiness checks MySQL, Redis and RabbitMQ.
+func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
+	status, results, ok := httpx.Readiness(ctx, s.d.Checks, time.Second)
+	body := api.Readiness{Status: api.ReadinessStatus(status), Checks: make([]api.DependencyStatus, 0, len(results))}
+	for _, r := range results {
+		ds := api.DependencyStatus{Name: api.DependencyStatusName(r.Name), Status: api.DependencyStatusStatus(r.Status)}
+		if r.Error != "" {
+			ds.Error = ptr(r.Error)
+		}
+		body.Checks = append(body.Checks, ds)
+	}
+	if !ok {
+		return api.GetReadiness503JSONResponse{Body: body}, nil
+	}
+	return api.GetReadiness200JSONResponse{Body: body}, nil
+}
+
+// mapError is the one place where order-service's errors become problems.
+func mapError(err error) *httpx.Problem {
+	var ise *ordering.InsufficientStockError
+	switch {
+	case errors.Is(err, ordering.ErrNotFound):
+		return httpx.NewProblem(http.StatusNotFound, "ORDER_NOT_FOUND", "Order not found", "The order does not exist.")
+	case errors.Is(err, ordering.ErrProductNotFound):
+		return httpx.NewProblem(http.StatusNotFound, "PRODUCT_NOT_FOUND", "Product not found", "The product does not exist.")
+	case errors.As(err, &ise):
+		return httpx.NewProblem(http.StatusConflict, "INSUFFICIENT_STOCK", "Insufficient stock", ise.Error()+".")
+	case errors.Is(err, ordering.ErrIdempotencyKeyReused):
+		return httpx.NewProblem(http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused",
+			"The Idempotency-Key was used with a different request body.")
+	case errors.Is(err, ordering.ErrIdempotencyKeyInUse):
+		p := httpx.NewProblem(http.StatusConflict, "IDEMPOTENCY_KEY_IN_USE", "Idempotency key in use",
+			"A request with this Idempotency-Key is still being processed; retry shortly.")
+		p.RetryAfter = 1
+		return p
+	case errors.Is(err, ordering.ErrProductServiceUnavailable):
+		p := httpx.NewProblem(http.StatusServiceUnavailable, "PRODUCT_SERVICE_UNAVAILABLE", "Product service unavailable",
+			"The product could not be looked up; try again.")
+		p.RetryAfter = 1
+		return p
+	case errors.Is(err, context.Canceled), dbx.IsUnavailable(err):
+		p := httpx.NewProblem(http.StatusServiceUnavailable, httpx.CodeServiceUnavailable, "Service unavailable", "The database is unavailable; retry shortly.")
+		p.RetryAfter = 1
+		return p
+	}
+	return nil
+}
+
+// HandlerConfig is what NewHandler needs besides the Server.
+type HandlerConfig struct {
+	Log               *slog.Logger
+	Registry          *prometheus.Registry
+	APIKeys           []string
+	RateLimitRequests int
+}
+
+// NewHandler builds the HTTP handler with the shared middleware, validator and problem writer.
+func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
+	spec, err := api.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	r, err := httpx.NewRouter(httpx.RouterConfig{
+		Service: "order-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
+		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	eh := httpx.NewErrorHandlers(cfg.Log, mapError)
+	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc: eh.Request, ResponseErrorHandlerFunc: eh.Response,
+	})
+	return api.HandlerWithOptions(strict, api.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: eh.Param}), nil
+}

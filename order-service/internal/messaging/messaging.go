@@ -1,0 +1,134 @@
+// Package messaging is order-service's event adapter: it builds order.created for the outbox,
+// settles orders from stock.reserved / stock.rejected (idempotently), and keeps the price cache
+// current from product.updated / product.deleted.
+package messaging
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/shopworks/shop/clients/events"
+	"github.com/shopworks/shop/order-service/internal/ordering"
+	"github.com/shopworks/shop/order-service/internal/pricing"
+	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/outbox"
+)
+
+// Routing keys this service consumes.
+const (
+	KeyStockReserved  = "stock.reserved"
+	KeyStockRejected  = "stock.rejected"
+	KeyProductUpdated = "product.updated"
+	KeyProductDeleted = "product.deleted"
+)
+
+// OrderCreated returns the outbox builder of a new order's order.created: the original
+// payload's fields plus eventId, unitPrice and status.
+func OrderCreated(routingKey, correlationID string) func(ordering.Order) ([]outbox.Event, error) {
+	return func(o ordering.Order) ([]outbox.Event, error) {
+		id := uuid.New()
+		unit := o.UnitPrice
+		status := events.OrderCreatedStatusPENDING
+		body, err := json.Marshal(events.OrderCreated{
+			EventId: &id, OrderId: o.ID, ProductId: o.ProductID, Qty: o.Qty,
+			UnitPrice: &unit, TotalPrice: o.TotalPrice, Status: &status, CreatedAt: o.CreatedAt.UTC(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("encode order.created of order %d: %w", o.ID, err)
+		}
+		return []outbox.Event{{ID: id.String(), RoutingKey: routingKey, Payload: body, CorrelationID: correlationID}}, nil
+	}
+}
+
+// Settler moves an order to its final status.
+type Settler interface {
+	Settle(ctx context.Context, id int64, reserved bool, reason string) (ordering.Order, bool, error)
+}
+
+// StockResults settles orders from product-service's answers.
+type StockResults struct {
+	Orders     Settler
+	AfterWrite func(ctx context.Context, productID int64)
+	Log        *slog.Logger
+}
+
+// Handle is the amqpx handler of stock.reserved and stock.rejected.
+func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
+	if d.CorrelationID != "" {
+		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
+	}
+	var (
+		orderID int64
+		reserve bool
+		reason  string
+	)
+	switch d.RoutingKey {
+	case KeyStockReserved:
+		var m events.StockReserved
+		if err := strictDecode(d.Body, &m); err != nil || m.OrderId < 1 {
+			return amqpx.Permanent(fmt.Errorf("malformed stock.reserved: %v", err))
+		}
+		orderID, reserve = m.OrderId, true
+	case KeyStockRejected:
+		var m events.StockRejected
+		if err := strictDecode(d.Body, &m); err != nil || m.OrderId < 1 {
+			return amqpx.Permanent(fmt.Errorf("malformed stock.rejected: %v", err))
+		}
+		orderID, reason = m.OrderId, string(m.Reason)
+	default:
+		return amqpx.Permanent(fmt.Errorf("unexpected routing key %q", d.RoutingKey))
+	}
+	o, changed, err := h.Orders.Settle(ctx, orderID, reserve, reason)
+	if errors.Is(err, ordering.ErrNotFound) {
+		return amqpx.Permanent(fmt.Errorf("%s for unknown order %d", d.RoutingKey, orderID))
+	}
+	if err != nil {
+		return fmt.Errorf("settle order %d: %w", orderID, err)
+	}
+	if changed {
+		h.AfterWrite(ctx, o.ProductID)
+	}
+	h.Log.InfoContext(ctx, "order settled", slog.Int64("orderId", orderID), slog.String("status", string(o.Status)),
+		slog.Bool("changed", changed), slog.String("event", d.RoutingKey))
+	return nil
+}
+
+// ProductChanges keeps the price cache current.
+type ProductChanges struct {
+	Prices *pricing.Cache
+	Log    *slog.Logger
+}
+
+// Handle is the amqpx handler of product.updated and product.deleted.
+func (h *ProductChanges) Handle(ctx context.Context, d amqpx.Delivery) error {
+	switch d.RoutingKey {
+	case KeyProductUpdated:
+		var m events.ProductUpdated
+		if err := strictDecode(d.Body, &m); err != nil {
+			return amqpx.Permanent(fmt.Errorf("malformed product.updated: %w", err))
+		}
+		h.Prices.Updated(pricing.Entry{Product: ordering.Product{ID: m.ProductId, Price: m.Price, Qty: m.Qty}, UpdatedAt: m.UpdatedAt})
+	case KeyProductDeleted:
+		var m events.ProductDeleted
+		if err := strictDecode(d.Body, &m); err != nil {
+			return amqpx.Permanent(fmt.Errorf("malformed product.deleted: %w", err))
+		}
+		h.Prices.Deleted(m.ProductId)
+	default:
+		return amqpx.Permanent(fmt.Errorf("unexpected routing key %q", d.RoutingKey))
+	}
+	return nil
+}
+
+func strictDecode(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return err
+	}
+	return nil
+}

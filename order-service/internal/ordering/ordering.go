@@ -1,0 +1,108 @@
+// Package ordering is order-service's domain: what an order is, how it is priced (exactly, in
+// cents), which status changes the stock saga may make, and what an idempotent retry must match.
+// It has no I/O; mysql, rediscache, pricing, messaging and httpapi adapt it.
+package ordering
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/shopworks/shop/clients/money"
+)
+
+// Status is where an order is in the stock saga.
+type Status string
+
+// The saga's statuses: PENDING until product-service reserved the stock or could not.
+const (
+	Pending   Status = "PENDING"
+	Confirmed Status = "CONFIRMED"
+	Rejected  Status = "REJECTED"
+)
+
+// Errors the HTTP layer maps to problems.
+var (
+	ErrNotFound                  = errors.New("order not found")
+	ErrProductNotFound           = errors.New("product not found")
+	ErrProductServiceUnavailable = errors.New("product-service unavailable")
+	ErrIdempotencyKeyReused      = errors.New("idempotency key reused with a different request")
+	ErrIdempotencyKeyInUse       = errors.New("a request with this idempotency key is still being processed")
+)
+
+// InsufficientStockError says the known stock cannot cover the order (the fast pre-check).
+type InsufficientStockError struct {
+	ProductID int64
+	Available int32
+	Requested int32
+}
+
+func (e *InsufficientStockError) Error() string {
+	return fmt.Sprintf("product %d has %d in stock; %d were ordered", e.ProductID, e.Available, e.Requested)
+}
+
+// Order is a placed order.
+type Order struct {
+	ID           int64
+	ProductID    int64
+	Qty          int32
+	UnitPrice    money.Amount
+	TotalPrice   money.Amount
+	Status       Status
+	RejectReason string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Product is what ordering needs to know of a product: its price and its last known stock.
+type Product struct {
+	ID    int64
+	Price money.Amount
+	Qty   int32
+}
+
+// Request is a client's order.
+type Request struct {
+	ProductID int64
+	Qty       int32
+}
+
+// MaxQty bounds one order's quantity.
+const MaxQty = 10000
+
+// Price checks the request against the product and returns the new PENDING order's amounts.
+func Price(req Request, p Product) (Order, error) {
+	if req.Qty < 1 || req.Qty > MaxQty {
+		return Order{}, fmt.Errorf("qty %d outside 1..%d", req.Qty, MaxQty)
+	}
+	if req.Qty > p.Qty {
+		return Order{}, &InsufficientStockError{ProductID: p.ID, Available: p.Qty, Requested: req.Qty}
+	}
+	total, err := p.Price.Times(int64(req.Qty))
+	if err != nil {
+		return Order{}, fmt.Errorf("price order of product %d: %w", p.ID, err)
+	}
+	return Order{ProductID: p.ID, Qty: req.Qty, UnitPrice: p.Price, TotalPrice: total, Status: Pending}, nil
+}
+
+// Fingerprint identifies a request body for idempotency: the same key must come with the same
+// fingerprint to be a retry.
+func (r Request) Fingerprint() string {
+	sum := sha256.Sum256([]byte(strconv.FormatInt(r.ProductID, 10) + ":" + strconv.FormatInt(int64(r.Qty), 10)))
+	return hex.EncodeToString(sum[:])
+}
+
+// Settle returns the final status a stock result moves a PENDING order to, and whether the
+// order's current status allows it. A final order never changes again (redeliveries are no-ops).
+func Settle(current Status, reserved bool) (Status, bool) {
+	if current != Pending {
+		return current, false
+	}
+	if reserved {
+		return Confirmed, true
+	}
+	return Rejected, true
+}

@@ -1,0 +1,27 @@
+package envcfg_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/shopworks/shop/platform/envcfg"
+)
+
+func TestReaderCollectsEveryBadValue(t *testing.T) {
+	env := map[string]string{"S": " x ", "I": "7", "BADI": "seven", "D": "2s", "BADD": "-1s", "L": "a, b,,c"}
+	r := envcfg.New(func(k string) string { return env[k] })
+	assert.Equal(t, "x", r.Str("S", "d"))
+	assert.Equal(t, "d", r.Str("MISSING", "d"))
+	assert.Equal(t, 7, r.Int("I", 1))
+	assert.Equal(t, 1, r.Int("BADI", 1))
+	assert.Equal(t, 2*time.Second, r.Duration("D", time.Second))
+	assert.Equal(t, time.Second, r.Duration("BADD", time.Second))
+	assert.Equal(t, []string{"a", "b", "c"}, r.List("L"))
+	assert.Nil(t, r.List("MISSING"))
+	err := r.Err()
+	assert.ErrorContains(t, err, "BADI: not an integer")
+	assert.ErrorContains(t, err, "BADD")
+	assert.NoError(t, envcfg.New(func(string) string { return "" }).Err())
+}
