@@ -36,6 +36,10 @@ func TestSwaggerUIInARealBrowser(t *testing.T) {
 	stack := startStack(t)
 	browser := chromiumPath(t)
 
+	// Not t.TempDir: Chromium may still be writing its profile while the test cleans up.
+	profile, err := os.MkdirTemp("", "shop-chromium-")
+	require.NoError(t, err)
+	defer os.RemoveAll(profile)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
 		chromedp.Flag("headless", true),
@@ -46,8 +50,8 @@ func TestSwaggerUIInARealBrowser(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 2000),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 1400),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
@@ -72,7 +76,7 @@ func TestSwaggerUIInARealBrowser(t *testing.T) {
 		for _, op := range svc.ops {
 			found := false
 			for _, id := range ids {
-				if strings.HasSuffix(id, "-"+op) {
+				if strings.HasSuffix(strings.ToLower(id), "-"+strings.ToLower(op)) {
 					found = true
 				}
 			}
@@ -84,21 +88,21 @@ func TestSwaggerUIInARealBrowser(t *testing.T) {
 	var status, body string
 	require.NoError(t, chromedp.Run(ctx,
 		chromedp.Navigate(stack.productURL+"/docs"),
-		chromedp.WaitVisible(`#operations-products-createProduct`, chromedp.ByQuery),
-		chromedp.Click(`#operations-products-createProduct .opblock-summary-control`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#operations-products-createProduct .try-out__btn`, chromedp.ByQuery),
-		chromedp.Click(`#operations-products-createProduct .try-out__btn`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#operations-products-createProduct .execute`, chromedp.ByQuery),
-		chromedp.Click(`#operations-products-createProduct .execute`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#operations-products-createProduct .live-responses-table .response-col_status`, chromedp.ByQuery),
-		chromedp.Text(`#operations-products-createProduct .live-responses-table .response-col_status`, &status, chromedp.ByQuery),
-		chromedp.Text(`#operations-products-createProduct .live-responses-table .response-col_description`, &body, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-CreateProduct`, chromedp.ByQuery),
+		chromedp.Click(`#operations-products-CreateProduct .opblock-summary-control`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-CreateProduct .try-out__btn`, chromedp.ByQuery),
+		chromedp.Click(`#operations-products-CreateProduct .try-out__btn`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-CreateProduct .execute`, chromedp.ByQuery),
+		chromedp.Click(`#operations-products-CreateProduct .execute`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-CreateProduct .live-responses-table tbody .response-col_status`, chromedp.ByQuery),
+		chromedp.Text(`#operations-products-CreateProduct .live-responses-table tbody .response-col_status`, &status, chromedp.ByQuery),
+		chromedp.Text(`#operations-products-CreateProduct .live-responses-table tbody .response-col_description`, &body, chromedp.ByQuery),
 	))
 	assert.Equal(t, "201", strings.TrimSpace(status))
 	assert.Contains(t, body, `"name": "BFF Test"`)
 
 	var png []byte
-	require.NoError(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 80)))
+	require.NoError(t, chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)))
 	out := filepath.Join("..", "docs", "swagger-ui.png")
 	// Refreshed on request only, so that a local `make test` leaves the committed picture alone.
 	if _, err := os.Stat(out); err != nil || os.Getenv("E2E_WRITE_SCREENSHOT") != "" {

@@ -12,9 +12,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/order-service/internal/app"
 	"github.com/shopworks/shop/order-service/internal/config"
+	"github.com/shopworks/shop/platform/httpx"
 )
 
 func main() {

@@ -20,30 +20,30 @@ import (
 
 // Config is everything order-service reads from its environment.
 type Config struct {
-	Port                int
-	MySQLDSN            string
-	DBMaxOpenConns      int
-	RedisURL            string
-	RedisKeyPrefix      string
-	RabbitURL           string
-	Exchange            string
-	QueuePrefix         string
-	OrderCreatedKey     string
-	ProductBaseURL      string
-	ProductTimeout      time.Duration
-	ProductAPIKey       string
-	PriceFreshFor       time.Duration
-	PriceMaxStale       time.Duration
-	PriceCacheSize      int
-	CacheTTL            time.Duration
-	IdempotencyKeyTTL   time.Duration
-	LogLevel            slog.Level
-	ShutdownTimeout     time.Duration
-	APIKeys             []string
-	RateLimitRPS        int
-	ConsumerWorkers     int
-	IgnoredLegacyQueue  string
-	IgnoredConsumerTag  string
+	Port               int
+	MySQLDSN           string
+	DBMaxOpenConns     int
+	RedisURL           string
+	RedisKeyPrefix     string
+	RabbitURL          string
+	Exchange           string
+	QueuePrefix        string
+	OrderCreatedKey    string
+	ProductBaseURL     string
+	ProductTimeout     time.Duration
+	ProductAPIKey      string
+	PriceFreshFor      time.Duration
+	PriceMaxStale      time.Duration
+	PriceCacheSize     int
+	CacheTTL           time.Duration
+	IdempotencyKeyTTL  time.Duration
+	LogLevel           slog.Level
+	ShutdownTimeout    time.Duration
+	APIKeys            []string
+	RateLimitRPS       int
+	ConsumerWorkers    int
+	IgnoredLegacyQueue string
+	IgnoredConsumerTag string
 }
 
 // Load reads the configuration through getenv.

@@ -23,7 +23,7 @@ func TestDefaultsAndSeedNames(t *testing.T) {
 	assert.Equal(t, 24*time.Hour, c.IdempotencyKeyTTL)
 
 	c, err = config.Load(getenv(map[string]string{
-		"MYSQL_DSN": "app:secret@tcp(mysql:3306)/appdb?parseTime=true&loc=UTC&timeout=5s&interpolateParams=true",
+		"MYSQL_DSN":        "app:secret@tcp(mysql:3306)/appdb?parseTime=true&loc=UTC&timeout=5s&interpolateParams=true",
 		"PRODUCT_BASE_URL": "http://product-service:3000", "AMQP_QUEUE_ORDER_CREATED": "order-service__logger",
 		"AMQP_CONSUMER_TAG": "order-service-logger", "AMQP_ROUTING_KEY_ORDER_CREATED": "order.created",
 	}))
