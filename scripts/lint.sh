@@ -11,7 +11,7 @@ staticcheck=$PWD/bin/staticcheck
 go build -o "$staticcheck" honnef.co/go/tools/cmd/staticcheck
 standalone=" ${STANDALONE_MODULES:-infra} "
 for m in "$@"; do
-  [ -f "$m/go.mod" ] || continue
+  [ -f "$m/go.mod" ] && [ -n "$(find "$m" -name "*.go" -not -path "*/node_modules/*" -print -quit)" ] || continue
   if [[ $standalone == *" $m "* ]]; then
     (cd "$m" && GOWORK=off go vet ./... && GOWORK=off "$staticcheck" ./...)
   else

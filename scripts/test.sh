@@ -14,11 +14,11 @@ rm -f coverage/*.out
 # must not move the services' dependency versions) are tested on their own.
 standalone=" ${STANDALONE_MODULES:-infra} "
 coverpkg=$(for m in "$@"; do
-  [ -f "$m/go.mod" ] && [[ $standalone != *" $m "* ]] && (cd "$m" && go list ./...)
+  [ -f "$m/go.mod" ] && [ -n "$(find "$m" -name "*.go" -print -quit)" ] && [[ $standalone != *" $m "* ]] && (cd "$m" && go list ./...)
 done | paste -sd, -)
 failed=()
 for m in "$@"; do
-  [ -f "$m/go.mod" ] || continue
+  [ -f "$m/go.mod" ] && [ -n "$(find "$m" -name "*.go" -not -path "*/node_modules/*" -print -quit)" ] || continue
   echo "=== go test $m"
   if [[ $standalone == *" $m "* ]]; then
     # shellcheck disable=SC2086

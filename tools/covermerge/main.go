@@ -42,7 +42,7 @@ func run(_ context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: covermerge [-o merged.out] [-floor file] profile...")
+		return errors.New("usage: covermerge [-o merged.out] [-floor file] profile…")
 	}
 	blocks := map[string]*block{} // "file:range" → block
 	for _, p := range fs.Args() {

@@ -241,7 +241,7 @@ type HandlerConfig struct {
 
 // NewHandler builds the HTTP handler with the shared middleware, validator and problem writer.
 func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}

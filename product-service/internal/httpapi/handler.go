@@ -23,7 +23,7 @@ type HandlerConfig struct {
 // NewHandler builds the HTTP handler: the shared middleware and validator of platform/httpx,
 // then the generated routes, with every oapi-codegen error path writing the problem envelope.
 func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
-	spec, err := api.GetSwagger()
+	spec, err := api.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}
