@@ -25,8 +25,11 @@ for m in "$@"; do
     (cd "$m" && GOWORK=off go test $GOTEST_FLAGS ./...) || failed+=("$m")
     continue
   fi
+  # The e2e module builds the services with the same -coverpkg, so what the running binaries
+  # execute is folded into coverage/e2e-services.out.
   # shellcheck disable=SC2086
-  if ! (cd "$m" && go test $GOTEST_FLAGS -coverpkg="$coverpkg" -coverprofile="../coverage/$m.out" ./...); then
+  if ! (cd "$m" && E2E_COVERPKG="$coverpkg" E2E_COVERPROFILE="$PWD/../coverage/$m-services.out" \
+        go test $GOTEST_FLAGS -coverpkg="$coverpkg" -coverprofile="../coverage/$m.out" ./...); then
     failed+=("$m")
   fi
 done

@@ -116,59 +116,78 @@ func (s *Store) Replay(ctx context.Context, key, fingerprint string) (ordering.O
 // transaction. A concurrent request with the same key waits on the key's row lock and then
 // replays this order (replayed = true) instead of creating a second one.
 func (s *Store) Create(ctx context.Context, o ordering.Order, key, fingerprint string, events func(ordering.Order) ([]outbox.Event, error)) (ordering.Order, bool, error) {
+	created, err := s.create(ctx, o, key, fingerprint, events)
+	if !dbx.IsDuplicate(err) {
+		return created, false, err
+	}
+	// The key exists: a retry of the same request (replay it), a different request (422), one
+	// still in flight, or an expired key that the pruner has not removed yet (reuse it once).
+	replayed, ok, err := s.Replay(ctx, key, fingerprint)
+	switch {
+	case err != nil:
+		return ordering.Order{}, false, err
+	case ok:
+		return replayed, true, nil
+	}
+	res, err := s.db.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE idem_key = ? AND created_at < ?", key, time.Now().UTC().Add(-s.keyTTL))
+	if err != nil {
+		return ordering.Order{}, false, fmt.Errorf("expire idempotency key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ordering.Order{}, false, ordering.ErrIdempotencyKeyInUse
+	}
+	created, err = s.create(ctx, o, key, fingerprint, events)
+	if dbx.IsDuplicate(err) {
+		return ordering.Order{}, false, ordering.ErrIdempotencyKeyInUse
+	}
+	return created, false, err
+}
+
+func (s *Store) create(ctx context.Context, o ordering.Order, key, fingerprint string, events func(ordering.Order) ([]outbox.Event, error)) (ordering.Order, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return ordering.Order{}, false, fmt.Errorf("begin: %w", err)
+		return ordering.Order{}, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if key != "" {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE idem_key = ? AND created_at < ?", key, time.Now().UTC().Add(-s.keyTTL)); err != nil {
-			return ordering.Order{}, false, fmt.Errorf("expire idempotency key: %w", err)
-		}
+		// The first statement of the transaction: a concurrent duplicate waits here on the row
+		// lock until this transaction ends, then sees the committed key.
 		if _, err := tx.ExecContext(ctx, "INSERT INTO idempotency_keys (idem_key, fingerprint) VALUES (?, ?)", key, fingerprint); err != nil {
 			if dbx.IsDuplicate(err) {
-				_ = tx.Rollback()
-				replayed, ok, rerr := s.Replay(ctx, key, fingerprint)
-				if rerr != nil {
-					return ordering.Order{}, false, rerr
-				}
-				if !ok {
-					return ordering.Order{}, false, ordering.ErrIdempotencyKeyInUse
-				}
-				return replayed, true, nil
+				return ordering.Order{}, err
 			}
-			return ordering.Order{}, false, fmt.Errorf("record idempotency key: %w", err)
+			return ordering.Order{}, fmt.Errorf("record idempotency key: %w", err)
 		}
 	}
 	res, err := tx.ExecContext(ctx, "INSERT INTO orders (product_id, qty, unit_price, total_price, status) VALUES (?, ?, ?, ?, ?)",
 		o.ProductID, o.Qty, o.UnitPrice, o.TotalPrice, string(ordering.Pending))
 	if err != nil {
-		return ordering.Order{}, false, fmt.Errorf("insert order for product %d: %w", o.ProductID, err)
+		return ordering.Order{}, fmt.Errorf("insert order for product %d: %w", o.ProductID, err)
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return ordering.Order{}, false, fmt.Errorf("insert order: %w", err)
+		return ordering.Order{}, fmt.Errorf("insert order: %w", err)
 	}
 	created, err := scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ?", id))
 	if err != nil {
-		return ordering.Order{}, false, fmt.Errorf("read back order %d: %w", id, err)
+		return ordering.Order{}, fmt.Errorf("read back order %d: %w", id, err)
 	}
 	if key != "" {
 		if _, err := tx.ExecContext(ctx, "UPDATE idempotency_keys SET order_id = ? WHERE idem_key = ?", id, key); err != nil {
-			return ordering.Order{}, false, fmt.Errorf("link idempotency key to order %d: %w", id, err)
+			return ordering.Order{}, fmt.Errorf("link idempotency key to order %d: %w", id, err)
 		}
 	}
 	evs, err := events(created)
 	if err != nil {
-		return ordering.Order{}, false, err
+		return ordering.Order{}, err
 	}
 	if err := outbox.Add(ctx, tx, evs...); err != nil {
-		return ordering.Order{}, false, fmt.Errorf("outbox for order %d: %w", id, err)
+		return ordering.Order{}, fmt.Errorf("outbox for order %d: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return ordering.Order{}, false, fmt.Errorf("commit order %d: %w", id, err)
+		return ordering.Order{}, fmt.Errorf("commit order %d: %w", id, err)
 	}
-	return created, false, nil
+	return created, nil
 }
 
 // Settle moves a PENDING order to its final status; a final order is left as it is (changed =

@@ -1,0 +1,294 @@
+package httpapi_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/clients/money"
+	"github.com/shopworks/shop/clients/productclient"
+	"github.com/shopworks/shop/order-service/internal/httpapi"
+	"github.com/shopworks/shop/order-service/internal/httpapi/api"
+	"github.com/shopworks/shop/order-service/internal/mysql"
+	"github.com/shopworks/shop/order-service/internal/pricing"
+	"github.com/shopworks/shop/order-service/internal/producttest"
+	"github.com/shopworks/shop/order-service/internal/rediscache"
+	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/testkit"
+)
+
+type fixture struct {
+	db       *sql.DB
+	store    *mysql.Store
+	prices   *pricing.Cache
+	catalog  *producttest.Catalog
+	products *httptest.Server
+	server   *httptest.Server
+	client   *http.Client
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	rdb, prefix := testkit.Redis(t)
+	dsn := testkit.NewDatabase(t, "order_http")
+	require.NoError(t, mysql.Migrate(dsn))
+	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 16})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	catalog, products := producttest.Start(t)
+	pc, err := productclient.New(products.URL, productclient.Options{Timeout: time.Second})
+	require.NoError(t, err)
+	prices := pricing.New(pricing.ProductServiceLoader(pc), pricing.Options{})
+	t.Cleanup(prices.Close)
+	log := httpx.NewLogger(io.Discard, slog.LevelError, "order-service")
+	cache := rediscache.New(rdb, prefix, time.Minute)
+	store := mysql.NewStore(db, 24*time.Hour)
+	srv := httpapi.NewServer(httpapi.Deps{
+		Store: store, Prices: prices, Cache: cache, OrderCreatedKey: "order.created", Log: log,
+		AfterWrite: func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id) },
+		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
+	})
+	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	spec, err := api.GetSpec()
+	require.NoError(t, err)
+	return &fixture{db: db, store: store, prices: prices, catalog: catalog, products: products, server: ts,
+		client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
+}
+
+func (f *fixture) do(t testing.TB, method, path, body string, hdr ...string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.server.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := f.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		require.NoError(t, json.Unmarshal(raw, &out))
+	}
+	return resp, out
+}
+
+func (f *fixture) count(t testing.TB, table string) int {
+	var n int
+	require.NoError(t, f.db.QueryRow("SELECT COUNT(*) FROM "+table).Scan(&n))
+	return n
+}
+
+func eventSchema(t testing.TB, name string) *openapi3.Schema {
+	doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join("..", "..", "..", "api", "event-schemas.yaml"))
+	require.NoError(t, err)
+	return doc.Components.Schemas[name].Value
+}
+
+func TestCreateOrderTheOriginalWay(t *testing.T) {
+	f := newFixture(t)
+	p := f.catalog.Add("BFF Test", money.FromCents(100000), 50)
+	resp, o := f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":2}`, p.Id), "X-Request-ID", "demo-123")
+	require.Equal(t, 201, resp.StatusCode)
+	for _, k := range []string{"orderId", "productId", "qty", "totalPrice", "createdAt"} {
+		assert.Contains(t, o, k)
+	}
+	assert.Equal(t, o["id"], o["orderId"])
+	assert.EqualValues(t, 2000, o["totalPrice"])
+	assert.EqualValues(t, 1000, o["unitPrice"])
+	assert.Equal(t, "PENDING", o["status"])
+	assert.Equal(t, fmt.Sprintf("/orders/%v", o["id"]), resp.Header.Get("Location"))
+	assert.Equal(t, "demo-123", resp.Header.Get("X-Request-Id"))
+
+	// The order.created waiting in the outbox matches its schema and carries the request ID.
+	var payload []byte
+	var key, corr string
+	require.NoError(t, f.db.QueryRow("SELECT routing_key, payload, correlation_id FROM outbox").Scan(&key, &payload, &corr))
+	assert.Equal(t, "order.created", key)
+	assert.Equal(t, "demo-123", corr)
+	var msg any
+	require.NoError(t, json.Unmarshal(payload, &msg))
+	assert.NoError(t, eventSchema(t, "OrderCreated").VisitJSON(msg))
+
+	resp, got := f.do(t, "GET", fmt.Sprintf("/orders/%v", o["id"]), "")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, o["createdAt"], got["createdAt"])
+	resp, prob := f.do(t, "GET", "/orders/999999", "")
+	assert.Equal(t, 404, resp.StatusCode)
+	assert.Equal(t, "ORDER_NOT_FOUND", prob["code"])
+}
+
+func TestRejectedOrdersInsertNothing(t *testing.T) {
+	f := newFixture(t)
+	p := f.catalog.Add("Few", money.FromCents(100), 3)
+	cases := []struct {
+		body   string
+		status int
+		code   string
+		fields []string
+	}{
+		{`{"productId":%d,"qty":0}`, 400, "VALIDATION_FAILED", []string{"qty"}},
+		{`{"productId":%d,"qty":"2"}`, 400, "VALIDATION_FAILED", []string{"qty"}},
+		{`{"qty":1}`, 400, "VALIDATION_FAILED", []string{"productId"}},
+		{`{"productId":%d,"qty":1,"coupon":"x"}`, 400, "VALIDATION_FAILED", []string{"coupon"}},
+		{`{"productId":%d,"qty":10001}`, 400, "VALIDATION_FAILED", []string{"qty"}},
+		{`{"productId":999999,"qty":1}`, 404, "PRODUCT_NOT_FOUND", nil},
+		{`{"productId":%d,"qty":4}`, 409, "INSUFFICIENT_STOCK", nil},
+	}
+	for _, c := range cases {
+		body := c.body
+		if strings.Contains(body, "%d") {
+			body = fmt.Sprintf(body, p.Id)
+		}
+		resp, prob := f.do(t, "POST", "/orders", body)
+		assert.Equal(t, c.status, resp.StatusCode, body)
+		assert.Equal(t, c.code, prob["code"], body)
+		if c.fields != nil {
+			var fields []string
+			for _, e := range prob["errors"].([]any) {
+				fields = append(fields, e.(map[string]any)["field"].(string))
+			}
+			assert.Equal(t, c.fields, fields, body)
+		}
+	}
+	assert.Zero(t, f.count(t, "orders"))
+	assert.Zero(t, f.count(t, "outbox"))
+}
+
+func TestProductServiceDownIs503(t *testing.T) {
+	f := newFixture(t)
+	f.products.Close()
+	resp, prob := f.do(t, "POST", "/orders", `{"productId":1,"qty":1}`)
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "PRODUCT_SERVICE_UNAVAILABLE", prob["code"])
+	assert.Zero(t, f.count(t, "orders"))
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	f := newFixture(t)
+	p := f.catalog.Add("Idem", money.FromCents(250), 100)
+	body := fmt.Sprintf(`{"productId":%d,"qty":1}`, p.Id)
+
+	var wg sync.WaitGroup
+	ids := make(chan any, 10)
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, o := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
+			if assert.Equal(t, 201, resp.StatusCode, o) {
+				ids <- o["id"]
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[any]bool{}
+	for id := range ids {
+		seen[id] = true
+	}
+	assert.Len(t, seen, 1, "ten concurrent requests with one key made one order")
+	assert.Equal(t, 1, f.count(t, "orders"))
+	assert.Equal(t, 1, f.count(t, "outbox"))
+
+	resp, _ := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
+	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
+	resp, prob := f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":2}`, p.Id), "Idempotency-Key", "same-key-1")
+	assert.Equal(t, 422, resp.StatusCode)
+	assert.Equal(t, "IDEMPOTENCY_KEY_REUSED", prob["code"])
+	resp, _ = f.do(t, "POST", "/orders", body, "Idempotency-Key", "other-key")
+	assert.Equal(t, 201, resp.StatusCode)
+	assert.Equal(t, 2, f.count(t, "orders"))
+}
+
+func TestOrdersByProductCacheAndPages(t *testing.T) {
+	f := newFixture(t)
+	p := f.catalog.Add("Listed", money.FromCents(100), 100)
+	path := fmt.Sprintf("/orders/product/%d", p.Id)
+	resp, _ := f.do(t, "GET", path, "")
+	assert.Equal(t, "MISS", resp.Header.Get("X-Cache"))
+	resp, _ = f.do(t, "GET", path, "")
+	assert.Equal(t, "HIT", resp.Header.Get("X-Cache"))
+	for i := 0; i < 5; i++ {
+		resp, _ := f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":1}`, p.Id))
+		require.Equal(t, 201, resp.StatusCode)
+	}
+	resp, err := f.client.Get(f.server.URL + path + "?limit=2")
+	require.NoError(t, err)
+	var page []map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+	_ = resp.Body.Close()
+	assert.Equal(t, "MISS", resp.Header.Get("X-Cache"), "new orders invalidated the cache")
+	require.Len(t, page, 2)
+	assert.Greater(t, page[0]["id"].(float64), page[1]["id"].(float64), "newest first")
+	link := resp.Header.Get("Link")
+	require.NotEmpty(t, link)
+	var all []any
+	next := link[1:strings.Index(link, ">")]
+	all = append(all, page[0], page[1])
+	for next != "" {
+		resp, err := f.client.Get(f.server.URL + next)
+		require.NoError(t, err)
+		var pg []any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&pg))
+		_ = resp.Body.Close()
+		all = append(all, pg...)
+		next = ""
+		if l := resp.Header.Get("Link"); l != "" {
+			next = l[1:strings.Index(l, ">")]
+		}
+	}
+	assert.Len(t, all, 5)
+
+	// A settled order invalidates the cached pages too.
+	id := int64(page[0]["id"].(float64))
+	o, changed, err := f.store.Settle(context.Background(), id, true, "")
+	require.NoError(t, err)
+	assert.True(t, changed)
+	assert.Equal(t, "CONFIRMED", string(o.Status))
+	_, changed, err = f.store.Settle(context.Background(), id, false, "INSUFFICIENT_STOCK")
+	require.NoError(t, err)
+	assert.False(t, changed, "a final order never changes again")
+}
+
+func TestPriceCacheFollowsProductEvents(t *testing.T) {
+	f := newFixture(t)
+	p := f.catalog.Add("Priced", money.FromCents(1000), 10)
+	body := fmt.Sprintf(`{"productId":%d,"qty":1}`, p.Id)
+	for i := 0; i < 3; i++ {
+		resp, _ := f.do(t, "POST", "/orders", body)
+		require.Equal(t, 201, resp.StatusCode)
+	}
+	assert.EqualValues(t, 1, f.catalog.Gets.Load(), "one lookup, then the cache")
+
+	f.prices.Updated(pricing.Entry{Product: pricingProduct(p.Id, 1500, 10), UpdatedAt: time.Now().Add(time.Second)})
+	_, o := f.do(t, "POST", "/orders", body)
+	assert.EqualValues(t, 15, o["unitPrice"], "product.updated reached the price cache")
+
+	f.prices.Deleted(p.Id)
+	resp, prob := f.do(t, "POST", "/orders", body)
+	assert.Equal(t, 404, resp.StatusCode, "a deleted product is never orderable from a stale entry")
+	assert.Equal(t, "PRODUCT_NOT_FOUND", prob["code"])
+}
