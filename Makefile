@@ -47,6 +47,24 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
 run: infra build ## Start both services in the foreground (Ctrl-C stops both)
 	@scripts/run.sh
 
+LOAD := go run ./k6/cmd/loadrunner -amqp-url amqp://guest:guest@127.0.0.1:5672/
+
+.PHONY: load
+load: ## The original k6 scenario (ramp 200→1000/s, then 1000/s) against running services + invariants
+	$(LOAD) -scenario orders $(LOAD_FLAGS)
+
+.PHONY: load-mixed
+load-mixed: ## Reads mixed with orders (k6/mixed.test.js) + invariants
+	$(LOAD) -scenario mixed $(LOAD_FLAGS)
+
+.PHONY: load-max
+load-max: ## Step the order rate up until p95 >= 300 ms or >= 1 % fail; report the last rate that held
+	$(LOAD) -scenario max $(LOAD_FLAGS)
+
+.PHONY: bench-baseline
+bench-baseline: ## Raw limits in one run: a bare net/http handler, MySQL INSERT+INSERT+COMMIT x16
+	go run ./k6/cmd/loadrunner -scenario baseline -rate $${RATE:-5000} -duration $${DURATION:-10s} $(LOAD_FLAGS)
+
 .PHONY: up
 up: ## docker compose up (MySQL 8, Redis, RabbitMQ, both services)
 	docker compose -f infra/docker-compose.yml up -d --build

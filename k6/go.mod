@@ -5,3 +5,24 @@ go 1.26.8
 replace github.com/shopworks/shop/clients => ../clients
 
 replace github.com/shopworks/shop/platform => ../platform
+
+require (
+	github.com/go-sql-driver/mysql v1.10.1
+	github.com/rabbitmq/amqp091-go v1.16.0
+	github.com/shopworks/shop/clients v0.0.0-00010101000000-000000000000
+	github.com/tsenart/vegeta/v12 v12.13.0
+)
+
+require (
+	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/apapsch/go-jsonmerge/v2 v2.0.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/influxdata/tdigest v0.0.1 // indirect
+	github.com/josharian/intern v1.0.0 // indirect
+	github.com/mailru/easyjson v0.7.7 // indirect
+	github.com/oapi-codegen/runtime v1.8.0 // indirect
+	github.com/rs/dnscache v0.0.0-20230804202142-fc85eb664529 // indirect
+	golang.org/x/net v0.48.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/text v0.40.0 // indirect
+)

@@ -1,0 +1,172 @@
+// Command loadrunner plays the k6 scenarios of this directory with vegeta, here where k6 cannot
+// be installed: `orders` (the original: warm ramp 200→1000/s over 30 s, then 1000/s for 30 s),
+// `mixed`, `max` (steps the order rate up until p95 ≥ 300 ms or ≥ 1 % fail), `get` (cached
+// GET /products/{id}), `bare` (a bare net/http handler, the baseline) and `baseline` (bare plus
+// MySQL INSERT+INSERT+COMMIT at concurrency 16). Every order run ends with the invariant check;
+// a run whose invariants fail exits non-zero whatever its latency.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/shopworks/shop/k6/loadtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadrunner:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	scenario, products, orders, out, amqpURL, queuePrefix, mysqlDSN string
+	rate, startRate, p95Max, failMax                                float64
+	duration, warm, settle, step                                    time.Duration
+	stock                                                           int
+	noThresholds                                                    bool
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("loadrunner", flag.ContinueOnError)
+	fs.StringVar(&o.scenario, "scenario", "orders", "orders | mixed | max | get | bare | baseline")
+	fs.StringVar(&o.products, "products", env("BASE_URL_PRODUCTS", "http://localhost:3000"), "product-service base URL")
+	fs.StringVar(&o.orders, "orders", env("BASE_URL_ORDERS", "http://localhost:4000"), "order-service base URL")
+	fs.StringVar(&o.out, "out", "k6/results", "directory for summary.json and plot.html")
+	fs.StringVar(&o.amqpURL, "amqp-url", "", "RabbitMQ URL; when set, saga queues and DLQs must be empty after the run")
+	fs.StringVar(&o.queuePrefix, "queue-prefix", "", "prefix of the services' queue names")
+	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/", "MySQL DSN (no database) for the baseline's scratch database")
+	fs.Float64Var(&o.rate, "rate", 1000, "steady rate (requests/s)")
+	fs.Float64Var(&o.startRate, "start-rate", 200, "rate at which the warm ramp starts")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "steady phase duration")
+	fs.DurationVar(&o.warm, "warm", 30*time.Second, "warm ramp duration (0 = none)")
+	fs.DurationVar(&o.step, "step", 10*time.Second, "max: duration of each rate step")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long orders may take to reach a final status")
+	fs.IntVar(&o.stock, "stock", 999999, "stock of the setup product")
+	fs.Float64Var(&o.p95Max, "p95-max", 300, "threshold: p95 in ms")
+	fs.Float64Var(&o.failMax, "fail-max", 0.01, "threshold: failed request rate")
+	fs.BoolVar(&o.noThresholds, "no-thresholds", false, "report thresholds without failing the run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("results directory: %w", err)
+	}
+	switch o.scenario {
+	case "orders", "mixed":
+		return runOrders(ctx, o, stdout)
+	case "max":
+		return runMax(ctx, o, stdout)
+	case "get":
+		return runGet(ctx, o, stdout)
+	case "bare":
+		_, err := runBare(ctx, o, stdout)
+		return err
+	case "baseline":
+		return runBaseline(ctx, o, stdout)
+	default:
+		return fmt.Errorf("unknown scenario %q", o.scenario)
+	}
+}
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func stages(o options) []loadtest.Stage {
+	var s []loadtest.Stage
+	if o.warm > 0 {
+		third := o.warm / 3
+		for _, f := range []float64{0.4, 0.7, 1} {
+			s = append(s, loadtest.Stage{Duration: third, Target: o.rate * f})
+		}
+	}
+	return append(s, loadtest.Stage{Duration: o.duration, Target: o.rate})
+}
+
+func runOrders(ctx context.Context, o options, stdout io.Writer) error {
+	shop, err := loadtest.NewShop(o.products, o.orders)
+	if err != nil {
+		return err
+	}
+	productID, firstOrder, err := shop.Setup(ctx, int32(o.stock))
+	if err != nil {
+		return err
+	}
+	onResult, accepted := loadtest.OrderIDCollector()
+	targeter := loadtest.OrderTargeter(shop.OrdersURL, productID, 1)
+	if o.scenario == "mixed" {
+		targeter = loadtest.MixedTargeter(shop.ProductsURL, shop.OrdersURL, productID)
+	}
+	fmt.Fprintf(stdout, "scenario %s: product %d, rate %.0f/s (warm %s from %.0f/s, steady %s)\n", o.scenario, productID, o.rate, o.warm, o.startRate, o.duration)
+	sum := loadtest.Attack{Name: o.scenario, StartRate: o.startRate, Stages: stages(o), Targeter: targeter, Progress: stdout, OnResult: onResult}.Run(ctx)
+	return finish(ctx, o, stdout, shop, sum, productID, append(accepted(), firstOrder))
+}
+
+// finish checks thresholds and invariants, writes the results and prints the summary.
+func finish(ctx context.Context, o options, stdout io.Writer, shop *loadtest.Shop, sum loadtest.Summary, productID int64, accepted []int64) error {
+	var problems []error
+	p95ok := float64(sum.Latency.P95)/float64(time.Millisecond) < o.p95Max
+	failOK := sum.FailedRate < o.failMax
+	sum.Thresholds = map[string]any{"p95": map[string]any{"max_ms": o.p95Max, "ok": p95ok}, "failed": map[string]any{"max": o.failMax, "ok": failOK}}
+	if !o.noThresholds && (!p95ok || !failOK) {
+		problems = append(problems, fmt.Errorf("thresholds crossed: p95 %.2f ms (max %.0f), failed %.2f%% (max %.1f%%)",
+			float64(sum.Latency.P95)/1e6, o.p95Max, 100*sum.FailedRate, 100*o.failMax))
+	}
+	if shop != nil {
+		v, err := shop.Verify(ctx, productID, int32(o.stock), accepted, o.settle)
+		sum.Invariants = v.String()
+		if err != nil {
+			sum.Invariants += " — FAILED: " + err.Error()
+			problems = append(problems, fmt.Errorf("invariants: %w", err))
+		} else if o.amqpURL != "" {
+			if err := loadtest.QueuesEmpty(o.amqpURL, loadtest.SagaQueues(o.queuePrefix), o.settle); err != nil {
+				problems = append(problems, fmt.Errorf("invariants: %w", err))
+				sum.Invariants += " — FAILED: " + err.Error()
+			} else {
+				sum.Invariants += "; queues and dead-letter queues empty"
+			}
+		}
+	}
+	sum.Print(stdout)
+	if err := writeResults(o.out, sum); err != nil {
+		problems = append(problems, err)
+	}
+	return errors.Join(problems...)
+}
+
+func writeResults(dir string, sum loadtest.Summary) error {
+	b, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode summary: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.json"), b, 0o644); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "plot.html"))
+	if err != nil {
+		return fmt.Errorf("write plot: %w", err)
+	}
+	defer f.Close()
+	if err := loadtest.WritePlot(f, sum); err != nil {
+		return fmt.Errorf("write plot: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/shopworks/shop/k6/loadtest"
+)
+
+// runMax steps the order rate up until p95 ≥ the threshold or failures ≥ the limit and reports
+// the last rate that held — with the invariants checked over every order of all steps.
+func runMax(ctx context.Context, o options, stdout io.Writer) error {
+	shop, err := loadtest.NewShop(o.products, o.orders)
+	if err != nil {
+		return err
+	}
+	productID, firstOrder, err := shop.Setup(ctx, int32(o.stock))
+	if err != nil {
+		return err
+	}
+	onResult, accepted := loadtest.OrderIDCollector()
+	held := 0.0
+	var last loadtest.Summary
+	for _, rate := range []float64{1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000} {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(stdout, "step %.0f/s for %s\n", rate, o.step)
+		sum := loadtest.Attack{Name: "max@" + strconv.Itoa(int(rate)), StartRate: rate,
+			Stages:   []loadtest.Stage{{Duration: o.step, Target: rate}},
+			Targeter: loadtest.OrderTargeter(shop.OrdersURL, productID, 1), Progress: stdout, OnResult: onResult}.Run(ctx)
+		last = sum
+		p95 := float64(sum.Latency.P95) / float64(time.Millisecond)
+		achieved := sum.Rate >= 0.95*rate
+		fmt.Fprintf(stdout, "  → %.0f/s achieved, p95 %.2f ms, failed %.2f%%\n", sum.Rate, p95, 100*sum.FailedRate)
+		if p95 >= o.p95Max || sum.FailedRate >= o.failMax || !achieved {
+			break
+		}
+		held = rate
+	}
+	fmt.Fprintf(stdout, "\nmax sustainable POST /orders rate: %.0f/s (p95 < %.0f ms, failed < %.1f%%)\n", held, o.p95Max, 100*o.failMax)
+	o.noThresholds = true // the last step crossed them by design
+	last.Scenario = fmt.Sprintf("max (held %.0f/s)", held)
+	return finish(ctx, o, stdout, shop, last, productID, append(accepted(), firstOrder))
+}
+
+func runGet(ctx context.Context, o options, stdout io.Writer) error {
+	shop, err := loadtest.NewShop(o.products, o.orders)
+	if err != nil {
+		return err
+	}
+	productID, _, err := shop.Setup(ctx, int32(o.stock))
+	if err != nil {
+		return err
+	}
+	url := shop.ProductsURL + "/products/" + strconv.FormatInt(productID, 10)
+	sum := loadtest.Attack{Name: "get", StartRate: o.rate, Stages: []loadtest.Stage{{Duration: o.duration, Target: o.rate}},
+		Targeter: loadtest.GetTargeter(url), Progress: stdout}.Run(ctx)
+	return finish(ctx, o, stdout, nil, sum, 0, nil)
+}
+
+func runBare(ctx context.Context, o options, stdout io.Writer) (loadtest.Summary, error) {
+	url, stop, err := loadtest.BareServer()
+	if err != nil {
+		return loadtest.Summary{}, err
+	}
+	defer stop()
+	sum := loadtest.Attack{Name: "bare net/http", StartRate: o.rate, Stages: []loadtest.Stage{{Duration: o.duration, Target: o.rate}},
+		Targeter: loadtest.GetTargeter(url + "/products/1"), Progress: stdout}.Run(ctx)
+	return sum, finish(ctx, o, stdout, nil, sum, 0, nil)
+}
+
+// runBaseline measures the raw limits the targets are ratios of, in one run: a bare net/http
+// handler under the same runner, and MySQL INSERT + INSERT + COMMIT at concurrency 16.
+func runBaseline(ctx context.Context, o options, stdout io.Writer) error {
+	o.noThresholds = true
+	bare, err := runBare(ctx, o, stdout)
+	if err != nil {
+		return err
+	}
+	tps, err := insertInsertCommit(ctx, o.mysqlDSN, 16, o.duration)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nbaseline: bare net/http %.0f req/s at p95 %.2f ms (offered %.0f/s); MySQL INSERT+INSERT+COMMIT ×16: %.0f tx/s\n",
+		bare.Rate, float64(bare.Latency.P95)/1e6, o.rate, tps)
+	return nil
+}
+
+func insertInsertCommit(ctx context.Context, rootDSN string, workers int, d time.Duration) (float64, error) {
+	cfg, err := mysql.ParseDSN(rootDSN)
+	if err != nil {
+		return 0, fmt.Errorf("mysql DSN: %w", err)
+	}
+	root, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	name := fmt.Sprintf("loadrunner_baseline_%d", time.Now().UnixNano())
+	if _, err := root.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return 0, fmt.Errorf("create scratch database: %w", err)
+	}
+	defer func() { _, _ = root.Exec("DROP DATABASE IF EXISTS " + name) }()
+	cfg.DBName = name
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(workers)
+	for _, ddl := range []string{
+		"CREATE TABLE a (id BIGINT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL, created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))",
+		"CREATE TABLE b (id BIGINT AUTO_INCREMENT PRIMARY KEY, payload BLOB NOT NULL)",
+	} {
+		if _, err := db.ExecContext(ctx, ddl); err != nil {
+			return 0, fmt.Errorf("create scratch table: %w", err)
+		}
+	}
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	errs := make(chan error, workers)
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				tx, err := db.BeginTx(ctx, nil)
+				if err == nil {
+					_, err = tx.ExecContext(ctx, "INSERT INTO a (v) VALUES (1)")
+				}
+				if err == nil {
+					_, err = tx.ExecContext(ctx, "INSERT INTO b (payload) VALUES (REPEAT('x', 200))")
+				}
+				if err == nil {
+					err = tx.Commit()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, fmt.Errorf("insert+insert+commit: %w", err)
+	}
+	return float64(n.Load()) / d.Seconds(), nil
+}

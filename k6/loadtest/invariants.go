@@ -1,0 +1,143 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shopworks/shop/clients/money"
+	"github.com/shopworks/shop/clients/orderclient"
+	"github.com/shopworks/shop/clients/productclient"
+)
+
+// Shop is the pair of services a run talks to, through the generated clients.
+type Shop struct {
+	ProductsURL, OrdersURL string
+	Products               *productclient.ClientWithResponses
+	Orders                 *orderclient.ClientWithResponses
+}
+
+// NewShop builds the clients.
+func NewShop(productsURL, ordersURL string) (*Shop, error) {
+	p, err := productclient.New(productsURL, productclient.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	o, err := orderclient.New(ordersURL, orderclient.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return &Shop{ProductsURL: strings.TrimRight(productsURL, "/"), OrdersURL: strings.TrimRight(ordersURL, "/"), Products: p, Orders: o}, nil
+}
+
+// Setup is the original script's setup: create a product (price 1000, the given stock), read it
+// back, and place one order. It returns the product id and the setup order's id.
+func (s *Shop) Setup(ctx context.Context, stock int32) (int64, int64, error) {
+	cp, err := s.Products.CreateProductWithResponse(ctx, &productclient.CreateProductParams{},
+		productclient.ProductInput{Name: "k6 load " + time.Now().UTC().Format(time.RFC3339), Price: money.FromCents(100000), Qty: stock})
+	if err != nil || cp.JSON201 == nil {
+		return 0, 0, fmt.Errorf("setup: create product: %v %s", err, body(cp))
+	}
+	id := cp.JSON201.Id
+	if gp, err := s.Products.GetProductWithResponse(ctx, id, &productclient.GetProductParams{}); err != nil || gp.JSON200 == nil {
+		return 0, 0, fmt.Errorf("setup: get product %d: %v", id, err)
+	}
+	co, err := s.Orders.CreateOrderWithResponse(ctx, &orderclient.CreateOrderParams{}, orderclient.OrderInput{ProductId: id, Qty: 1})
+	if err != nil || co.JSON201 == nil {
+		return 0, 0, fmt.Errorf("setup: first order: %v %s", err, body(co))
+	}
+	return id, co.JSON201.Id, nil
+}
+
+func body(r interface{ StatusCode() int }) string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("(status %d)", r.StatusCode())
+}
+
+// Verdict is what the invariant check found.
+type Verdict struct {
+	Orders     int
+	Confirmed  int
+	Rejected   int
+	Pending    int
+	StockNow   int32
+	Σconfirmed int64
+	Waited     time.Duration
+}
+
+func (v Verdict) String() string {
+	return fmt.Sprintf("%d orders: %d CONFIRMED, %d REJECTED, %d PENDING; stock %d + Σ confirmed qty %d; settled after %s",
+		v.Orders, v.Confirmed, v.Rejected, v.Pending, v.StockNow, v.Σconfirmed, v.Waited.Round(10*time.Millisecond))
+}
+
+// Verify checks, through the public APIs, that every accepted order exists exactly once, that
+// within settle every order of the product is CONFIRMED or REJECTED, and that
+// initial stock = stock + Σ qty of CONFIRMED orders.
+func (s *Shop) Verify(ctx context.Context, productID int64, initialStock int32, accepted []int64, settle time.Duration) (Verdict, error) {
+	start := time.Now()
+	for {
+		v, err := s.verifyOnce(ctx, productID, initialStock, accepted)
+		v.Waited = time.Since(start)
+		if err == nil || time.Since(start) > settle || ctx.Err() != nil {
+			return v, err
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func (s *Shop) verifyOnce(ctx context.Context, productID int64, initialStock int32, accepted []int64) (Verdict, error) {
+	var v Verdict
+	seen := map[int64]int{}
+	limit := 1000
+	var after *int64
+	for {
+		resp, err := s.Orders.ListOrdersByProductWithResponse(ctx, productID, &orderclient.ListOrdersByProductParams{Limit: &limit, After: after})
+		if err != nil || resp.JSON200 == nil {
+			return v, fmt.Errorf("list orders of product %d: %v %s", productID, err, body(resp))
+		}
+		for _, o := range *resp.JSON200 {
+			seen[o.Id]++
+			v.Orders++
+			switch o.Status {
+			case orderclient.OrderStatusCONFIRMED:
+				v.Confirmed++
+				v.Σconfirmed += int64(o.Qty)
+			case orderclient.OrderStatusREJECTED:
+				v.Rejected++
+			default:
+				v.Pending++
+			}
+		}
+		if resp.HTTPResponse.Header.Get("Link") == "" || len(*resp.JSON200) == 0 {
+			break
+		}
+		last := (*resp.JSON200)[len(*resp.JSON200)-1].Id
+		after = &last
+	}
+	for id, n := range seen {
+		if n > 1 {
+			return v, fmt.Errorf("order %d is listed %d times", id, n)
+		}
+	}
+	for _, id := range accepted {
+		if seen[id] != 1 {
+			return v, fmt.Errorf("accepted order %d does not exist", id)
+		}
+	}
+	if v.Pending > 0 {
+		return v, fmt.Errorf("%d orders still PENDING", v.Pending)
+	}
+	gp, err := s.Products.GetProductWithResponse(ctx, productID, &productclient.GetProductParams{})
+	if err != nil || gp.StatusCode() != http.StatusOK || gp.JSON200 == nil {
+		return v, fmt.Errorf("get product %d: %v %s", productID, err, body(gp))
+	}
+	v.StockNow = gp.JSON200.Qty
+	if int64(initialStock) != int64(v.StockNow)+v.Σconfirmed {
+		return v, fmt.Errorf("stock does not add up: initial %d ≠ stock %d + Σ confirmed %d", initialStock, v.StockNow, v.Σconfirmed)
+	}
+	return v, nil
+}

@@ -1,0 +1,63 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/k6/loadtest"
+)
+
+func TestSummarizeNearestRank(t *testing.T) {
+	var l []time.Duration
+	for i := 1; i <= 100; i++ {
+		l = append(l, time.Duration(i)*time.Millisecond)
+	}
+	p := loadtest.Summarize(l)
+	assert.Equal(t, time.Millisecond, p.Min)
+	assert.Equal(t, 50*time.Millisecond, p.Med)
+	assert.Equal(t, 95*time.Millisecond, p.P95)
+	assert.Equal(t, 99*time.Millisecond, p.P99)
+	assert.Equal(t, 100*time.Millisecond, p.Max)
+	assert.Equal(t, 50500*time.Microsecond, p.Avg)
+	assert.Equal(t, loadtest.Percentiles{}, loadtest.Summarize(nil))
+}
+
+func TestOriginalStagesMatchTheK6Script(t *testing.T) {
+	var total time.Duration
+	for _, s := range loadtest.OriginalStages() {
+		total += s.Duration
+	}
+	assert.Equal(t, 60*time.Second, total)
+	assert.Equal(t, 1000.0, loadtest.OriginalStages()[3].Target)
+}
+
+// TestBareRunCountsEveryRequest plays 2 s at 200/s against the bare handler (no timing asserted).
+func TestBareRunCountsEveryRequest(t *testing.T) {
+	url, stop, err := loadtest.BareServer()
+	require.NoError(t, err)
+	defer stop()
+	var progress bytes.Buffer
+	sum := loadtest.Attack{Name: "bare", StartRate: 200, Stages: []loadtest.Stage{{Duration: 2 * time.Second, Target: 200}},
+		Targeter: loadtest.GetTargeter(url), Progress: &progress}.Run(context.Background())
+	assert.Equal(t, 400, sum.Requests)
+	assert.Zero(t, sum.Failed)
+	assert.Equal(t, 400, sum.StatusCodes[200])
+	assert.Contains(t, progress.String(), "target")
+
+	var out, page bytes.Buffer
+	sum.Print(&out)
+	assert.Contains(t, out.String(), "http_req_failed....: 0.00%")
+	require.NoError(t, loadtest.WritePlot(&page, sum))
+	assert.Contains(t, page.String(), "<svg")
+	assert.NotContains(t, page.String(), "<script")
+}
+
+func TestSagaQueues(t *testing.T) {
+	assert.Equal(t, []string{"p_product-service__order-created", "p_product-service__order-created.dlq",
+		"p_order-service__stock-results", "p_order-service__stock-results.dlq"}, loadtest.SagaQueues("p_"))
+}

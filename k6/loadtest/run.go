@@ -1,0 +1,194 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Stage is one leg of a k6-style ramping arrival rate: the rate moves linearly from the
+// previous stage's target to Target over Duration.
+type Stage struct {
+	Duration time.Duration
+	Target   float64
+}
+
+// OriginalStages is the original k6 scenario: warm 200 → 400 → 700 → 1000 iterations/s over
+// 30 s, then steady 1000/s for 30 s.
+func OriginalStages() []Stage {
+	return []Stage{{10 * time.Second, 400}, {10 * time.Second, 700}, {10 * time.Second, 1000}, {30 * time.Second, 1000}}
+}
+
+// Attack is one open-loop run of a request mix at a rate schedule.
+type Attack struct {
+	Name      string
+	StartRate float64
+	Stages    []Stage
+	Targeter  vegeta.Targeter
+	Timeout   time.Duration
+	Progress  io.Writer // a line per second; nil for none
+	// OnResult sees every result (e.g. to collect the ids of created orders).
+	OnResult func(*vegeta.Result)
+}
+
+// Failed reports whether a result counts as failed: a transport error or a status >= 400
+// (k6's http_req_failed with the default expected statuses).
+func Failed(r *vegeta.Result) bool { return r.Error != "" || r.Code == 0 || r.Code >= 400 }
+
+// Run plays the attack and returns its summary.
+func (a Attack) Run(ctx context.Context) Summary {
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	attacker := vegeta.NewAttacker(vegeta.Timeout(timeout), vegeta.KeepAlive(true), vegeta.Connections(10000),
+		vegeta.MaxConnections(0), vegeta.Workers(64), vegeta.MaxWorkers(4096), vegeta.HTTP2(false))
+	col := NewCollector()
+	var mu sync.Mutex
+	start := time.Now()
+	var target atomic.Uint64 // current target rate ×1000, for the progress line
+	var seconds []Second
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() { // owned by Run: stopped and waited for before Run returns
+		defer close(progressDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		sec := 0
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case <-t.C:
+				mu.Lock()
+				st := col.SecondStats(sec, float64(target.Load())/1000)
+				seconds = append(seconds, st)
+				mu.Unlock()
+				if a.Progress != nil {
+					fmt.Fprintf(a.Progress, "  %3ds  target %6.0f/s  achieved %6d/s  p50 %7.2fms  p95 %7.2fms  p99 %7.2fms  errors %d\n",
+						sec+1, st.Target, st.Requests, st.P50ms, st.P95ms, st.P99ms, st.Failed)
+				}
+				sec++
+			}
+		}
+	}()
+
+	from := a.StartRate
+	for _, stage := range a.Stages {
+		if ctx.Err() != nil {
+			break
+		}
+		var pacer vegeta.Pacer = vegeta.ConstantPacer{Freq: int(stage.Target), Per: time.Second}
+		if from != stage.Target && stage.Duration > 0 {
+			pacer = vegeta.LinearPacer{StartAt: vegeta.Rate{Freq: int(from), Per: time.Second}, Slope: (stage.Target - from) / stage.Duration.Seconds()}
+		}
+		target.Store(uint64(stage.Target * 1000))
+		results := attacker.Attack(a.Targeter, pacer, stage.Duration, a.Name)
+		for r := range results {
+			if a.OnResult != nil {
+				a.OnResult(r)
+			}
+			mu.Lock()
+			col.Add(Sample{At: r.Timestamp.Sub(start), Latency: r.Latency, Code: int(r.Code), Failed: Failed(r)})
+			mu.Unlock()
+			if ctx.Err() != nil {
+				attacker.Stop()
+			}
+		}
+		from = stage.Target
+	}
+	close(stopProgress)
+	<-progressDone
+	mu.Lock()
+	defer mu.Unlock()
+	return col.Summary(a.Name, time.Since(start), seconds)
+}
+
+// OrderTargeter posts {productId, qty} to ordersURL/orders.
+func OrderTargeter(ordersURL string, productID int64, qty int) vegeta.Targeter {
+	body := []byte(fmt.Sprintf(`{"productId":%d,"qty":%d}`, productID, qty))
+	return vegeta.NewStaticTargeter(vegeta.Target{
+		Method: http.MethodPost, URL: ordersURL + "/orders", Body: body,
+		Header: http.Header{"Content-Type": []string{"application/json"}},
+	})
+}
+
+// MixedTargeter mixes reads with orders: 50 % GET /products/{id}, 20 % GET /orders/product/{id},
+// 10 % the BFF, 20 % POST /orders — the shape of k6/mixed.test.js.
+func MixedTargeter(productsURL, ordersURL string, productID int64) vegeta.Targeter {
+	id := strconv.FormatInt(productID, 10)
+	order := OrderTargeter(ordersURL, productID, 1)
+	var n atomic.Uint64
+	return func(t *vegeta.Target) error {
+		switch i := n.Add(1) % 10; {
+		case i < 5:
+			*t = vegeta.Target{Method: http.MethodGet, URL: productsURL + "/products/" + id}
+		case i < 7:
+			*t = vegeta.Target{Method: http.MethodGet, URL: ordersURL + "/orders/product/" + id}
+		case i < 8:
+			*t = vegeta.Target{Method: http.MethodGet, URL: productsURL + "/products/" + id + "-with-orders"}
+		default:
+			return order(t)
+		}
+		return nil
+	}
+}
+
+// GetTargeter reads one URL.
+func GetTargeter(url string) vegeta.Targeter {
+	return vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url})
+}
+
+// OrderIDCollector returns an OnResult that records the id of every 201 from POST /orders.
+func OrderIDCollector() (func(*vegeta.Result), func() []int64) {
+	var mu sync.Mutex
+	var ids []int64
+	on := func(r *vegeta.Result) {
+		if r.Code != http.StatusCreated || r.Method != http.MethodPost {
+			return
+		}
+		var o struct {
+			ID int64 `json:"id"`
+		}
+		if json.Unmarshal(r.Body, &o) == nil && o.ID > 0 {
+			mu.Lock()
+			ids = append(ids, o.ID)
+			mu.Unlock()
+		}
+	}
+	return on, func() []int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]int64(nil), ids...)
+	}
+}
+
+// BareServer serves a small JSON body from a bare net/http handler on a random port: the
+// baseline the targets are ratios of. Close it with the returned function.
+func BareServer() (string, func() error, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listen: %w", err)
+	}
+	body := []byte(`{"createdAt":"2026-11-25T02:19:53.523Z","id":1,"name":"BFF Test","price":1000,"qty":50,"updatedAt":"2026-11-25T02:19:53.523Z"}` + "\n")
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() error {
+		err := srv.Close()
+		<-done
+		return err
+	}, nil
+}
