@@ -26,8 +26,8 @@ func WritePlot(w io.Writer, s Summary) error {
 		return b.String()
 	}
 	data := map[string]any{
-		"Title":   fmt.Sprintf("%s — %d requests, %.1f/s, p95 %.2f ms, %.2f%% failed", s.Scenario, s.Requests, s.Rate, ms(s.Latency.P95), 100*s.FailedRate),
-		"W":       width, "H": height,
+		"Title": fmt.Sprintf("%s — %d requests, %.1f/s, p95 %.2f ms, %.2f%% failed", s.Scenario, s.Requests, s.Rate, ms(s.Latency.P95), 100*s.FailedRate),
+		"W":     width, "H": height,
 		"Rate":    line(func(x Second) float64 { return float64(x.Requests) }, maxRate),
 		"Target":  line(func(x Second) float64 { return x.Target }, maxRate),
 		"P50":     line(func(x Second) float64 { return x.P50ms }, maxLat),
