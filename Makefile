@@ -47,7 +47,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
 run: infra build ## Start both services in the foreground (Ctrl-C stops both)
 	@scripts/run.sh
 
-LOAD := go run ./k6/cmd/loadrunner -amqp-url amqp://guest:guest@127.0.0.1:5672/
+LOAD := infra/local/tune-for-load.sh && go run ./k6/cmd/loadrunner -amqp-url amqp://guest:guest@127.0.0.1:5672/
 
 .PHONY: load
 load: ## The original k6 scenario (ramp 200→1000/s, then 1000/s) against running services + invariants

@@ -61,3 +61,18 @@ func TestSagaQueues(t *testing.T) {
 	assert.Equal(t, []string{"p_product-service__order-created", "p_product-service__order-created.dlq",
 		"p_order-service__stock-results", "p_order-service__stock-results.dlq"}, loadtest.SagaQueues("p_"))
 }
+
+func TestStagedPacerFollowsTheRamp(t *testing.T) {
+	p := loadtest.StagedPacer{Start: 200, Stages: []loadtest.Stage{{10 * time.Second, 400}, {10 * time.Second, 400}}}
+	assert.InDelta(t, 200, p.Rate(0), 0.001)
+	assert.InDelta(t, 300, p.Rate(5*time.Second), 0.001)
+	assert.InDelta(t, 400, p.Rate(15*time.Second), 0.001)
+	wait, stop := p.Pace(5*time.Second, 0)
+	assert.False(t, stop)
+	assert.Zero(t, wait, "behind schedule: no wait")
+	// After 10 s the schedule has sent (200+400)/2*10 = 3000; the next hit is due 1/400 s later.
+	wait, _ = p.Pace(10*time.Second, 3000)
+	assert.InDelta(t, float64(2500*time.Microsecond), float64(wait), float64(50*time.Microsecond))
+	_, stop = p.Pace(20*time.Second, 7000)
+	assert.True(t, stop)
+}

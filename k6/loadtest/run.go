@@ -56,6 +56,7 @@ func (a Attack) Run(ctx context.Context) Summary {
 	var mu sync.Mutex
 	start := time.Now()
 	var target atomic.Uint64 // current target rate ×1000, for the progress line
+	var stopped atomic.Bool
 	var seconds []Second
 	stopProgress := make(chan struct{})
 	progressDone := make(chan struct{})
@@ -82,30 +83,25 @@ func (a Attack) Run(ctx context.Context) Summary {
 		}
 	}()
 
-	from := a.StartRate
-	for _, stage := range a.Stages {
+	pacer := StagedPacer{Start: a.StartRate, Stages: a.Stages}
+	go func() { // keeps the progress line's target current; ends with the attack
+		for !stopped.Load() {
+			target.Store(uint64(pacer.Rate(time.Since(start)) * 1000))
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	for r := range attacker.Attack(a.Targeter, pacer, 0, a.Name) {
+		if a.OnResult != nil {
+			a.OnResult(r)
+		}
+		mu.Lock()
+		col.Add(Sample{At: r.Timestamp.Sub(start), Latency: r.Latency, Code: int(r.Code), Failed: Failed(r)})
+		mu.Unlock()
 		if ctx.Err() != nil {
-			break
+			attacker.Stop()
 		}
-		var pacer vegeta.Pacer = vegeta.ConstantPacer{Freq: int(stage.Target), Per: time.Second}
-		if from != stage.Target && stage.Duration > 0 {
-			pacer = vegeta.LinearPacer{StartAt: vegeta.Rate{Freq: int(from), Per: time.Second}, Slope: (stage.Target - from) / stage.Duration.Seconds()}
-		}
-		target.Store(uint64(stage.Target * 1000))
-		results := attacker.Attack(a.Targeter, pacer, stage.Duration, a.Name)
-		for r := range results {
-			if a.OnResult != nil {
-				a.OnResult(r)
-			}
-			mu.Lock()
-			col.Add(Sample{At: r.Timestamp.Sub(start), Latency: r.Latency, Code: int(r.Code), Failed: Failed(r)})
-			mu.Unlock()
-			if ctx.Err() != nil {
-				attacker.Stop()
-			}
-		}
-		from = stage.Target
 	}
+	stopped.Store(true)
 	close(stopProgress)
 	<-progressDone
 	mu.Lock()

@@ -264,10 +264,10 @@ func TestOrdersByProductCacheAndPages(t *testing.T) {
 
 	// A settled order invalidates the cached pages too.
 	id := int64(page[0]["id"].(float64))
-	o, changed, err := f.store.Settle(context.Background(), id, true, "")
+	status, changed, err := f.store.Settle(context.Background(), id, true, "")
 	require.NoError(t, err)
 	assert.True(t, changed)
-	assert.Equal(t, "CONFIRMED", string(o.Status))
+	assert.Equal(t, "CONFIRMED", string(status))
 	_, changed, err = f.store.Settle(context.Background(), id, false, "INSUFFICIENT_STOCK")
 	require.NoError(t, err)
 	assert.False(t, changed, "a final order never changes again")

@@ -48,7 +48,7 @@ func OrderCreated(routingKey, correlationID string) func(ordering.Order) ([]outb
 
 // Settler moves an order to its final status.
 type Settler interface {
-	Settle(ctx context.Context, id int64, reserved bool, reason string) (ordering.Order, bool, error)
+	Settle(ctx context.Context, id int64, reserved bool, reason string) (ordering.Status, bool, error)
 }
 
 // StockResults settles orders from product-service's answers.
@@ -64,9 +64,9 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
 	}
 	var (
-		orderID int64
-		reserve bool
-		reason  string
+		orderID, productID int64
+		reserve            bool
+		reason             string
 	)
 	switch d.RoutingKey {
 	case KeyStockReserved:
@@ -74,17 +74,17 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 		if err := strictDecode(d.Body, &m); err != nil || m.OrderId < 1 {
 			return amqpx.Permanent(fmt.Errorf("malformed stock.reserved: %v", err))
 		}
-		orderID, reserve = m.OrderId, true
+		orderID, productID, reserve = m.OrderId, m.ProductId, true
 	case KeyStockRejected:
 		var m events.StockRejected
 		if err := strictDecode(d.Body, &m); err != nil || m.OrderId < 1 {
 			return amqpx.Permanent(fmt.Errorf("malformed stock.rejected: %v", err))
 		}
-		orderID, reason = m.OrderId, string(m.Reason)
+		orderID, productID, reason = m.OrderId, m.ProductId, string(m.Reason)
 	default:
 		return amqpx.Permanent(fmt.Errorf("unexpected routing key %q", d.RoutingKey))
 	}
-	o, changed, err := h.Orders.Settle(ctx, orderID, reserve, reason)
+	status, changed, err := h.Orders.Settle(ctx, orderID, reserve, reason)
 	if errors.Is(err, ordering.ErrNotFound) {
 		return amqpx.Permanent(fmt.Errorf("%s for unknown order %d", d.RoutingKey, orderID))
 	}
@@ -92,9 +92,9 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 		return fmt.Errorf("settle order %d: %w", orderID, err)
 	}
 	if changed {
-		h.AfterWrite(ctx, o.ProductID)
+		h.AfterWrite(ctx, productID)
 	}
-	h.Log.InfoContext(ctx, "order settled", slog.Int64("orderId", orderID), slog.String("status", string(o.Status)),
+	h.Log.InfoContext(ctx, "order settled", slog.Int64("orderId", orderID), slog.String("status", string(status)),
 		slog.Bool("changed", changed), slog.String("event", d.RoutingKey))
 	return nil
 }
@@ -126,9 +126,4 @@ func (h *ProductChanges) Handle(ctx context.Context, d amqpx.Delivery) error {
 	return nil
 }
 
-func strictDecode(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
-		return err
-	}
-	return nil
-}
+func strictDecode(body []byte, v any) error { return json.Unmarshal(body, v) }

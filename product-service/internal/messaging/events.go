@@ -64,16 +64,12 @@ func ReservationEvents(correlationID string, now func() time.Time) func(catalog.
 		req := r.Request
 		switch r.Outcome {
 		case catalog.Reserved:
+			// No product.updated per reservation: the price caches need prices, not every stock
+			// move; their stock figure is only the fast pre-check (the saga is authoritative).
 			reserved, err := event(KeyStockReserved, correlationID, func(id uuid.UUID) any {
-				remaining := r.Product.Qty
-				return events.StockReserved{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty,
-					RemainingQty: &remaining, ReservedAt: now().UTC()}
+				return events.StockReserved{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty, ReservedAt: now().UTC()}
 			})
-			if err != nil {
-				return nil, err
-			}
-			updated, err := productUpdated(*r.Product, correlationID)
-			return []outbox.Event{reserved, updated}, err
+			return []outbox.Event{reserved}, err
 		case catalog.InsufficientStock, catalog.ProductMissing:
 			rejected, err := event(KeyStockRejected, correlationID, func(id uuid.UUID) any {
 				return events.StockRejected{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty,
