@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs both services in the foreground against the local MariaDB, Redis and RabbitMQ (see
 # infra/local/up.sh). Each service applies its migrations at start. Ctrl-C stops both cleanly.
+# Both log JSON lines to stdout; the "service" field says which one wrote a line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +17,12 @@ trap stop INT TERM EXIT
 PORT=${PRODUCT_PORT:-3000} \
 DATABASE_URL=${DATABASE_URL:-mysql://product:product@127.0.0.1:3306/productdb} \
 ORDERS_BASE=${ORDERS_BASE:-http://127.0.0.1:${ORDER_PORT:-4000}} \
-  bin/product-service > >(sed -u 's/^/[product-service] /') 2>&1 &
+  bin/product-service &
 pids+=($!)
 PORT=${ORDER_PORT:-4000} \
 MYSQL_DSN=${MYSQL_DSN:-order:order@tcp(127.0.0.1:3306)/orderdb?parseTime=true} \
 PRODUCT_BASE_URL=${PRODUCT_BASE_URL:-http://127.0.0.1:${PRODUCT_PORT:-3000}} \
-  bin/order-service > >(sed -u 's/^/[order-service]   /') 2>&1 &
+  bin/order-service &
 pids+=($!)
 
 for url in "http://127.0.0.1:${PRODUCT_PORT:-3000}/healthz" "http://127.0.0.1:${ORDER_PORT:-4000}/healthz"; do

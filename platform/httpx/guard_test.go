@@ -64,3 +64,34 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 		assert.Equal(t, 204, rec.Code)
 	}
 }
+
+func TestMaxInFlightShedsBeyondTheLimit(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 2)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		entered <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	h := httpx.RequestID(httpx.MaxInFlight(2)(slow))
+	done := make(chan int, 2)
+	for range 2 {
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			done <- rec.Code
+		}()
+	}
+	<-entered
+	<-entered
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, 503, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	close(release)
+	assert.Equal(t, 204, <-done)
+	assert.Equal(t, 204, <-done)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	assert.Equal(t, 204, rec.Code, "recovers once load drops")
+}

@@ -25,6 +25,8 @@ type RouterConfig struct {
 	// RateLimitRequests per RateLimitWindow per client IP; 0 disables rate limiting.
 	RateLimitRequests int
 	RateLimitWindow   time.Duration
+	// MaxInFlight bounds concurrent requests; beyond it requests are shed with 503. 0 = unbounded.
+	MaxInFlight int
 	// Extra middleware run after request ID, recover, access log and metrics, before validation
 	// (e.g. rate limiting).
 	Extra []func(http.Handler) http.Handler
@@ -47,7 +49,7 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 	if window <= 0 {
 		window = time.Second
 	}
-	r.Use(RateLimit(cfg.RateLimitRequests, window), APIKeyAuth(cfg.APIKeys))
+	r.Use(MaxInFlight(cfg.MaxInFlight), RateLimit(cfg.RateLimitRequests, window), APIKeyAuth(cfg.APIKeys))
 	r.Use(cfg.Extra...)
 	r.Use(NewValidator(cfg.Spec, cfg.MaxBodyBytes).Middleware)
 	r.NotFound(NotFound)

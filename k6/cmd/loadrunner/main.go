@@ -90,7 +90,10 @@ func env(k, def string) string {
 	return def
 }
 
-func stages(o options) []loadtest.Stage {
+func stages(o *options) []loadtest.Stage {
+	if o.warm <= 0 {
+		o.startRate = o.rate // no warm-up: start at the steady rate
+	}
 	var s []loadtest.Stage
 	if o.warm > 0 {
 		third := o.warm / 3
@@ -116,7 +119,8 @@ func runOrders(ctx context.Context, o options, stdout io.Writer) error {
 		targeter = loadtest.MixedTargeter(shop.ProductsURL, shop.OrdersURL, productID)
 	}
 	fmt.Fprintf(stdout, "scenario %s: product %d, rate %.0f/s (warm %s from %.0f/s, steady %s)\n", o.scenario, productID, o.rate, o.warm, o.startRate, o.duration)
-	sum := loadtest.Attack{Name: o.scenario, StartRate: o.startRate, Stages: stages(o), Targeter: targeter, Progress: stdout, OnResult: onResult}.Run(ctx)
+	st := stages(&o)
+	sum := loadtest.Attack{Name: o.scenario, StartRate: o.startRate, Stages: st, Targeter: targeter, Progress: stdout, OnResult: onResult}.Run(ctx)
 	return finish(ctx, o, stdout, shop, sum, productID, append(accepted(), firstOrder))
 }
 

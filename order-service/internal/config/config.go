@@ -41,6 +41,7 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 	APIKeys            []string
 	RateLimitRPS       int
+	MaxInFlight        int
 	ConsumerWorkers    int
 	IgnoredLegacyQueue string
 	IgnoredConsumerTag string
@@ -70,6 +71,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:    e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:            e.List("API_KEYS"),
 		RateLimitRPS:       e.Int("RATE_LIMIT_RPS", 0),
+		MaxInFlight:        e.Int("MAX_IN_FLIGHT", 1024),
 		ConsumerWorkers:    e.Int("CONSUMER_WORKERS", 8),
 		IgnoredLegacyQueue: e.Str("AMQP_QUEUE_ORDER_CREATED", ""),
 		IgnoredConsumerTag: e.Str("AMQP_CONSUMER_TAG", ""),

@@ -237,6 +237,7 @@ type HandlerConfig struct {
 	Registry          *prometheus.Registry
 	APIKeys           []string
 	RateLimitRequests int
+	MaxInFlight       int
 }
 
 // NewHandler builds the HTTP handler with the shared middleware, validator and problem writer.
@@ -248,6 +249,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "order-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
+		MaxInFlight: cfg.MaxInFlight,
 	})
 	if err != nil {
 		return nil, err

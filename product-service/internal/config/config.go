@@ -32,6 +32,7 @@ type Config struct {
 	APIKeys         []string
 	OrdersAPIKey    string
 	RateLimitRPS    int
+	MaxInFlight     int
 	ConsumerWorkers int
 }
 
@@ -53,6 +54,7 @@ func Load(getenv func(string) string) (Config, error) {
 		APIKeys:         e.List("API_KEYS"),
 		OrdersAPIKey:    e.Str("ORDERS_API_KEY", ""),
 		RateLimitRPS:    e.Int("RATE_LIMIT_RPS", 0),
+		MaxInFlight:     e.Int("MAX_IN_FLIGHT", 1024),
 		ConsumerWorkers: e.Int("CONSUMER_WORKERS", 8),
 	}
 	dsn, err := dbx.URLToDSN(e.Str("DATABASE_URL", "mysql://product:product@127.0.0.1:3306/productdb"))

@@ -18,6 +18,7 @@ type HandlerConfig struct {
 	Registry          *prometheus.Registry
 	APIKeys           []string
 	RateLimitRequests int
+	MaxInFlight       int
 }
 
 // NewHandler builds the HTTP handler: the shared middleware and validator of platform/httpx,
@@ -30,6 +31,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "product-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
+		MaxInFlight: cfg.MaxInFlight,
 	})
 	if err != nil {
 		return nil, err
