@@ -100,23 +100,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if err != nil {
 		return err
 	}
-	orderCreated := messaging.NewOrderCreatedHandler(
+	batcher := messaging.NewBatcher(cfg.ConsumerWorkers,
+		func(ctx context.Context, reqs []catalog.ReservationRequest, corr map[int64]string) ([]catalog.ReservationResult, error) {
+			return store.ReserveBatch(ctx, reqs, func(r catalog.ReservationResult) ([]outbox.Event, error) {
+				return messaging.ReservationEvents(corr[r.Request.OrderID], time.Now)(r)
+			})
+		},
 		func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error) {
 			return store.Reserve(ctx, req, messaging.ReservationEvents(correlationID, time.Now))
-		}, afterWrite, log)
+		},
+		mysql.IsBatchConflict)
+	orderCreated := messaging.NewOrderCreatedHandler(batcher.Reserve, afterWrite, log)
 
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
 			return fmt.Errorf("listen on %d: %w", cfg.Port, err)
 		}
 	}
-	return serve(ctx, log, cfg, httpx.NewServer(ln.Addr().String(), handler), ln, relay, func(ctx context.Context) error {
+	return serve(ctx, log, cfg, httpx.NewServer(ln.Addr().String(), handler), ln, relay, batcher.Run, func(ctx context.Context) error {
 		return conn.Consume(ctx, consumer, orderCreated.Handle)
 	})
 }
 
 // serve runs HTTP, the consumer and the relay, and stops them in order when ctx is done.
-func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.Server, ln net.Listener, relay *outbox.Relay, consume func(context.Context) error) error {
+func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.Server, ln net.Listener, relay *outbox.Relay,
+	batch, consume func(context.Context) error) error {
 	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsuming()
@@ -124,14 +132,22 @@ func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.S
 
 	var workers errgroup.Group
 	workers.Go(func() error { return relay.Run(relayCtx) })
-	workers.Go(func() error { return consume(consumeCtx) })
+	workers.Go(func() error { return batch(relayCtx) })
+	consumed := make(chan error, 1)
+	go func() { consumed <- consume(consumeCtx) }() // waited for below
 
 	err := httpx.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
 	log.Info("http stopped; stopping consumer and flushing the outbox")
+	// Consumer first (its in-flight handlers finish their reservations and ack), then the
+	// batcher and the relay (which flushes what those reservations wrote).
 	stopConsuming()
+	cerr := <-consumed
 	stopRelay()
-	if werr := workers.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
-		err = errors.Join(err, werr)
+	werr := workers.Wait()
+	for _, e := range []error{cerr, werr} {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			err = errors.Join(err, e)
+		}
 	}
 	log.Info("product-service stopped")
 	return err

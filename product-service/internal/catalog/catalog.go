@@ -153,3 +153,18 @@ type ReservationResult struct {
 	Outcome Outcome
 	Product *Product
 }
+
+// DecideBatch decides a batch of reservations against the stock of their products, in order:
+// each request takes its qty while enough is left. stock holds each product's current stock
+// (absent = the product does not exist) and is updated in place.
+func DecideBatch(reqs []ReservationRequest, stock map[int64]int32) []Outcome {
+	out := make([]Outcome, len(reqs))
+	for i, r := range reqs {
+		qty, ok := stock[r.ProductID]
+		out[i] = Decide(ok && qty >= r.Qty, ok)
+		if out[i] == Reserved {
+			stock[r.ProductID] = qty - r.Qty
+		}
+	}
+	return out
+}

@@ -65,3 +65,13 @@ func TestReservationRequestValidate(t *testing.T) {
 	assert.ErrorAs(t, err, &ve)
 	assert.Len(t, ve.Fields, 3)
 }
+
+func TestDecideBatchTakesStockInOrder(t *testing.T) {
+	stock := map[int64]int32{1: 3, 2: 0}
+	got := catalog.DecideBatch([]catalog.ReservationRequest{
+		{OrderID: 1, ProductID: 1, Qty: 2}, {OrderID: 2, ProductID: 1, Qty: 2}, {OrderID: 3, ProductID: 1, Qty: 1},
+		{OrderID: 4, ProductID: 2, Qty: 1}, {OrderID: 5, ProductID: 9, Qty: 1},
+	}, stock)
+	assert.Equal(t, []catalog.Outcome{catalog.Reserved, catalog.InsufficientStock, catalog.Reserved, catalog.InsufficientStock, catalog.ProductMissing}, got)
+	assert.Equal(t, int32(0), stock[1])
+}

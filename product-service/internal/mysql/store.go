@@ -9,6 +9,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/outbox"
@@ -235,4 +237,135 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// ReserveBatch applies several reservations in one transaction, with the same guarantees as
+// Reserve: each product row is locked once (in id order, so batches never deadlock), the
+// decisions are made in arrival order, every order id is recorded with its outcome, and the
+// events go to the outbox. Orders already recorded are reported AlreadyProcessed. If a
+// concurrent transaction records one of the order ids first, the batch rolls back and reports
+// errBatchConflict so that the caller can fall back to one reservation at a time.
+func (s *Store) ReserveBatch(ctx context.Context, reqs []catalog.ReservationRequest, events ReservationEventsFunc) ([]catalog.ReservationResult, error) {
+	results := make([]catalog.ReservationResult, len(reqs))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		ids := make([]any, len(reqs))
+		for i, r := range reqs {
+			ids[i] = r.OrderID
+		}
+		seen, err := processedAmong(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		var fresh []catalog.ReservationRequest
+		var freshIdx []int
+		for i, r := range reqs {
+			results[i] = catalog.ReservationResult{Request: r, Outcome: catalog.AlreadyProcessed}
+			if !seen[r.OrderID] {
+				seen[r.OrderID] = true // a duplicate inside the batch counts once
+				fresh = append(fresh, r)
+				freshIdx = append(freshIdx, i)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		stock, err := lockStock(ctx, tx, fresh)
+		if err != nil {
+			return err
+		}
+		before := make(map[int64]int32, len(stock))
+		for id, q := range stock {
+			before[id] = q
+		}
+		outcomes := catalog.DecideBatch(fresh, stock)
+		for id, q := range stock {
+			if q != before[id] {
+				if _, err := tx.ExecContext(ctx, "UPDATE products SET qty = ?, updated_at = CURRENT_TIMESTAMP(3) WHERE id = ?", q, id); err != nil {
+					return fmt.Errorf("reserve stock of product %d: %w", id, err)
+				}
+			}
+		}
+		var rows []string
+		var args []any
+		var evs []outbox.Event
+		for j, r := range fresh {
+			res := catalog.ReservationResult{Request: r, Outcome: outcomes[j]}
+			results[freshIdx[j]] = res
+			rows = append(rows, "(?, ?, ?, ?)")
+			args = append(args, r.OrderID, r.ProductID, r.Qty, string(res.Outcome))
+			e, err := events(res)
+			if err != nil {
+				return err
+			}
+			evs = append(evs, e...)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO processed_orders (order_id, product_id, qty, outcome) VALUES "+strings.Join(rows, ", "), args...); err != nil {
+			if dbx.IsDuplicate(err) {
+				return errBatchConflict
+			}
+			return fmt.Errorf("record %d orders: %w", len(fresh), err)
+		}
+		if err := outbox.Add(ctx, tx, evs...); err != nil {
+			return fmt.Errorf("outbox for %d reservations: %w", len(fresh), err)
+		}
+		return nil
+	})
+	return results, err
+}
+
+// errBatchConflict means another transaction recorded one of the batch's orders meanwhile.
+var errBatchConflict = errors.New("an order of the batch was recorded concurrently")
+
+// IsBatchConflict reports whether ReserveBatch must be retried one reservation at a time.
+func IsBatchConflict(err error) bool { return errors.Is(err, errBatchConflict) }
+
+func processedAmong(ctx context.Context, tx *sql.Tx, ids []any) (map[int64]bool, error) {
+	q := "SELECT order_id FROM processed_orders WHERE order_id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	rows, err := tx.QueryContext(ctx, q, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("look up processed orders: %w", err)
+	}
+	defer rows.Close()
+	seen := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("look up processed orders: %w", err)
+		}
+		seen[id] = true
+	}
+	return seen, rows.Err()
+}
+
+// lockStock locks the batch's products in id order and returns their stock; a product that
+// does not exist is absent from the map.
+func lockStock(ctx context.Context, tx *sql.Tx, reqs []catalog.ReservationRequest) (map[int64]int32, error) {
+	idSet := map[int64]bool{}
+	for _, r := range reqs {
+		idSet[r.ProductID] = true
+	}
+	ids := make([]int64, 0, len(idSet))
+	for id := range idSet {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT id, qty FROM products WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+") ORDER BY id FOR UPDATE", args...)
+	if err != nil {
+		return nil, fmt.Errorf("lock products: %w", err)
+	}
+	defer rows.Close()
+	stock := map[int64]int32{}
+	for rows.Next() {
+		var id int64
+		var qty int32
+		if err := rows.Scan(&id, &qty); err != nil {
+			return nil, fmt.Errorf("lock products: %w", err)
+		}
+		stock[id] = qty
+	}
+	return stock, rows.Err()
 }
