@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/clients/money"
+	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/testkit"
+)
+
+// brokerProbe publishes to a stack's exchange and records every event the services publish,
+// each validated against its payload schema in api/event-schemas.yaml.
+type brokerProbe struct {
+	conn    *amqpx.Conn
+	mu      sync.Mutex
+	seen    map[string][]map[string]any
+	schemas map[string]*openapi3.Schema
+}
+
+func newBrokerProbe(t *testing.T, s *stack) *brokerProbe {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := amqpx.Dial(ctx, amqpx.Config{URL: testkit.RabbitURL(), Exchange: s.exchange, ConnectionName: "e2e-probe"}, nil, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	doc := loadSpec(t, "event-schemas.yaml")
+	p := &brokerProbe{conn: conn, seen: map[string][]map[string]any{}, schemas: map[string]*openapi3.Schema{
+		"order.created": doc.Components.Schemas["OrderCreated"].Value, "stock.reserved": doc.Components.Schemas["StockReserved"].Value,
+		"stock.rejected": doc.Components.Schemas["StockRejected"].Value, "product.updated": doc.Components.Schemas["ProductUpdated"].Value,
+		"product.deleted": doc.Components.Schemas["ProductDeleted"].Value,
+	}}
+	cctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = conn.Consume(cctx, amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"#"}, Prefetch: 100}, func(_ context.Context, d amqpx.Delivery) error {
+			var body map[string]any
+			if err := json.Unmarshal(d.Body, &body); err != nil {
+				return nil // the malformed message this test publishes on purpose
+			}
+			p.mu.Lock()
+			p.seen[d.RoutingKey] = append(p.seen[d.RoutingKey], body)
+			p.mu.Unlock()
+			if schema, ok := p.schemas[d.RoutingKey]; ok {
+				assert.NoError(t, schema.VisitJSON(body), "%s does not match its schema: %v", d.RoutingKey, body)
+			}
+			assert.NotEmpty(t, d.MessageID, "message_id set")
+			return nil
+		})
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	time.Sleep(200 * time.Millisecond) // the exclusive queue is bound before the test publishes
+	return p
+}
+
+func (p *brokerProbe) count(key string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.seen[key])
+}
+
+func (p *brokerProbe) publish(t *testing.T, body string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, p.conn.Publish(ctx, []amqpx.Message{{RoutingKey: "order.created", MessageID: uuid.NewString(), CorrelationID: "e2e-events", Body: []byte(body), Timestamp: time.Now()}}))
+}
+
+// TestOrderCreatedIsAppliedExactlyOnce publishes the same order.created five times, and an
+// original-payload message (no eventId) twice: the stock moves once per order. A malformed
+// message ends in the dead-letter queue and the consumer keeps consuming. Every event the
+// services publish matches its schema.
+func TestOrderCreatedIsAppliedExactlyOnce(t *testing.T) {
+	s := startStack(t)
+	probe := newBrokerProbe(t, s)
+	p := s.createProduct(t, "Events", money.FromCents(1000), 100)
+
+	ours := fmt.Sprintf(`{"eventId":%q,"orderId":900001,"productId":%d,"qty":3,"unitPrice":10,"totalPrice":30,"status":"PENDING","createdAt":"2026-11-25T10:00:00Z"}`, uuid.NewString(), p.Id)
+	for i := 0; i < 5; i++ {
+		probe.publish(t, ours)
+	}
+	original := fmt.Sprintf(`{"orderId":900002,"productId":%d,"qty":2,"totalPrice":20,"createdAt":"2026-11-25T10:00:00Z"}`, p.Id)
+	probe.publish(t, original)
+	probe.publish(t, "this is not JSON")
+	probe.publish(t, original)
+
+	require.Eventually(t, func() bool { return probe.count("stock.reserved") >= 2 }, 15*time.Second, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // give a wrongly applied duplicate the chance to show
+	assert.Equal(t, 2, probe.count("stock.reserved"), "one reservation per order")
+	assert.Equal(t, int32(95), s.stock(t, p.Id), "100 - 3 - 2")
+
+	require.Eventually(t, func() bool {
+		n, err := probe.conn.QueueDepth(s.queuePrefix + "product-service__order-created.dlq")
+		return err == nil && n == 1
+	}, 15*time.Second, 100*time.Millisecond, "the malformed message is dead-lettered")
+	assert.GreaterOrEqual(t, probe.count("product.updated"), 1, "product.updated on create")
+
+	// Deleting the product rejects later orders for it with a reason.
+	resp, err := s.products.DeleteProductWithResponse(context.Background(), p.Id, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode())
+	probe.publish(t, fmt.Sprintf(`{"orderId":900003,"productId":%d,"qty":1,"totalPrice":10,"createdAt":"2026-11-25T10:00:00Z"}`, p.Id))
+	require.Eventually(t, func() bool { return probe.count("stock.rejected") == 1 }, 15*time.Second, 50*time.Millisecond)
+	probe.mu.Lock()
+	assert.Equal(t, "PRODUCT_NOT_FOUND", probe.seen["stock.rejected"][0]["reason"])
+	probe.mu.Unlock()
+	assert.Equal(t, 1, probe.count("product.deleted"))
+}
