@@ -6,11 +6,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/shopworks/shop/order-service/internal/app"
 	"github.com/shopworks/shop/order-service/internal/config"
@@ -42,26 +40,8 @@ func run(ctx context.Context, args []string) error {
 	case "migrate":
 		return app.Migrate(cfg)
 	case "healthcheck":
-		return healthcheck(ctx, cfg.Port)
+		return httpx.Healthcheck(ctx, cfg.Port)
 	default:
 		return fmt.Errorf("unknown command %q (want migrate, healthcheck or none)", cmd)
 	}
-}
-
-func healthcheck(ctx context.Context, port int) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
-	}
-	return nil
 }

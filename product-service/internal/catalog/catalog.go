@@ -147,11 +147,10 @@ func Decide(updated, productExists bool) Outcome {
 	}
 }
 
-// ReservationResult is the decided outcome and, when the product exists, its state afterwards.
+// ReservationResult is the decided outcome of a request.
 type ReservationResult struct {
 	Request ReservationRequest
 	Outcome Outcome
-	Product *Product
 }
 
 // DecideBatch decides a batch of reservations against the stock of their products, in order:
