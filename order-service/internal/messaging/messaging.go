@@ -63,27 +63,11 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 	if d.CorrelationID != "" {
 		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
 	}
-	var (
-		orderID, productID int64
-		reserve            bool
-		reason             string
-	)
-	switch d.RoutingKey {
-	case KeyStockReserved:
-		var m events.StockReserved
-		if err := strictDecode(d.Body, &m); err != nil || m.OrderId < 1 {
-			return amqpx.Permanent(fmt.Errorf("malformed stock.reserved: %v", err))
-		}
-		orderID, productID, reserve = m.OrderId, m.ProductId, true
-	case KeyStockRejected:
-		var m events.StockRejected
-		if err := strictDecode(d.Body, &m); err != nil || m.OrderId < 1 {
-			return amqpx.Permanent(fmt.Errorf("malformed stock.rejected: %v", err))
-		}
-		orderID, productID, reason = m.OrderId, m.ProductId, string(m.Reason)
-	default:
-		return amqpx.Permanent(fmt.Errorf("unexpected routing key %q", d.RoutingKey))
+	r, err := DecodeStockResult(d.RoutingKey, d.Body)
+	if err != nil {
+		return err
 	}
+	orderID, productID, reserve, reason := r.OrderID, r.ProductID, r.Reserved, r.Reason
 	status, changed, err := h.Orders.Settle(ctx, orderID, reserve, reason)
 	if errors.Is(err, ordering.ErrNotFound) {
 		return amqpx.Permanent(fmt.Errorf("%s for unknown order %d", d.RoutingKey, orderID))
@@ -99,6 +83,33 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 	return nil
 }
 
+// StockResult is a decoded stock.reserved or stock.rejected.
+type StockResult struct {
+	OrderID, ProductID int64
+	Reserved           bool
+	Reason             string
+}
+
+// DecodeStockResult reads a stock result; anything no retry can fix is a permanent error.
+func DecodeStockResult(routingKey string, body []byte) (StockResult, error) {
+	switch routingKey {
+	case KeyStockReserved:
+		var m events.StockReserved
+		if err := json.Unmarshal(body, &m); err != nil || m.OrderId < 1 {
+			return StockResult{}, amqpx.Permanent(fmt.Errorf("malformed stock.reserved: %v", err))
+		}
+		return StockResult{OrderID: m.OrderId, ProductID: m.ProductId, Reserved: true}, nil
+	case KeyStockRejected:
+		var m events.StockRejected
+		if err := json.Unmarshal(body, &m); err != nil || m.OrderId < 1 {
+			return StockResult{}, amqpx.Permanent(fmt.Errorf("malformed stock.rejected: %v", err))
+		}
+		return StockResult{OrderID: m.OrderId, ProductID: m.ProductId, Reason: string(m.Reason)}, nil
+	default:
+		return StockResult{}, amqpx.Permanent(fmt.Errorf("unexpected routing key %q", routingKey))
+	}
+}
+
 // ProductChanges keeps the price cache current.
 type ProductChanges struct {
 	Prices *pricing.Cache
@@ -110,13 +121,13 @@ func (h *ProductChanges) Handle(ctx context.Context, d amqpx.Delivery) error {
 	switch d.RoutingKey {
 	case KeyProductUpdated:
 		var m events.ProductUpdated
-		if err := strictDecode(d.Body, &m); err != nil {
+		if err := json.Unmarshal(d.Body, &m); err != nil {
 			return amqpx.Permanent(fmt.Errorf("malformed product.updated: %w", err))
 		}
 		h.Prices.Updated(pricing.Entry{Product: ordering.Product{ID: m.ProductId, Price: m.Price, Qty: m.Qty}, UpdatedAt: m.UpdatedAt})
 	case KeyProductDeleted:
 		var m events.ProductDeleted
-		if err := strictDecode(d.Body, &m); err != nil {
+		if err := json.Unmarshal(d.Body, &m); err != nil {
 			return amqpx.Permanent(fmt.Errorf("malformed product.deleted: %w", err))
 		}
 		h.Prices.Deleted(m.ProductId)
@@ -125,5 +136,3 @@ func (h *ProductChanges) Handle(ctx context.Context, d amqpx.Delivery) error {
 	}
 	return nil
 }
-
-func strictDecode(body []byte, v any) error { return json.Unmarshal(body, v) }
