@@ -11,6 +11,6 @@
 //		orderclient.OrderInput{ProductId: p.JSON201.Id, Qty: 2})
 //	// poll orders.GetOrderWithResponse until o.Status is CONFIRMED or REJECTED
 //
-// A runnable version of this walk-through is the Example in the e2e module, which go test runs
-// against both services.
+// A runnable version of this walk-through is Example_orderLifecycle in e2e/example_test.go,
+// which go test runs against both services.
 package clients

@@ -56,7 +56,7 @@ type service struct {
 	done chan error
 }
 
-func (s *service) start(t *testing.T) {
+func (s *service) start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(s.bin)
 	cmd.Env = append(os.Environ(), envList(s.env)...)
@@ -88,7 +88,7 @@ func (s *service) start(t *testing.T) {
 }
 
 // stop sends SIGTERM and waits for a graceful exit; a service that does not stop is a failure.
-func (s *service) stop(t *testing.T) {
+func (s *service) stop(t testing.TB) {
 	t.Helper()
 	if s.cmd == nil {
 		return
@@ -121,7 +121,7 @@ type stack struct {
 	redisPrefix    string
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -133,7 +133,7 @@ func freePort(t *testing.T) string {
 type stackOption func(productEnv, orderEnv map[string]string)
 
 // startStack starts product-service then order-service, and stops and cleans both up at the end.
-func startStack(t *testing.T, opts ...stackOption) *stack {
+func startStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	testkit.RequireTCP(t, "RabbitMQ", "127.0.0.1:5672")
 	_, redisPrefix := testkit.Redis(t)
@@ -198,7 +198,7 @@ func (s *stack) queueNames() []string {
 	return out
 }
 
-func (s *stack) deleteBrokerObjects(t *testing.T) {
+func (s *stack) deleteBrokerObjects(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	conn, err := amqpx.Dial(ctx, amqpx.Config{URL: testkit.RabbitURL(), Exchange: s.exchange, ConnectionName: "e2e-cleanup"}, nil, nil)
