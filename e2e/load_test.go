@@ -29,12 +29,12 @@ func TestLoadSmoke(t *testing.T) {
 	sum := loadtest.Attack{Name: "smoke", StartRate: 200, Stages: []loadtest.Stage{{Duration: 5 * time.Second, Target: 200}},
 		Targeter: loadtest.OrderTargeter(s.orderURL, productID, 1), Progress: &progress, OnResult: onResult}.Run(ctx)
 	t.Log(progress.String())
-	assert.Equal(t, 1000, sum.Requests)
+	assert.InDelta(t, 1000, sum.Requests, 2, "the schedule is 1000 orders; the pacer may send one more")
 	assert.Zero(t, sum.Failed, "status codes: %v", sum.StatusCodes)
 
 	v, err := shop.Verify(ctx, productID, stock, append(accepted(), first), 30*time.Second)
 	require.NoError(t, err, v.String())
-	assert.Equal(t, 1001, v.Confirmed)
+	assert.Equal(t, len(accepted())+1, v.Confirmed)
 	assert.NoError(t, loadtest.QueuesEmpty(testkit.RabbitURL(), loadtest.SagaQueues(s.queuePrefix), 10*time.Second))
 	t.Log(v.String())
 }
