@@ -37,25 +37,24 @@ func NewShop(productsURL, ordersURL string) (*Shop, error) {
 func (s *Shop) Setup(ctx context.Context, stock int32) (int64, int64, error) {
 	cp, err := s.Products.CreateProductWithResponse(ctx, &productclient.CreateProductParams{},
 		productclient.ProductInput{Name: "k6 load " + time.Now().UTC().Format(time.RFC3339), Price: money.FromCents(100000), Qty: stock})
-	if err != nil || cp.JSON201 == nil {
-		return 0, 0, fmt.Errorf("setup: create product: %v %s", err, body(cp))
+	if err != nil {
+		return 0, 0, fmt.Errorf("setup: create product: %w", err)
+	}
+	if cp.JSON201 == nil {
+		return 0, 0, fmt.Errorf("setup: create product answered %d: %s", cp.StatusCode(), cp.Body)
 	}
 	id := cp.JSON201.Id
 	if gp, err := s.Products.GetProductWithResponse(ctx, id, &productclient.GetProductParams{}); err != nil || gp.JSON200 == nil {
 		return 0, 0, fmt.Errorf("setup: get product %d: %v", id, err)
 	}
 	co, err := s.Orders.CreateOrderWithResponse(ctx, &orderclient.CreateOrderParams{}, orderclient.OrderInput{ProductId: id, Qty: 1})
-	if err != nil || co.JSON201 == nil {
-		return 0, 0, fmt.Errorf("setup: first order: %v %s", err, body(co))
+	if err != nil {
+		return 0, 0, fmt.Errorf("setup: first order: %w", err)
+	}
+	if co.JSON201 == nil {
+		return 0, 0, fmt.Errorf("setup: first order answered %d: %s", co.StatusCode(), co.Body)
 	}
 	return id, co.JSON201.Id, nil
-}
-
-func body(r interface{ StatusCode() int }) string {
-	if r == nil {
-		return ""
-	}
-	return fmt.Sprintf("(status %d)", r.StatusCode())
 }
 
 // Verdict is what the invariant check found.
@@ -96,8 +95,11 @@ func (s *Shop) verifyOnce(ctx context.Context, productID int64, initialStock int
 	var after *int64
 	for {
 		resp, err := s.Orders.ListOrdersByProductWithResponse(ctx, productID, &orderclient.ListOrdersByProductParams{Limit: &limit, After: after})
-		if err != nil || resp.JSON200 == nil {
-			return v, fmt.Errorf("list orders of product %d: %v %s", productID, err, body(resp))
+		if err != nil {
+			return v, fmt.Errorf("list orders of product %d: %w", productID, err)
+		}
+		if resp.JSON200 == nil {
+			return v, fmt.Errorf("list orders of product %d answered %d", productID, resp.StatusCode())
 		}
 		for _, o := range *resp.JSON200 {
 			seen[o.Id]++
@@ -132,8 +134,11 @@ func (s *Shop) verifyOnce(ctx context.Context, productID int64, initialStock int
 		return v, fmt.Errorf("%d orders still PENDING", v.Pending)
 	}
 	gp, err := s.Products.GetProductWithResponse(ctx, productID, &productclient.GetProductParams{})
-	if err != nil || gp.StatusCode() != http.StatusOK || gp.JSON200 == nil {
-		return v, fmt.Errorf("get product %d: %v %s", productID, err, body(gp))
+	if err != nil {
+		return v, fmt.Errorf("get product %d: %w", productID, err)
+	}
+	if gp.StatusCode() != http.StatusOK || gp.JSON200 == nil {
+		return v, fmt.Errorf("get product %d answered %d", productID, gp.StatusCode())
 	}
 	v.StockNow = gp.JSON200.Qty
 	if int64(initialStock) != int64(v.StockNow)+v.Σconfirmed {

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/platform/testkit"
+)
+
+// TestBaselineScenario runs what `make bench-baseline` runs, briefly: the bare handler under the
+// runner, and INSERT+INSERT+COMMIT transactions on a scratch database that is dropped afterwards.
+func TestBaselineScenario(t *testing.T) {
+	testkit.RequireTCP(t, "MariaDB", "127.0.0.1:3306")
+	out := t.TempDir()
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"-scenario", "baseline", "-rate", "100", "-duration", "1s", "-out", out,
+		"-mysql-dsn", testkit.MySQLRootDSN()}, &stdout)
+	require.NoError(t, err, stdout.String())
+	assert.Contains(t, stdout.String(), "baseline: bare net/http")
+	assert.Contains(t, stdout.String(), "INSERT+INSERT+COMMIT")
+
+	raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	require.NoError(t, err)
+	var sum map[string]any
+	require.NoError(t, json.Unmarshal(raw, &sum))
+	assert.Equal(t, "bare net/http", sum["scenario"])
+	page, err := os.ReadFile(filepath.Join(out, "plot.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "<svg")
+}
+
+func TestBadInvocations(t *testing.T) {
+	var stdout bytes.Buffer
+	assert.ErrorContains(t, run(context.Background(), []string{"-scenario", "nope", "-out", t.TempDir()}, &stdout), "unknown scenario")
+	assert.Error(t, run(context.Background(), []string{"-no-such-flag"}, &stdout))
+	// Services that are not there fail the setup clearly instead of reporting a run.
+	err := run(context.Background(), []string{"-scenario", "orders", "-products", "http://127.0.0.1:1", "-orders", "http://127.0.0.1:1", "-out", t.TempDir()}, &stdout)
+	assert.ErrorContains(t, err, "setup")
+}
+
+func TestStagesFollowTheOriginalShape(t *testing.T) {
+	o := options{rate: 1000, startRate: 200, warm: 30e9, duration: 30e9}
+	st := stages(&o)
+	require.Len(t, st, 4)
+	assert.Equal(t, 400.0, st[0].Target)
+	assert.Equal(t, 700.0, st[1].Target)
+	assert.Equal(t, 1000.0, st[3].Target)
+	o = options{rate: 500, startRate: 200}
+	assert.Len(t, stages(&o), 1)
+	assert.Equal(t, 500.0, o.startRate, "no warm-up starts at the steady rate")
+}
