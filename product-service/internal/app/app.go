@@ -106,8 +106,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error) {
 			return store.Reserve(ctx, req, messaging.ReservationEvents(correlationID, time.Now))
 		},
-		mysql.IsBatchConflict)
-	orderCreated := messaging.NewOrderCreatedHandler(batcher.Reserve, afterWrite, log)
+		mysql.IsBatchConflict, afterWrite)
+	orderCreated := messaging.NewOrderCreatedHandler(batcher.Reserve, nil, log)
 
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {

@@ -27,6 +27,9 @@ type Batcher struct {
 	single  Reserver
 	isRetry func(error) bool
 	timeout time.Duration
+	// after runs once per product whose stock a committed batch changed (cache invalidation,
+	// relay wake-up) — once per batch, not once per order.
+	after func(ctx context.Context, productID int64)
 }
 
 type pending struct {
@@ -42,11 +45,11 @@ type outcome struct {
 
 // NewBatcher returns a batcher of at most max reservations per transaction. isConflict says
 // when a batch must be replayed one reservation at a time (a concurrent duplicate).
-func NewBatcher(max int, batch BatchReserver, single Reserver, isConflict func(error) bool) *Batcher {
+func NewBatcher(max int, batch BatchReserver, single Reserver, isConflict func(error) bool, after func(ctx context.Context, productID int64)) *Batcher {
 	if max < 1 {
 		max = 1
 	}
-	return &Batcher{in: make(chan pending, max), max: max, batch: batch, single: single, isRetry: isConflict, timeout: 30 * time.Second}
+	return &Batcher{in: make(chan pending, max), max: max, batch: batch, single: single, isRetry: isConflict, after: after, timeout: 30 * time.Second}
 }
 
 // ErrStopped is returned to callers once the batcher has stopped.
@@ -106,6 +109,7 @@ func (b *Batcher) apply(batch []pending) {
 	}
 	results, err := b.batch(ctx, reqs, corr)
 	if err == nil {
+		b.afterCommit(ctx, results)
 		for i, p := range batch {
 			p.done <- outcome{res: results[i]}
 		}
@@ -121,8 +125,24 @@ func (b *Batcher) apply(batch []pending) {
 		res, err := b.single(ctx, p.req, p.corr)
 		if err != nil {
 			err = fmt.Errorf("reserve stock for order %d: %w", p.req.OrderID, err)
+		} else {
+			b.afterCommit(ctx, []catalog.ReservationResult{res})
 		}
 		p.done <- outcome{res: res, err: err}
+	}
+}
+
+func (b *Batcher) afterCommit(ctx context.Context, results []catalog.ReservationResult) {
+	if b.after == nil {
+		return
+	}
+	done := map[int64]bool{}
+	for _, r := range results {
+		if r.Outcome == catalog.AlreadyProcessed || done[r.Request.ProductID] {
+			continue
+		}
+		done[r.Request.ProductID] = true
+		b.after(ctx, r.Request.ProductID)
 	}
 }
 

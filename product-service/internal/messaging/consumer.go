@@ -20,8 +20,8 @@ type OrderCreatedHandler struct {
 	log        *slog.Logger
 }
 
-// NewOrderCreatedHandler wires the handler: reserve runs the transaction, afterWrite runs after a
-// commit that changed stock (cache invalidation, relay wake-up).
+// NewOrderCreatedHandler wires the handler: reserve runs the transaction; afterWrite, when not
+// nil, runs after a commit that changed stock (the Batcher does this itself, once per batch).
 func NewOrderCreatedHandler(
 	reserve func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error),
 	afterWrite func(ctx context.Context, productID int64),
@@ -72,7 +72,7 @@ func (h *OrderCreatedHandler) Handle(ctx context.Context, d amqpx.Delivery) erro
 		}
 		return fmt.Errorf("reserve stock for order %d: %w", req.OrderID, err)
 	}
-	if res.Outcome != catalog.AlreadyProcessed {
+	if res.Outcome != catalog.AlreadyProcessed && h.afterWrite != nil {
 		h.afterWrite(ctx, req.ProductID)
 	}
 	h.log.InfoContext(ctx, "order.created processed",
