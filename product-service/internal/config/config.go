@@ -55,7 +55,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OrdersAPIKey:    e.Str("ORDERS_API_KEY", ""),
 		RateLimitRPS:    e.Int("RATE_LIMIT_RPS", 0),
 		MaxInFlight:     e.Int("MAX_IN_FLIGHT", 1024),
-		ConsumerWorkers: e.Int("CONSUMER_WORKERS", 8),
+		ConsumerWorkers: e.Int("CONSUMER_WORKERS", 32),
 	}
 	dsn, err := dbx.URLToDSN(e.Str("DATABASE_URL", "mysql://product:product@127.0.0.1:3306/productdb"))
 	if err != nil {
