@@ -14,16 +14,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shopworks/shop/clients/orderclient"
 	"github.com/shopworks/shop/platform/amqpx"
-	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/boot"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/outbox"
-	"github.com/shopworks/shop/platform/redisx"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/config"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
@@ -38,31 +35,15 @@ func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
 // Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
 	log.Info("starting product-service", slog.Any("config", cfg))
-	if err := mysql.Migrate(cfg.MySQLDSN); err != nil {
-		return err
-	}
-	db, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: cfg.DBMaxOpenConns})
+	deps, err := boot.Open(ctx, boot.Config{
+		Service: "product-service", Database: "productdb", MySQLDSN: cfg.MySQLDSN, MaxOpen: cfg.DBMaxOpenConns, Migrate: mysql.Migrate,
+		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange,
+	}, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	rdb, err := redisx.Open(cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewDBStatsCollector(db, "productdb"))
-
-	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
-	conn, err := amqpx.Dial(dialCtx, amqpx.Config{URL: cfg.RabbitURL, Exchange: cfg.Exchange, ConnectionName: "product-service"}, log, reg)
-	cancelDial()
-	if err != nil {
-		return fmt.Errorf("connect to RabbitMQ: %w", err)
-	}
-	defer conn.Close()
+	defer deps.Close()
+	db, rdb, conn, reg := deps.DB, deps.Redis, deps.AMQP, deps.Registry
 	consumer := amqpx.ConsumerSpec{
 		Queue: cfg.OrderCreatedQueue(), Bindings: []string{messaging.KeyOrderCreated},
 		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
