@@ -21,7 +21,7 @@ stop() {
   rm -f "$log"
 }
 trap stop EXIT
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do # make run builds both binaries first
   curl -fs localhost:3000/readyz >/dev/null 2>&1 && curl -fs localhost:4000/readyz >/dev/null 2>&1 && break
   sleep 0.5
 done
