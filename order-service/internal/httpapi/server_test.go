@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -46,6 +48,11 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	rdb, prefix := testkit.Redis(t)
+	return newFixtureWith(t, rdb, prefix)
+}
+
+func newFixtureWith(t testing.TB, rdb redis.UniversalClient, prefix string) *fixture {
+	t.Helper()
 	dsn := testkit.NewDatabase(t, "order_http")
 	require.NoError(t, mysql.Migrate(dsn))
 	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 16})
@@ -291,4 +298,32 @@ func TestPriceCacheFollowsProductEvents(t *testing.T) {
 	resp, prob := f.do(t, "POST", "/orders", body)
 	assert.Equal(t, 404, resp.StatusCode, "a deleted product is never orderable from a stale entry")
 	assert.Equal(t, "PRODUCT_NOT_FOUND", prob["code"])
+}
+
+// TestRedisDownServesFromMySQL points the orders cache at a closed port: lists still answer
+// (MISS, from MySQL), orders are still created, and readiness says degraded.
+func TestRedisDownServesFromMySQL(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	defer rdb.Close()
+	f := newFixtureWith(t, rdb, "x:")
+	p := f.catalog.Add("NoRedis", money.FromCents(100), 10)
+	resp, _ := f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":1}`, p.Id))
+	require.Equal(t, 201, resp.StatusCode)
+	for i := 0; i < 2; i++ {
+		resp, err := f.client.Get(fmt.Sprintf("%s/orders/product/%d", f.server.URL, p.Id))
+		require.NoError(t, err)
+		var page []any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+		_ = resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, "MISS", resp.Header.Get("X-Cache"))
+		assert.Len(t, page, 1)
+	}
+	resp, ready := f.do(t, "GET", "/readyz", "")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "degraded", ready["status"])
 }
