@@ -24,6 +24,9 @@ type PoolConfig struct {
 	MaxOpen     int
 	MaxIdle     int
 	MaxLifetime time.Duration
+	// MultiStatements lets one round trip carry several statements (see Session). Give it only
+	// to a pool dedicated to code that needs it.
+	MultiStatements bool
 }
 
 // Open parses a go-sql-driver DSN, forces the options the services rely on (UTC times parsed into
@@ -37,6 +40,7 @@ func Open(ctx context.Context, dsn string, pool PoolConfig) (*sql.DB, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
+	cfg.MultiStatements = pool.MultiStatements
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 3 * time.Second
 	}

@@ -25,10 +25,16 @@ const (
 	rowsPerInsert = 1000
 )
 
+// Execer runs a statement inside the caller's transaction: a *sql.Tx, or a *dbx.Session that
+// has started one.
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // Add inserts events into the outbox inside the caller's transaction: they are published if and
 // only if tx commits. One multi-row INSERT per call (per 1000 events). Call Relay.Notify after the
 // commit to publish without waiting for the next poll.
-func Add(ctx context.Context, tx *sql.Tx, events ...Event) error {
+func Add(ctx context.Context, tx Execer, events ...Event) error {
 	if len(events) == 0 {
 		return nil
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/shopworks/shop/order-service/internal/rediscache"
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/boot"
+	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/outbox"
 )
@@ -74,8 +75,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		}
 		relay.Notify()
 	}
+	// The group commit has its own small pool: multi-statement round trips stay confined to it.
+	batchDB, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: 2 * cfg.WriteBatchWorkers, MultiStatements: true})
+	if err != nil {
+		return fmt.Errorf("open the group-commit pool: %w", err)
+	}
+	defer batchDB.Close()
+	committer := mysql.NewCommitter(mysql.NewBatchWriter(batchDB), cfg.WriteBatchMax, cfg.WriteBatchWorkers, afterWrite)
 	server := httpapi.NewServer(httpapi.Deps{
-		Store: store, Prices: prices, Cache: cache, OrderCreatedKey: cfg.OrderCreatedKey, AfterWrite: afterWrite, Log: log,
+		Store: store, Orders: committer, Prices: prices, Cache: cache, OrderCreatedKey: cfg.OrderCreatedKey, AfterWrite: afterWrite, Log: log,
 		Checks: []httpx.Check{
 			{Name: "mysql", Required: true, Probe: store.Ping},
 			{Name: "redis", Probe: cache.Ping},
@@ -86,11 +94,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if err != nil {
 		return err
 	}
-	results := &messaging.StockResults{Orders: store, AfterWrite: func(ctx context.Context, productID int64) {
-		if err := cache.Invalidate(ctx, productID); err != nil {
-			log.WarnContext(ctx, "orders cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))
-		}
-	}, Log: log}
+	results := &messaging.StockResults{Orders: committer, Log: log}
 	changes := &messaging.ProductChanges{Prices: prices, Log: log}
 
 	if ln == nil {
@@ -98,21 +102,30 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 			return fmt.Errorf("listen on %d: %w", cfg.Port, err)
 		}
 	}
+	// Stopped in this order: HTTP, consumers, the committer (its writers are gone), the relay
+	// (which flushes what the last batches added).
 	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
+	commitCtx, stopCommitting := context.WithCancel(context.WithoutCancel(ctx))
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsuming()
+	defer stopCommitting()
 	defer stopRelay()
-	var workers errgroup.Group
-	workers.Go(func() error { return relay.Run(relayCtx) })
-	workers.Go(func() error { return conn.Consume(consumeCtx, stockResults, results.Handle) })
-	workers.Go(func() error { return conn.Consume(consumeCtx, productChanges, changes.Handle) })
-	workers.Go(func() error { return pruneKeys(consumeCtx, store, log) })
+	var consumers, committing, relaying errgroup.Group
+	relaying.Go(func() error { return relay.Run(relayCtx) })
+	committing.Go(func() error { return committer.Run(commitCtx) })
+	consumers.Go(func() error { return conn.Consume(consumeCtx, stockResults, results.Handle) })
+	consumers.Go(func() error { return conn.Consume(consumeCtx, productChanges, changes.Handle) })
+	consumers.Go(func() error { return pruneKeys(consumeCtx, store, log) })
 
 	err = httpx.Serve(ctx, httpx.NewServer(ln.Addr().String(), handler), ln, cfg.ShutdownTimeout, log)
 	log.Info("http stopped; stopping consumers and flushing the outbox")
 	stopConsuming()
+	werr := consumers.Wait()
+	stopCommitting()
+	werr = errors.Join(werr, committing.Wait())
 	stopRelay()
-	if werr := workers.Wait(); werr != nil && !errors.Is(werr, context.Canceled) {
+	werr = errors.Join(werr, relaying.Wait())
+	if werr != nil && !errors.Is(werr, context.Canceled) {
 		err = errors.Join(err, werr)
 	}
 	log.Info("order-service stopped")

@@ -43,6 +43,8 @@ type Config struct {
 	RateLimitRPS       int
 	MaxInFlight        int
 	ConsumerWorkers    int
+	WriteBatchMax      int
+	WriteBatchWorkers  int
 	IgnoredLegacyQueue string
 	IgnoredConsumerTag string
 }
@@ -72,7 +74,9 @@ func Load(getenv func(string) string) (Config, error) {
 		APIKeys:            e.List("API_KEYS"),
 		RateLimitRPS:       e.Int("RATE_LIMIT_RPS", 0),
 		MaxInFlight:        e.Int("MAX_IN_FLIGHT", 1024),
-		ConsumerWorkers:    e.Int("CONSUMER_WORKERS", 8),
+		ConsumerWorkers:    e.Int("CONSUMER_WORKERS", 32),
+		WriteBatchMax:      e.Int("WRITE_BATCH_MAX", 128),
+		WriteBatchWorkers:  e.Int("WRITE_BATCH_WORKERS", 4),
 		IgnoredLegacyQueue: e.Str("AMQP_QUEUE_ORDER_CREATED", ""),
 		IgnoredConsumerTag: e.Str("AMQP_CONSUMER_TAG", ""),
 	}
@@ -102,6 +106,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ConsumerWorkers < 1 {
 		e.Fail("CONSUMER_WORKERS", "must be at least 1")
 	}
+	if c.WriteBatchMax < 1 || c.WriteBatchMax > 1000 {
+		e.Fail("WRITE_BATCH_MAX", "must be 1..1000")
+	}
+	if c.WriteBatchWorkers < 1 || c.WriteBatchWorkers > c.DBMaxOpenConns/2 {
+		e.Fail("WRITE_BATCH_WORKERS", "must be 1..DB_MAX_OPEN_CONNS/2")
+	}
 	if err := e.Err(); err != nil {
 		return Config{}, err
 	}
@@ -124,6 +134,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("priceMaxStale", c.PriceMaxStale),
 		slog.Int("apiKeys", len(c.APIKeys)),
 		slog.Int("rateLimitRPS", c.RateLimitRPS),
+		slog.Int("consumerWorkers", c.ConsumerWorkers),
+		slog.Int("writeBatchMax", c.WriteBatchMax),
+		slog.Int("writeBatchWorkers", c.WriteBatchWorkers),
 	)
 }
 

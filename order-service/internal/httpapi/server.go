@@ -26,13 +26,21 @@ import (
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
+// OrderCreator stores new orders that carry no Idempotency-Key: in production the group commit
+// of mysql.Committer, which also invalidates caches and wakes the outbox relay per batch.
+type OrderCreator interface {
+	Create(ctx context.Context, n mysql.NewOrder) (ordering.Order, error)
+}
+
 // Deps are the Server's collaborators.
 type Deps struct {
 	Store           *mysql.Store
+	Orders          OrderCreator
 	Prices          *pricing.Cache
 	Cache           *rediscache.Cache
 	OrderCreatedKey string
-	// AfterWrite runs after a committed order change (cache invalidation, relay wake-up).
+	// AfterWrite runs after an order with an Idempotency-Key is committed (cache invalidation,
+	// relay wake-up); Orders does the same for the others.
 	AfterWrite func(ctx context.Context, productID int64)
 	Checks     []httpx.Check
 	Log        *slog.Logger
@@ -86,7 +94,14 @@ func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObje
 	if err != nil {
 		return nil, err
 	}
-	o, replayed, err := s.d.Store.Create(ctx, o, key, r.Fingerprint(), messaging.OrderCreated(s.d.OrderCreatedKey, httpx.RequestIDFrom(ctx)))
+	events := messaging.OrderCreated(s.d.OrderCreatedKey, httpx.RequestIDFrom(ctx))
+	if key == "" {
+		if o, err = s.d.Orders.Create(ctx, mysql.NewOrder{Order: o, Events: events}); err != nil {
+			return nil, err
+		}
+		return created(o, false), nil
+	}
+	o, replayed, err := s.d.Store.Create(ctx, o, key, r.Fingerprint(), events)
 	if err != nil {
 		return nil, err
 	}

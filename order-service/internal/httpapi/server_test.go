@@ -27,6 +27,7 @@ import (
 	"github.com/shopworks/shop/order-service/internal/httpapi"
 	"github.com/shopworks/shop/order-service/internal/httpapi/api"
 	"github.com/shopworks/shop/order-service/internal/mysql"
+	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/order-service/internal/producttest"
 	"github.com/shopworks/shop/order-service/internal/rediscache"
@@ -36,13 +37,14 @@ import (
 )
 
 type fixture struct {
-	db       *sql.DB
-	store    *mysql.Store
-	prices   *pricing.Cache
-	catalog  *producttest.Catalog
-	products *httptest.Server
-	server   *httptest.Server
-	client   *http.Client
+	db        *sql.DB
+	store     *mysql.Store
+	committer *mysql.Committer
+	prices    *pricing.Cache
+	catalog   *producttest.Catalog
+	products  *httptest.Server
+	server    *httptest.Server
+	client    *http.Client
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -66,8 +68,16 @@ func newFixtureWith(t testing.TB, rdb redis.UniversalClient, prefix string) *fix
 	log := httpx.NewLogger(io.Discard, slog.LevelError, "order-service")
 	cache := rediscache.New(rdb, prefix, time.Minute)
 	store := mysql.NewStore(db, 24*time.Hour)
+	batchDB, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 4, MultiStatements: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = batchDB.Close() })
+	committer := mysql.NewCommitter(mysql.NewBatchWriter(batchDB), 64, 2, func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id) })
+	runCtx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- committer.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-stopped })
 	srv := httpapi.NewServer(httpapi.Deps{
-		Store: store, Prices: prices, Cache: cache, OrderCreatedKey: "order.created", Log: log,
+		Store: store, Orders: committer, Prices: prices, Cache: cache, OrderCreatedKey: "order.created", Log: log,
 		AfterWrite: func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id) },
 		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
 	})
@@ -77,7 +87,7 @@ func newFixtureWith(t testing.TB, rdb redis.UniversalClient, prefix string) *fix
 	t.Cleanup(ts.Close)
 	spec, err := api.GetSpec()
 	require.NoError(t, err)
-	return &fixture{db: db, store: store, prices: prices, catalog: catalog, products: products, server: ts,
+	return &fixture{db: db, store: store, committer: committer, prices: prices, catalog: catalog, products: products, server: ts,
 		client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
 }
 
@@ -270,14 +280,29 @@ func TestOrdersByProductCacheAndPages(t *testing.T) {
 	assert.Len(t, all, 5)
 
 	// A settled order invalidates the cached pages too.
+	f.doList(t, path)
+	resp, _ = f.doList(t, path)
+	assert.Equal(t, "HIT", resp.Header.Get("X-Cache"))
 	id := int64(page[0]["id"].(float64))
-	status, changed, err := f.store.Settle(context.Background(), id, true, "")
+	settled, err := f.committer.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reserved: true})
 	require.NoError(t, err)
-	assert.True(t, changed)
-	assert.Equal(t, "CONFIRMED", string(status))
-	_, changed, err = f.store.Settle(context.Background(), id, false, "INSUFFICIENT_STOCK")
+	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed, Changed: true}, settled)
+	settled, err = f.committer.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reason: "INSUFFICIENT_STOCK"})
 	require.NoError(t, err)
-	assert.False(t, changed, "a final order never changes again")
+	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed}, settled, "a final order never changes again")
+	resp, body := f.doList(t, path)
+	assert.Equal(t, "MISS", resp.Header.Get("X-Cache"))
+	assert.Equal(t, "CONFIRMED", body[0]["status"])
+}
+
+func (f *fixture) doList(t testing.TB, path string) (*http.Response, []map[string]any) {
+	t.Helper()
+	resp, err := f.client.Get(f.server.URL + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out []map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return resp, out
 }
 
 func TestPriceCacheFollowsProductEvents(t *testing.T) {

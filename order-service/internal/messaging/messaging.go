@@ -46,16 +46,16 @@ func OrderCreated(routingKey, correlationID string) func(ordering.Order) ([]outb
 	}
 }
 
-// Settler moves an order to its final status.
+// Settler moves an order to its final status (in production the group commit of
+// mysql.Committer, which also invalidates the product's cached order pages).
 type Settler interface {
-	Settle(ctx context.Context, id int64, reserved bool, reason string) (ordering.Status, bool, error)
+	Settle(ctx context.Context, s ordering.Settlement) (ordering.Settled, error)
 }
 
 // StockResults settles orders from product-service's answers.
 type StockResults struct {
-	Orders     Settler
-	AfterWrite func(ctx context.Context, productID int64)
-	Log        *slog.Logger
+	Orders Settler
+	Log    *slog.Logger
 }
 
 // Handle is the amqpx handler of stock.reserved and stock.rejected.
@@ -67,19 +67,15 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 	if err != nil {
 		return err
 	}
-	orderID, productID, reserve, reason := r.OrderID, r.ProductID, r.Reserved, r.Reason
-	status, changed, err := h.Orders.Settle(ctx, orderID, reserve, reason)
+	s, err := h.Orders.Settle(ctx, ordering.Settlement{OrderID: r.OrderID, ProductID: r.ProductID, Reserved: r.Reserved, Reason: r.Reason})
 	if errors.Is(err, ordering.ErrNotFound) {
-		return amqpx.Permanent(fmt.Errorf("%s for unknown order %d", d.RoutingKey, orderID))
+		return amqpx.Permanent(fmt.Errorf("%s for unknown order %d", d.RoutingKey, r.OrderID))
 	}
 	if err != nil {
-		return fmt.Errorf("settle order %d: %w", orderID, err)
+		return fmt.Errorf("settle order %d: %w", r.OrderID, err)
 	}
-	if changed {
-		h.AfterWrite(ctx, productID)
-	}
-	h.Log.InfoContext(ctx, "order settled", slog.Int64("orderId", orderID), slog.String("status", string(status)),
-		slog.Bool("changed", changed), slog.String("event", d.RoutingKey))
+	h.Log.DebugContext(ctx, "order settled", slog.Int64("orderId", r.OrderID), slog.String("status", string(s.Status)),
+		slog.Bool("changed", s.Changed), slog.String("event", d.RoutingKey))
 	return nil
 }
 

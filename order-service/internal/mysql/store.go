@@ -190,34 +190,8 @@ func (s *Store) create(ctx context.Context, o ordering.Order, key, fingerprint s
 	return created, nil
 }
 
-// Settle moves a PENDING order to its final status and returns the status the order has now. A
-// final order is left as it is (changed = false), so a redelivered stock result changes nothing.
-// The common path is one guarded UPDATE; only a no-op looks the order up.
-func (s *Store) Settle(ctx context.Context, id int64, reserved bool, reason string) (ordering.Status, bool, error) {
-	next, _ := ordering.Settle(ordering.Pending, reserved)
-	var rr any
-	if !reserved {
-		rr = reason
-	}
-	res, err := s.db.ExecContext(ctx,
-		"UPDATE orders SET status = ?, reject_reason = ?, updated_at = CURRENT_TIMESTAMP(3) WHERE id = ? AND status = 'PENDING'",
-		string(next), rr, id)
-	if err != nil {
-		return "", false, fmt.Errorf("settle order %d: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return "", false, fmt.Errorf("settle order %d: %w", id, err)
-	}
-	if n == 1 {
-		return next, true, nil
-	}
-	o, err := s.Get(ctx, id)
-	if err != nil {
-		return "", false, err
-	}
-	return o.Status, false, nil
-}
+// EventsFunc builds the outbox events of a stored order.
+type EventsFunc func(ordering.Order) ([]outbox.Event, error)
 
 // PruneIdempotencyKeys deletes expired keys, at most limit at a time.
 func (s *Store) PruneIdempotencyKeys(ctx context.Context, limit int) (int64, error) {

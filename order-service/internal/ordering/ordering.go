@@ -95,6 +95,20 @@ func (r Request) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Settlement is a stock result to apply to an order.
+type Settlement struct {
+	OrderID, ProductID int64
+	Reserved           bool
+	Reason             string // why stock was rejected; ignored when Reserved
+}
+
+// Settled is the outcome of a Settlement: the order's status now, and whether applying it changed
+// the order (false for a redelivered result).
+type Settled struct {
+	Status  Status
+	Changed bool
+}
+
 // Settle returns the final status a stock result moves a PENDING order to, and whether the
 // order's current status allows it. A final order never changes again (redeliveries are no-ops).
 func Settle(current Status, reserved bool) (Status, bool) {

@@ -1,0 +1,199 @@
+// Package groupcommit owns group commit: concurrent callers queue one request each, a single
+// loop applies whatever queued while the previous batch ran in one call (typically one database
+// transaction), and each caller gets its own result. Under load this turns N transactions, N
+// commits and N round trips of bookkeeping into one, without delaying a lone request: a batch
+// never waits for more requests to arrive.
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrStopped is returned to callers whose request was still queued when the batcher stopped.
+var ErrStopped = errors.New("groupcommit: batcher stopped")
+
+// ApplyFunc applies a batch and returns one result per request, in order. An error fails the
+// whole batch (nothing of it may have been committed).
+type ApplyFunc[Req, Res any] func(ctx context.Context, reqs []Req) ([]Res, error)
+
+// Options tune a Batcher; zero values mean the defaults.
+type Options struct {
+	MaxBatch int // requests per batch; default 64
+	// Workers is how many batches may run at once (each on its own connection); default 1.
+	// More than one keeps throughput up when a batch's round trips, not its commit, are the
+	// limit; requests of concurrent batches must not conflict with each other.
+	Workers int
+	Timeout time.Duration // bound of one ApplyFunc call; default 10 s
+	// SplitOn says whether a failed batch of several requests is replayed one request at a
+	// time (an error one request can cause, such as a conflict), so it cannot fail the others.
+	// nil: never; every request of a failed batch gets the batch's error.
+	SplitOn func(error) bool
+}
+
+// Batcher queues requests and applies them in batches. Run must be running for Do to return.
+type Batcher[Req, Res any] struct {
+	in      chan pending[Req, Res]
+	apply   ApplyFunc[Req, Res]
+	opts    Options
+	stopped chan struct{} // closed when Run returns
+}
+
+type pending[Req, Res any] struct {
+	ctx  context.Context
+	req  Req
+	done chan outcome[Res]
+}
+
+type outcome[Res any] struct {
+	res Res
+	err error
+}
+
+// New returns a Batcher over apply.
+func New[Req, Res any](apply ApplyFunc[Req, Res], opts Options) *Batcher[Req, Res] {
+	if opts.MaxBatch < 1 {
+		opts.MaxBatch = 64
+	}
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	return &Batcher[Req, Res]{in: make(chan pending[Req, Res], opts.MaxBatch*opts.Workers), apply: apply, opts: opts, stopped: make(chan struct{})}
+}
+
+// Do queues req and waits for the batch that applies it. When ctx ends before the batch is
+// formed, req is dropped and ctx's error returned; once its batch runs, Do waits for the outcome
+// (the commit happens or not regardless of the caller), so a nil error always means applied.
+func (b *Batcher[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
+	p := pending[Req, Res]{ctx: ctx, req: req, done: make(chan outcome[Res], 1)}
+	var zero Res
+	select {
+	case b.in <- p:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-b.stopped:
+		return zero, ErrStopped
+	}
+	select {
+	case o := <-p.done:
+		return o.res, o.err
+	case <-b.stopped:
+		// Run has returned: whatever it answered is in done; what it never took is not applied.
+		select {
+		case o := <-p.done:
+			return o.res, o.err
+		default:
+			return zero, ErrStopped
+		}
+	}
+}
+
+// Run applies batches with Options.Workers loops until ctx is done; requests still queued then,
+// or queued later, get ErrStopped. Run once per Batcher.
+func (b *Batcher[Req, Res]) Run(ctx context.Context) error {
+	defer close(b.stopped)
+	var wg sync.WaitGroup
+	for range b.opts.Workers {
+		wg.Go(func() { b.loop(ctx) })
+	}
+	wg.Wait()
+	b.drain()
+	return nil
+}
+
+func (b *Batcher[Req, Res]) loop(ctx context.Context) {
+	batch := make([]pending[Req, Res], 0, b.opts.MaxBatch)
+	for {
+		batch = batch[:0]
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-b.in:
+			batch = append(batch, p)
+		}
+	fill:
+		for len(batch) < b.opts.MaxBatch {
+			select {
+			case p := <-b.in:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		b.run(batch)
+	}
+}
+
+// run applies one batch, leaving out requests whose caller has gone.
+func (b *Batcher[Req, Res]) run(batch []pending[Req, Res]) {
+	live := batch[:0]
+	for _, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- outcome[Res]{err: err}
+			continue
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	results, err := b.applyBounded(live)
+	if err == nil && len(results) != len(live) {
+		err = errors.New("groupcommit: apply returned a result count different from the request count")
+	}
+	if err == nil {
+		for i, p := range live {
+			p.done <- outcome[Res]{res: results[i]}
+		}
+		return
+	}
+	if len(live) == 1 || b.opts.SplitOn == nil || !b.opts.SplitOn(err) {
+		for _, p := range live {
+			p.done <- outcome[Res]{err: err}
+		}
+		return
+	}
+	for _, p := range live {
+		one, err := b.applyBounded([]pending[Req, Res]{p})
+		switch {
+		case err != nil:
+			p.done <- outcome[Res]{err: err}
+		case len(one) != 1:
+			p.done <- outcome[Res]{err: errors.New("groupcommit: apply returned a result count different from the request count")}
+		default:
+			p.done <- outcome[Res]{res: one[0]}
+		}
+	}
+}
+
+func (b *Batcher[Req, Res]) applyBounded(batch []pending[Req, Res]) ([]Res, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+	defer cancel()
+	reqs := make([]Req, len(batch))
+	for i, p := range batch {
+		reqs[i] = p.req
+	}
+	return b.apply(ctx, reqs)
+}
+
+func (b *Batcher[Req, Res]) drain() {
+	for {
+		select {
+		case p := <-b.in:
+			p.done <- outcome[Res]{err: ErrStopped}
+		default:
+			return
+		}
+	}
+}
+
+// Queued is the number of requests waiting for a batch (a gauge for metrics and tests).
+func (b *Batcher[Req, Res]) Queued() int { return len(b.in) }
