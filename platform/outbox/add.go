@@ -41,30 +41,43 @@ func Add(ctx context.Context, tx Execer, events ...Event) error {
 	if tx == nil {
 		return errors.New("outbox: Add needs the caller's transaction, got nil")
 	}
-	for i, e := range events {
-		if err := e.validate(); err != nil {
-			return fmt.Errorf("outbox: event %d: %w", i, err)
-		}
-	}
 	for start := 0; start < len(events); start += rowsPerInsert {
 		chunk := events[start:min(start+rowsPerInsert, len(events))]
-		var q strings.Builder
-		q.WriteString("INSERT INTO outbox (event_id, routing_key, payload, correlation_id) VALUES ")
-		args := make([]any, 0, 4*len(chunk))
-		for i, e := range chunk {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?,?,?,?)")
-			// The request ID is already bounded to 128 chars upstream; cutting here just
-			// guarantees a long one can never fail the business transaction.
-			args = append(args, e.ID, e.RoutingKey, e.Payload, truncate(e.CorrelationID, maxCorrelationID))
+		q, args, err := Insert(chunk...)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("outbox: insert %d event(s): %w", len(chunk), err)
 		}
 	}
 	return nil
+}
+
+// Insert returns the multi-row INSERT of up to 1000 events, for callers that send it in one
+// round trip together with other statements of their transaction (a multi-statement COMMIT).
+func Insert(events ...Event) (query string, args []any, err error) {
+	if len(events) == 0 || len(events) > rowsPerInsert {
+		return "", nil, fmt.Errorf("outbox: Insert takes 1..%d events, got %d", rowsPerInsert, len(events))
+	}
+	for i, e := range events {
+		if err := e.validate(); err != nil {
+			return "", nil, fmt.Errorf("outbox: event %d: %w", i, err)
+		}
+	}
+	var q strings.Builder
+	q.WriteString("INSERT INTO outbox (event_id, routing_key, payload, correlation_id) VALUES ")
+	args = make([]any, 0, 4*len(events))
+	for i, e := range events {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?)")
+		// The request ID is already bounded to 128 chars upstream; cutting here just
+		// guarantees a long one can never fail the business transaction.
+		args = append(args, e.ID, e.RoutingKey, e.Payload, truncate(e.CorrelationID, maxCorrelationID))
+	}
+	return q.String(), args, nil
 }
 
 func (e Event) validate() error {

@@ -76,7 +76,7 @@ func Load(getenv func(string) string) (Config, error) {
 		MaxInFlight:        e.Int("MAX_IN_FLIGHT", 1024),
 		ConsumerWorkers:    e.Int("CONSUMER_WORKERS", 32),
 		WriteBatchMax:      e.Int("WRITE_BATCH_MAX", 128),
-		WriteBatchWorkers:  e.Int("WRITE_BATCH_WORKERS", 4),
+		WriteBatchWorkers:  e.Int("WRITE_BATCH_WORKERS", 1),
 		IgnoredLegacyQueue: e.Str("AMQP_QUEUE_ORDER_CREATED", ""),
 		IgnoredConsumerTag: e.Str("AMQP_CONSUMER_TAG", ""),
 	}

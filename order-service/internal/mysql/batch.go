@@ -30,8 +30,8 @@ type NewOrder struct {
 }
 
 // CreateBatch stores PENDING orders and all their events in one transaction and returns them with
-// their IDs and timestamps, in order: one clock read, one multi-row INSERT of the orders, one of
-// the events, one COMMIT — whatever the batch size. Either all orders are stored or none.
+// their IDs and timestamps, in order, in three round trips whatever the batch size: the clock,
+// START TRANSACTION + a multi-row INSERT of the orders, a multi-row INSERT of the events + COMMIT. Either all orders are stored or none.
 //
 // The IDs of a multi-row INSERT are LAST_INSERT_ID() + i × auto_increment_increment: InnoDB
 // reserves the whole range of a "simple insert" (row count known up front) at once, in every
@@ -76,11 +76,12 @@ func (w *BatchWriter) CreateBatch(ctx context.Context, batch []NewOrder) ([]orde
 			evs = append(evs, e...)
 			created[i] = o
 		}
-		if err := outbox.Add(ctx, s, evs...); err != nil {
+		ins, args, err := outbox.Insert(evs...)
+		if err != nil {
 			return fmt.Errorf("outbox for %d orders: %w", len(batch), err)
 		}
-		if _, err := s.Exec(ctx, "COMMIT"); err != nil {
-			return fmt.Errorf("commit %d orders: %w", len(batch), err)
+		if _, err := s.Exec(ctx, ins+";\nCOMMIT", args...); err != nil {
+			return fmt.Errorf("outbox and commit of %d orders: %w", len(batch), err)
 		}
 		return nil
 	})
