@@ -1,40 +1,90 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shopworks/shop/k6/loadtest"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
+// loadRun is what a load runner run printed and wrote.
+type loadRun struct {
+	stdout  string
+	err     error
+	summary struct {
+		Scenario    string         `json:"scenario"`
+		Requests    int            `json:"requests"`
+		Failed      int            `json:"failed"`
+		StatusCodes map[string]int `json:"statusCodes"`
+		Invariants  string         `json:"invariants"`
+	}
+	plot []byte
+}
+
+// runLoad runs the load runner binary — what `make load*` runs — against the stack.
+func runLoad(t *testing.T, s *stack, args ...string) loadRun {
+	t.Helper()
+	out := t.TempDir()
+	cmd := exec.Command(binaries.loadrunner, append([]string{
+		"-products", s.productURL, "-orders", s.orderURL, "-out", out,
+		"-amqp-url", testkit.RabbitURL(), "-queue-prefix", s.queuePrefix,
+	}, args...)...)
+	cmd.Env = append(os.Environ(), "GOCOVERDIR="+binaries.coverDir)
+	b, err := cmd.CombinedOutput()
+	r := loadRun{stdout: string(b), err: err}
+	if raw, rerr := os.ReadFile(filepath.Join(out, "summary.json")); rerr == nil {
+		require.NoError(t, json.Unmarshal(raw, &r.summary))
+	}
+	r.plot, _ = os.ReadFile(filepath.Join(out, "plot.html"))
+	t.Log(tail(r.stdout, 20))
+	return r
+}
+
 // TestLoadSmoke is the short version of `make load` that runs in `make test`: 200 orders/s for
-// 5 s through the Go load runner, then the invariant check. It asserts correctness, never
-// latency: a change that loses or double-applies orders fails CI.
+// 5 s through the load runner binary, then its invariant check (every accepted order exists once
+// and is final, stock + Σ confirmed = initial, saga queues and DLQs empty). It asserts
+// correctness, never latency: a change that loses or double-applies orders fails CI.
 func TestLoadSmoke(t *testing.T) {
 	s := startStack(t)
-	shop, err := loadtest.NewShop(s.productURL, s.orderURL)
-	require.NoError(t, err)
-	ctx := context.Background()
-	const stock = 999999
-	productID, first, err := shop.Setup(ctx, stock)
-	require.NoError(t, err)
-	onResult, accepted := loadtest.OrderIDCollector()
-	var progress bytes.Buffer
-	sum := loadtest.Attack{Name: "smoke", StartRate: 200, Stages: []loadtest.Stage{{Duration: 5 * time.Second, Target: 200}},
-		Targeter: loadtest.OrderTargeter(s.orderURL, productID, 1), Progress: &progress, OnResult: onResult}.Run(ctx)
-	t.Log(progress.String())
-	assert.InDelta(t, 1000, sum.Requests, 2, "the schedule is 1000 orders; the pacer may send one more")
-	assert.Zero(t, sum.Failed, "status codes: %v", sum.StatusCodes)
+	r := runLoad(t, s, "-scenario", "orders", "-warm", "0", "-rate", "200", "-duration", "5s", "-no-thresholds")
+	require.NoError(t, r.err, r.stdout)
+	assert.InDelta(t, 1000, r.summary.Requests, 2, "the schedule is 1000 orders; the pacer may send one more")
+	assert.Zero(t, r.summary.Failed, "status codes: %v", r.summary.StatusCodes)
+	assert.Contains(t, r.summary.Invariants, "0 PENDING")
+	assert.Contains(t, r.summary.Invariants, "queues and dead-letter queues empty")
+	assert.Contains(t, r.stdout, "http_req_duration")
+	assert.Contains(t, string(r.plot), "<svg", "the latency-and-throughput plot is written")
+}
 
-	v, err := shop.Verify(ctx, productID, stock, append(accepted(), first), 30*time.Second)
-	require.NoError(t, err, v.String())
-	assert.Equal(t, len(accepted())+1, v.Confirmed)
-	assert.NoError(t, loadtest.QueuesEmpty(testkit.RabbitURL(), loadtest.SagaQueues(s.queuePrefix), 10*time.Second))
-	t.Log(v.String())
+// TestLoadRunnerScenarios runs the other scenarios of the Makefile briefly: reads mixed with
+// orders, the stepped maximum-rate search, cached GETs, and the thresholds that fail a run.
+func TestLoadRunnerScenarios(t *testing.T) {
+	s := startStack(t)
+
+	mixed := runLoad(t, s, "-scenario", "mixed", "-warm", "2s", "-start-rate", "20", "-rate", "60", "-duration", "2s")
+	require.NoError(t, mixed.err, mixed.stdout)
+	assert.Equal(t, "mixed", mixed.summary.Scenario)
+	assert.Contains(t, mixed.summary.Invariants, "queues and dead-letter queues empty")
+
+	// A p95 limit no run can meet stops the search after the first step; the orders of that step
+	// are still checked.
+	maxRun := runLoad(t, s, "-scenario", "max", "-step", "1s", "-p95-max", "0.001")
+	require.NoError(t, maxRun.err, maxRun.stdout)
+	assert.Contains(t, maxRun.stdout, "max sustainable POST /orders rate: 0/s")
+	assert.Contains(t, maxRun.summary.Invariants, "0 PENDING")
+
+	get := runLoad(t, s, "-scenario", "get", "-warm", "0", "-rate", "100", "-duration", "1s")
+	require.NoError(t, get.err, get.stdout)
+	assert.Zero(t, get.summary.Failed)
+
+	// Thresholds crossed fail the run (exit status 1) and say which.
+	strict := runLoad(t, s, "-scenario", "orders", "-warm", "0", "-rate", "20", "-duration", "1s", "-p95-max", "0.001")
+	require.Error(t, strict.err)
+	assert.Contains(t, strict.stdout, "thresholds crossed")
 }

@@ -16,8 +16,8 @@ import (
 
 // binaries holds the paths of the service binaries built once for the whole test run.
 var binaries struct {
-	product, order string
-	coverDir       string
+	product, order, loadrunner string
+	coverDir                   string
 }
 
 func TestMain(m *testing.M) {
@@ -38,9 +38,11 @@ func runTests(m *testing.M) int {
 	}
 	binaries.product = filepath.Join(dir, "product-service")
 	binaries.order = filepath.Join(dir, "order-service")
+	binaries.loadrunner = filepath.Join(dir, "loadrunner")
 	for _, b := range []struct{ out, pkg string }{
 		{binaries.product, "github.com/shopworks/shop/product-service/cmd/product-service"},
 		{binaries.order, "github.com/shopworks/shop/order-service/cmd/order-service"},
+		{binaries.loadrunner, "github.com/shopworks/shop/k6/cmd/loadrunner"},
 	} {
 		args := []string{"build", "-o", b.out}
 		if cov := os.Getenv("E2E_COVERPKG"); cov != "" {
