@@ -3,6 +3,8 @@ package loadtest_test
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
+	"io"
 	"testing"
 	"time"
 
@@ -56,6 +58,23 @@ func TestBareRunCountsEveryRequest(t *testing.T) {
 	require.NoError(t, loadtest.WritePlot(&page, sum))
 	assert.Contains(t, page.String(), "<svg")
 	assert.NotContains(t, page.String(), "<script")
+
+	// The standalone SVG (what the README shows) is well-formed XML with both charts.
+	var img bytes.Buffer
+	require.NoError(t, loadtest.WritePlotSVG(&img, sum))
+	dec := xml.NewDecoder(bytes.NewReader(img.Bytes()))
+	polylines := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err, img.String())
+		if el, ok := tok.(xml.StartElement); ok && el.Name.Local == "polyline" {
+			polylines++
+		}
+	}
+	assert.Equal(t, 5, polylines, "target, rate, p50, p95, p99")
 }
 
 func TestSagaQueues(t *testing.T) {

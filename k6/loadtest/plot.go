@@ -9,7 +9,12 @@ import (
 
 // WritePlot draws achieved rate and p50/p95/p99 latency per second as a self-contained HTML
 // page with inline SVG (no scripts, no external files), so it opens anywhere.
-func WritePlot(w io.Writer, s Summary) error {
+func WritePlot(w io.Writer, s Summary) error { return plotPage.Execute(w, plotData(s)) }
+
+// WritePlotSVG draws the same two charts as one standalone SVG image (for the README).
+func WritePlotSVG(w io.Writer, s Summary) error { return plotSVG.Execute(w, plotData(s)) }
+
+func plotData(s Summary) map[string]any {
 	const width, height, pad = 900.0, 300.0, 40.0
 	maxRate, maxLat := 1.0, 1.0
 	for _, sec := range s.Seconds {
@@ -25,7 +30,7 @@ func WritePlot(w io.Writer, s Summary) error {
 		}
 		return b.String()
 	}
-	data := map[string]any{
+	return map[string]any{
 		"Title": fmt.Sprintf("%s — %d requests, %.1f/s, p95 %.2f ms, %.2f%% failed", s.Scenario, s.Requests, s.Rate, ms(s.Latency.P95), 100*s.FailedRate),
 		"W":     width, "H": height,
 		"Rate":    line(func(x Second) float64 { return float64(x.Requests) }, maxRate),
@@ -36,8 +41,9 @@ func WritePlot(w io.Writer, s Summary) error {
 		"MaxRate": fmt.Sprintf("%.0f/s", maxRate),
 		"MaxLat":  fmt.Sprintf("%.1f ms", maxLat),
 		"Secs":    len(s.Seconds),
+		// Layout of the standalone SVG: title, chart 1 at y=50, label, chart 2 below it.
+		"SvgH": 2*height + 90, "Label2Y": height + 72, "Chart2Y": height + 80,
 	}
-	return plotPage.Execute(w, data)
 }
 
 var plotPage = template.Must(template.New("plot").Parse(`<!DOCTYPE html>
@@ -56,4 +62,21 @@ var plotPage = template.Must(template.New("plot").Parse(`<!DOCTYPE html>
 <polyline fill="none" stroke="#d62728" stroke-width="2" points="{{.P99}}"/>
 <text class="k" x="40" y="20">0 … {{.Secs}} s</text></svg>
 </body></html>
+`))
+
+var plotSVG = template.Must(template.New("svg").Parse(`<svg xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.SvgH}}" viewBox="0 0 {{.W}} {{.SvgH}}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="#fff"/>
+<text x="10" y="22" font-size="15">{{.Title}}</text>
+<text x="10" y="48" font-size="12">Throughput, requests per second (blue; dashed: target rate; top = {{.MaxRate}})</text>
+<g transform="translate(0,50)"><rect width="{{.W}}" height="{{.H}}" fill="#fafafa" stroke="#ddd"/>
+<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="{{.Target}}"/>
+<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{{.Rate}}"/>
+<text font-size="12" x="40" y="20">0 … {{.Secs}} s</text></g>
+<text x="10" y="{{.Label2Y}}" font-size="12">Latency per second, ms (p50 green, p95 orange, p99 red; top = {{.MaxLat}})</text>
+<g transform="translate(0,{{.Chart2Y}})"><rect width="{{.W}}" height="{{.H}}" fill="#fafafa" stroke="#ddd"/>
+<polyline fill="none" stroke="#2ca02c" stroke-width="2" points="{{.P50}}"/>
+<polyline fill="none" stroke="#ff7f0e" stroke-width="2" points="{{.P95}}"/>
+<polyline fill="none" stroke="#d62728" stroke-width="2" points="{{.P99}}"/>
+<text font-size="12" x="40" y="20">0 … {{.Secs}} s</text></g>
+</svg>
 `))

@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.scenario, "scenario", "orders", "orders | mixed | max | get | bare | baseline")
 	fs.StringVar(&o.products, "products", env("BASE_URL_PRODUCTS", "http://localhost:3000"), "product-service base URL")
 	fs.StringVar(&o.orders, "orders", env("BASE_URL_ORDERS", "http://localhost:4000"), "order-service base URL")
-	fs.StringVar(&o.out, "out", "k6/results", "directory for summary.json and plot.html")
+	fs.StringVar(&o.out, "out", "k6/results", "directory for summary.json, plot.html and plot.svg")
 	fs.StringVar(&o.amqpURL, "amqp-url", "", "RabbitMQ URL; when set, saga queues and DLQs must be empty after the run")
 	fs.StringVar(&o.queuePrefix, "queue-prefix", "", "prefix of the services' queue names")
 	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/", "MySQL DSN (no database) for the baseline's scratch database")
@@ -170,6 +170,14 @@ func writeResults(dir string, sum loadtest.Summary) error {
 	}
 	defer f.Close()
 	if err := loadtest.WritePlot(f, sum); err != nil {
+		return fmt.Errorf("write plot: %w", err)
+	}
+	img, err := os.Create(filepath.Join(dir, "plot.svg"))
+	if err != nil {
+		return fmt.Errorf("write plot: %w", err)
+	}
+	defer img.Close()
+	if err := loadtest.WritePlotSVG(img, sum); err != nil {
 		return fmt.Errorf("write plot: %w", err)
 	}
 	return nil
