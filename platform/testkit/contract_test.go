@@ -40,6 +40,13 @@ paths:
           content:
             application/problem+json:
               schema: {type: object, required: [code], properties: {code: {type: string}}}
+        '503':
+          description: a documented JSON error body (like a readiness probe's)
+          headers:
+            X-Request-ID: {schema: {type: string}}
+          content:
+            application/json:
+              schema: {type: object, required: [status], properties: {status: {type: string}}}
 `
 
 // TestContractTransportCatchesDeliberatelyWrongResponses is the test of the validator itself: a
@@ -62,11 +69,23 @@ func TestContractTransportCatchesDeliberatelyWrongResponses(t *testing.T) {
 			w.WriteHeader(http.StatusTeapot)
 		case "/things/4":
 			http.Error(w, "not found", http.StatusNotFound)
+		case "/things/5":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"unavailable"}`))
+		case "/things/6":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"code":"X"}`))
 		}
 	}))
 	defer srv.Close()
 
-	for path, wantErr := range map[string]bool{"/things/1": false, "/things/2": true, "/things/3": true, "/things/4": true} {
+	for path, wantErr := range map[string]bool{
+		"/things/1": false, "/things/2": true, "/things/3": true, "/things/4": true,
+		"/things/5": false, // an error whose JSON body the spec documents
+		"/things/6": true,  // a problem sent as application/json
+	} {
 		var reports []string
 		ct := testkit.NewContractTransport(t, doc)
 		ct.Report = func(f string, a ...any) { reports = append(reports, fmt.Sprintf(f, a...)) }

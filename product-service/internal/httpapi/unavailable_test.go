@@ -1,0 +1,78 @@
+package httpapi_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/testkit"
+	"github.com/shopworks/shop/product-service/internal/httpapi"
+	"github.com/shopworks/shop/product-service/internal/httpapi/api"
+	"github.com/shopworks/shop/product-service/internal/mysql"
+	"github.com/shopworks/shop/product-service/internal/rediscache"
+)
+
+// With MySQL unreachable every operation that needs it answers a 503 problem with Retry-After —
+// never a 500, never a hang — and readiness names the dependency.
+func TestMySQLDownAnswers503Problems(t *testing.T) {
+	rdb, prefix := testkit.Redis(t)
+	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:1)/productdb?timeout=500ms")
+	require.NoError(t, err)
+	defer db.Close()
+	log := httpx.NewLogger(io.Discard, slog.LevelError, "product-service")
+	cache := rediscache.New(rdb, prefix, time.Minute)
+	store := mysql.NewStore(db)
+	srv := httpapi.NewServer(httpapi.Deps{
+		Store: store, Cache: cache, OrdersTimeout: time.Second, Log: log,
+		AfterWrite: func(context.Context, int64) {},
+		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
+	})
+	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	spec, err := api.GetSpec()
+	require.NoError(t, err)
+	client := &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}
+
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/products/1", ""},
+		{"GET", "/products", ""},
+		{"POST", "/products", `{"name":"Lamp","price":19.99,"qty":3}`},
+		{"PUT", "/products/1", `{"name":"Lamp","price":19.99,"qty":3}`},
+		{"PATCH", "/products/1", `{"qty":4}`},
+		{"DELETE", "/products/1", ""},
+	} {
+		req, err := http.NewRequest(c.method, ts.URL+c.path, strings.NewReader(c.body))
+		require.NoError(t, err)
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		var p map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, c.method+" "+c.path)
+		assert.Equal(t, "SERVICE_UNAVAILABLE", p["code"], c.method+" "+c.path)
+		assert.Equal(t, "1", resp.Header.Get("Retry-After"), c.method+" "+c.path)
+	}
+	resp, err := client.Get(ts.URL + "/readyz")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Contains(t, string(body), `"mysql"`)
+}
