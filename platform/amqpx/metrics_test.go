@@ -1,0 +1,27 @@
+package amqpx_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/testkit"
+)
+
+func TestDialRefusesAConflictingMetricsRegistry(t *testing.T) {
+	for _, name := range []string{"shop_events_published_total", "shop_events_consumed_total", "shop_amqp_connected", "shop_amqp_reconnects_total"} {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(prometheus.NewSummary(prometheus.SummaryOpts{Name: name, Help: "something else"}))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := amqpx.Dial(ctx, amqpx.Config{URL: testkit.RabbitURL(), Exchange: "unused"}, nil, reg)
+		cancel()
+		if c != nil {
+			c.Close()
+		}
+		require.ErrorContains(t, err, "register metrics", name)
+	}
+}
