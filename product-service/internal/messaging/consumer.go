@@ -75,7 +75,7 @@ func (h *OrderCreatedHandler) Handle(ctx context.Context, d amqpx.Delivery) erro
 	if res.Outcome != catalog.AlreadyProcessed && h.afterWrite != nil {
 		h.afterWrite(ctx, req.ProductID)
 	}
-	h.log.InfoContext(ctx, "order.created processed",
+	h.log.DebugContext(ctx, "order.created processed",
 		slog.Int64("orderId", req.OrderID), slog.Int64("productId", req.ProductID),
 		slog.Int("qty", int(req.Qty)), slog.String("outcome", string(res.Outcome)), slog.Bool("redelivered", d.Redelivered))
 	return nil
