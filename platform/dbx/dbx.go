@@ -221,6 +221,10 @@ func IsUnavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
 		return true
 	}
-	msg := err.Error()
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1040 { // ER_CON_COUNT_ERROR: "Too many connections"
+		return true
+	}
+	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "too many connections")
 }

@@ -33,9 +33,25 @@ func TestDefaultsAndSeedNames(t *testing.T) {
 }
 
 func TestBadValuesFail(t *testing.T) {
-	_, err := config.Load(getenv(map[string]string{"PORT": "0", "PRICE_CACHE_SIZE": "0", "IDEMPOTENCY_KEY_TTL": "1h", "PRODUCT_BASE_URL": "::"}))
+	_, err := config.Load(getenv(map[string]string{"PORT": "0", "PRICE_CACHE_SIZE": "0", "IDEMPOTENCY_KEY_TTL": "1h", "PRODUCT_BASE_URL": "::",
+		"LOG_LEVEL": "loud", "MYSQL_DSN": "mysql://u:p@db-host", "DB_MAX_OPEN_CONNS": "1", "CONSUMER_WORKERS": "0", "WRITE_BATCH_MAX": "5000", "WRITE_BATCH_WORKERS": "0"}))
 	require.Error(t, err)
-	for _, v := range []string{"PORT", "PRICE_CACHE_SIZE", "IDEMPOTENCY_KEY_TTL", "PRODUCT_BASE_URL"} {
+	for _, v := range []string{"PORT", "PRICE_CACHE_SIZE", "IDEMPOTENCY_KEY_TTL", "PRODUCT_BASE_URL", "LOG_LEVEL", "MYSQL_DSN",
+		"DB_MAX_OPEN_CONNS", "CONSUMER_WORKERS", "WRITE_BATCH_MAX", "WRITE_BATCH_WORKERS"} {
 		assert.Contains(t, err.Error(), v)
 	}
+}
+
+func TestGroupCommitSettings(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 128, c.WriteBatchMax)
+	assert.Equal(t, 1, c.WriteBatchWorkers)
+	c, err = config.Load(getenv(map[string]string{"WRITE_BATCH_MAX": "16", "WRITE_BATCH_WORKERS": "4"}))
+	require.NoError(t, err)
+	assert.Equal(t, 16, c.WriteBatchMax)
+	assert.Equal(t, 4, c.WriteBatchWorkers)
+	// Each worker holds a connection of its own pool; the main pool must stay larger than that.
+	_, err = config.Load(getenv(map[string]string{"DB_MAX_OPEN_CONNS": "4", "WRITE_BATCH_WORKERS": "3"}))
+	require.ErrorContains(t, err, "WRITE_BATCH_WORKERS")
 }
