@@ -43,3 +43,20 @@ func TestRejectsMalformedInput(t *testing.T) {
 	assert.Error(t, run(context.Background(), []string{"-o", filepath.Join(dir, "m.out"), filepath.Join(dir, "missing")}, &bytes.Buffer{}))
 	assert.Error(t, run(context.Background(), nil, &bytes.Buffer{}))
 }
+
+func TestFloorFileAndOutputProblemsAreErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "p.out", "mode: set\nm/p/x.go:1.1,2.2 2 1\n")
+	out := filepath.Join(dir, "m.out")
+	assert.ErrorContains(t, run(context.Background(), []string{"-o", out, "-floor", filepath.Join(dir, "nofloor"), p}, &bytes.Buffer{}), "read coverage floor")
+	garbage := write(t, dir, "floor", "ninety")
+	assert.ErrorContains(t, run(context.Background(), []string{"-o", out, "-floor", garbage, p}, &bytes.Buffer{}), "coverage floor")
+	assert.ErrorContains(t, run(context.Background(), []string{"-o", filepath.Join(dir, "no", "such", "dir.out"), p}, &bytes.Buffer{}), "write merged profile")
+	assert.Error(t, run(context.Background(), []string{"-no-such-flag"}, &bytes.Buffer{}))
+	bad := write(t, dir, "bad.out", "mode: set\nm/p/x.go:1.1,2.2 two 1\n")
+	assert.ErrorContains(t, run(context.Background(), []string{"-o", out, bad}, &bytes.Buffer{}), "malformed line")
+
+	var quiet bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-o", out, "-packages=false", p}, &quiet))
+	assert.Equal(t, "total: 100.0% of 2 statements of hand-written code (generated *.gen.go excluded)\n", quiet.String())
+}
