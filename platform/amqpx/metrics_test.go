@@ -25,3 +25,14 @@ func TestDialRefusesAConflictingMetricsRegistry(t *testing.T) {
 		require.ErrorContains(t, err, "register metrics", name)
 	}
 }
+
+func TestDialRefusesABadConfigWithoutLeakingThePassword(t *testing.T) {
+	ctx := context.Background()
+	_, err := amqpx.Dial(ctx, amqpx.Config{URL: "amqp://user:s3cret@host:5672/%zz", Exchange: "x"}, nil, nil)
+	require.ErrorContains(t, err, "not a URL")
+	require.NotContains(t, err.Error(), "s3cret")
+	_, err = amqpx.Dial(ctx, amqpx.Config{Exchange: "x"}, nil, nil)
+	require.ErrorContains(t, err, "URL is empty")
+	_, err = amqpx.Dial(ctx, amqpx.Config{URL: testkit.RabbitURL()}, nil, nil)
+	require.ErrorContains(t, err, "Exchange is empty")
+}

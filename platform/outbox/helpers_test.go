@@ -17,6 +17,7 @@ import (
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/amqpx/amqpxtest"
 	"github.com/shopworks/shop/platform/outbox"
+	"github.com/shopworks/shop/platform/testkit"
 )
 
 const defaultMySQLDSN = "root@tcp(127.0.0.1:3306)/"
@@ -36,7 +37,7 @@ func testDB(t *testing.T) *sql.DB {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
-		amqpxtest.Unavailable(t, "MySQL at %s: %v", cfg.Addr, err)
+		testkit.Unavailable(t, "MySQL at "+cfg.Addr, err)
 	}
 	name := amqpxtest.Name("test_outbox")
 	_, err = admin.ExecContext(ctx, "CREATE DATABASE `"+name+"`")

@@ -13,6 +13,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/shopworks/shop/platform/testkit"
 )
 
 // DefaultURL is used when RABBIT_TEST_URL is unset.
@@ -32,20 +34,10 @@ func URL(t testing.TB) string {
 	}
 	conn, err := net.DialTimeout("tcp", hostPort(u), 2*time.Second)
 	if err != nil {
-		Unavailable(t, "RabbitMQ at %s: %v", u.Redacted(), err)
+		testkit.Unavailable(t, "RabbitMQ at "+u.Redacted(), err)
 	}
 	_ = conn.Close()
 	return raw
-}
-
-// Unavailable fails the test under CI=true (a missing service must never pass silently
-// there) and skips it otherwise.
-func Unavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("required service unavailable (CI=true): "+format, args...)
-	}
-	t.Skipf("service unavailable, skipping (set CI=true to fail instead): "+format, args...)
 }
 
 // Name returns prefix + "_" + a random suffix, for exchanges, queues and databases that
