@@ -500,9 +500,11 @@ type ClientInterface interface {
 	// Corresponds with DELETE /products/{id} (the `DeleteProduct` operationId).
 	DeleteProduct(ctx context.Context, id ProductID, params *DeleteProductParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetProduct Get one product (cached in Redis for 60 s)
+	// GetProduct Get one product (cached in process for 500 ms and in Redis for 60 s)
 	//
-	// The `X-Cache` header says whether the answer came from the cache (`HIT`) or MySQL (`MISS`).
+	// The `X-Cache` header says whether the answer came from a cache (`HIT`) or MySQL (`MISS`).
+	// A change made through this replica is visible at once; a change made through another
+	// replica within `LOCAL_CACHE_TTL` (default 500 ms).
 	//
 	// Corresponds with GET /products/{id} (the `GetProduct` operationId).
 	GetProduct(ctx context.Context, id ProductID, params *GetProductParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -643,9 +645,11 @@ func (c *Client) DeleteProduct(ctx context.Context, id ProductID, params *Delete
 	return c.Client.Do(req)
 }
 
-// GetProduct Get one product (cached in Redis for 60 s)
+// GetProduct Get one product (cached in process for 500 ms and in Redis for 60 s)
 //
-// The `X-Cache` header says whether the answer came from the cache (`HIT`) or MySQL (`MISS`).
+// The `X-Cache` header says whether the answer came from a cache (`HIT`) or MySQL (`MISS`).
+// A change made through this replica is visible at once; a change made through another
+// replica within `LOCAL_CACHE_TTL` (default 500 ms).
 //
 // Corresponds with GET /products/{id} (the `GetProduct` operationId).
 func (c *Client) GetProduct(ctx context.Context, id ProductID, params *GetProductParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1316,9 +1320,11 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /products/{id} (the `DeleteProduct` operationId).
 	DeleteProductWithResponse(ctx context.Context, id ProductID, params *DeleteProductParams, reqEditors ...RequestEditorFn) (*DeleteProductResponse, error)
 
-	// GetProductWithResponse Get one product (cached in Redis for 60 s)
+	// GetProductWithResponse Get one product (cached in process for 500 ms and in Redis for 60 s)
 	//
-	// The `X-Cache` header says whether the answer came from the cache (`HIT`) or MySQL (`MISS`).
+	// The `X-Cache` header says whether the answer came from a cache (`HIT`) or MySQL (`MISS`).
+	// A change made through this replica is visible at once; a change made through another
+	// replica within `LOCAL_CACHE_TTL` (default 500 ms).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2514,9 +2520,11 @@ func (c *ClientWithResponses) DeleteProductWithResponse(ctx context.Context, id 
 	return ParseDeleteProductResponse(rsp)
 }
 
-// GetProductWithResponse Get one product (cached in Redis for 60 s)
+// GetProductWithResponse Get one product (cached in process for 500 ms and in Redis for 60 s)
 //
-// The `X-Cache` header says whether the answer came from the cache (`HIT`) or MySQL (`MISS`).
+// The `X-Cache` header says whether the answer came from a cache (`HIT`) or MySQL (`MISS`).
+// A change made through this replica is visible at once; a change made through another
+// replica within `LOCAL_CACHE_TTL` (default 500 ms).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -403,7 +403,7 @@ type ServerInterface interface {
 	// DeleteProduct Delete a product
 	// (DELETE /products/{id})
 	DeleteProduct(w http.ResponseWriter, r *http.Request, id ProductID, params DeleteProductParams)
-	// GetProduct Get one product (cached in Redis for 60 s)
+	// GetProduct Get one product (cached in process for 500 ms and in Redis for 60 s)
 	// (GET /products/{id})
 	GetProduct(w http.ResponseWriter, r *http.Request, id ProductID, params GetProductParams)
 	// UpdateProduct Change some fields of a product
@@ -448,7 +448,7 @@ func (_ Unimplemented) DeleteProduct(w http.ResponseWriter, r *http.Request, id 
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// GetProduct Get one product (cached in Redis for 60 s)
+// GetProduct Get one product (cached in process for 500 ms and in Redis for 60 s)
 // (GET /products/{id})
 func (_ Unimplemented) GetProduct(w http.ResponseWriter, r *http.Request, id ProductID, params GetProductParams) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -2289,7 +2289,7 @@ type StrictServerInterface interface {
 	// DeleteProduct Delete a product
 	// (DELETE /products/{id})
 	DeleteProduct(ctx context.Context, request DeleteProductRequestObject) (DeleteProductResponseObject, error)
-	// GetProduct Get one product (cached in Redis for 60 s)
+	// GetProduct Get one product (cached in process for 500 ms and in Redis for 60 s)
 	// (GET /products/{id})
 	GetProduct(ctx context.Context, request GetProductRequestObject) (GetProductResponseObject, error)
 	// UpdateProduct Change some fields of a product

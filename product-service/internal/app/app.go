@@ -24,6 +24,7 @@ import (
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/config"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
+	"github.com/shopworks/shop/product-service/internal/localcache"
 	"github.com/shopworks/shop/product-service/internal/messaging"
 	"github.com/shopworks/shop/product-service/internal/mysql"
 	"github.com/shopworks/shop/product-service/internal/rediscache"
@@ -55,11 +56,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 
 	store := mysql.NewStore(db)
 	cache := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
+	local := localcache.New(cfg.LocalCacheTTL, cfg.LocalCacheSize)
 	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{}, log, reg)
 	afterWrite := func(ctx context.Context, productID int64) {
 		if err := cache.Invalidate(ctx, productID); err != nil {
 			log.WarnContext(ctx, "cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))
 		}
+		local.Invalidate(productID) // after Redis: a racing load cannot refill it from Redis
 		relay.Notify()
 	}
 	orders, err := orderclient.New(cfg.OrdersBaseURL, orderclient.Options{Timeout: cfg.OrdersTimeout, APIKey: cfg.OrdersAPIKey})
@@ -67,7 +70,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return err
 	}
 	server := httpapi.NewServer(httpapi.Deps{
-		Store: store, Cache: cache, Orders: orders, OrdersTimeout: cfg.OrdersTimeout, AfterWrite: afterWrite, Log: log,
+		Store: store, Cache: cache, Local: local, Orders: orders, OrdersTimeout: cfg.OrdersTimeout, AfterWrite: afterWrite, Log: log,
 		Checks: []httpx.Check{
 			{Name: "mysql", Required: true, Probe: store.Ping},
 			{Name: "redis", Probe: cache.Ping},

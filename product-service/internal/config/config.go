@@ -27,6 +27,8 @@ type Config struct {
 	OrdersBaseURL   string
 	OrdersTimeout   time.Duration
 	CacheTTL        time.Duration
+	LocalCacheTTL   time.Duration
+	LocalCacheSize  int
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	APIKeys         []string
@@ -50,6 +52,8 @@ func Load(getenv func(string) string) (Config, error) {
 		OrdersBaseURL:   strings.TrimRight(e.Str("ORDERS_BASE", "http://127.0.0.1:4000"), "/"),
 		OrdersTimeout:   e.Duration("ORDERS_TIMEOUT", 2500*time.Millisecond),
 		CacheTTL:        e.Duration("CACHE_TTL", 60*time.Second),
+		LocalCacheTTL:   e.Duration("LOCAL_CACHE_TTL", 500*time.Millisecond),
+		LocalCacheSize:  e.Int("LOCAL_CACHE_SIZE", 10000),
 		ShutdownTimeout: e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:         e.List("API_KEYS"),
 		OrdersAPIKey:    e.Str("ORDERS_API_KEY", ""),
@@ -70,6 +74,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		e.Fail("PORT", "must be 1..65535")
+	}
+	if c.LocalCacheTTL < 0 || c.LocalCacheTTL > c.CacheTTL {
+		e.Fail("LOCAL_CACHE_TTL", "must be 0 (off) up to CACHE_TTL")
+	}
+	if c.LocalCacheSize < 1 {
+		e.Fail("LOCAL_CACHE_SIZE", "must be at least 1")
 	}
 	if c.DBMaxOpenConns < 2 {
 		e.Fail("DB_MAX_OPEN_CONNS", "must be at least 2 (the outbox relay needs two)")
@@ -97,6 +107,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("ordersBase", c.OrdersBaseURL),
 		slog.Duration("ordersTimeout", c.OrdersTimeout),
 		slog.Duration("cacheTTL", c.CacheTTL),
+		slog.Duration("localCacheTTL", c.LocalCacheTTL),
 		slog.Int("apiKeys", len(c.APIKeys)),
 		slog.Int("rateLimitRPS", c.RateLimitRPS),
 	)

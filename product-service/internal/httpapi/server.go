@@ -20,6 +20,7 @@ import (
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
+	"github.com/shopworks/shop/product-service/internal/localcache"
 	"github.com/shopworks/shop/product-service/internal/messaging"
 	"github.com/shopworks/shop/product-service/internal/mysql"
 	"github.com/shopworks/shop/product-service/internal/rediscache"
@@ -29,8 +30,10 @@ var _ api.StrictServerInterface = (*Server)(nil)
 
 // Deps are the Server's collaborators.
 type Deps struct {
-	Store         *mysql.Store
-	Cache         *rediscache.Cache
+	Store *mysql.Store
+	Cache *rediscache.Cache
+	// Local is the in-process cache in front of Cache (nil: none); AfterWrite must invalidate it.
+	Local         *localcache.Cache
 	Orders        *orderclient.ClientWithResponses
 	OrdersTimeout time.Duration
 	// AfterWrite runs after a committed product change (cache invalidation, relay wake-up).
@@ -130,7 +133,12 @@ func (c cachedProduct) VisitGetProductResponse(w http.ResponseWriter) error {
 // productJSON returns the product's JSON and whether it came from the cache. Concurrent misses
 // of one id load once; the loaded value is cached only if no write invalidated it meanwhile.
 func (s *Server) productJSON(ctx context.Context, id int64) ([]byte, bool, error) {
+	if b, ok := s.d.Local.Get(id); ok {
+		return b, true, nil
+	}
+	localGen := s.d.Local.Generation()
 	if b, err := s.d.Cache.Get(ctx, id); err == nil && b != nil {
+		s.d.Local.Put(id, b, localGen)
 		return b, true, nil
 	} else if err != nil && !errors.Is(err, rediscache.ErrBypassed) {
 		s.d.Log.WarnContext(ctx, "redis read failed; serving from MySQL", slog.String("error", err.Error()))
@@ -156,6 +164,7 @@ func (s *Server) productJSON(ctx context.Context, id int64) ([]byte, bool, error
 	if err != nil {
 		return nil, false, err
 	}
+	s.d.Local.Put(id, v.([]byte), localGen)
 	return v.([]byte), false, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
+	"github.com/shopworks/shop/product-service/internal/localcache"
 	"github.com/shopworks/shop/product-service/internal/mysql"
 	"github.com/shopworks/shop/product-service/internal/rediscache"
 )
@@ -37,6 +38,12 @@ type fixture struct {
 
 func newFixture(t testing.TB, rdb redis.UniversalClient, prefix string) *fixture {
 	t.Helper()
+	return newFixtureWithLocal(t, rdb, prefix, nil)
+}
+
+// newFixtureWithLocal adds the in-process cache in front of Redis, invalidated like the app does.
+func newFixtureWithLocal(t testing.TB, rdb redis.UniversalClient, prefix string, local *localcache.Cache) *fixture {
+	t.Helper()
 	dsn := testkit.NewDatabase(t, "product_http")
 	require.NoError(t, mysql.Migrate(dsn))
 	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 16})
@@ -46,8 +53,8 @@ func newFixture(t testing.TB, rdb redis.UniversalClient, prefix string) *fixture
 	cache := rediscache.New(rdb, prefix, time.Minute)
 	store := mysql.NewStore(db)
 	srv := httpapi.NewServer(httpapi.Deps{
-		Store: store, Cache: cache, OrdersTimeout: time.Second, Log: log,
-		AfterWrite: func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id) },
+		Store: store, Cache: cache, Local: local, OrdersTimeout: time.Second, Log: log,
+		AfterWrite: func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id); local.Invalidate(id) },
 		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})

@@ -1,0 +1,47 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/platform/testkit"
+	"github.com/shopworks/shop/product-service/internal/localcache"
+)
+
+// With the in-process cache: a hot product is served without Redis, this replica's own writes
+// are visible at once, and another replica's writes within the local TTL.
+func TestLocalCacheInFrontOfRedis(t *testing.T) {
+	rdb, prefix := testkit.Redis(t)
+	f := newFixtureWithLocal(t, rdb, prefix, localcache.New(300*time.Millisecond, 100))
+	resp, p := f.do(t, "POST", "/products", `{"name":"Hot","price":10,"qty":5}`)
+	require.Equal(t, 201, resp.StatusCode)
+	path := fmt.Sprintf("/products/%d", int64(p["id"].(float64)))
+
+	resp, _ = f.do(t, "GET", path, "")
+	assert.Equal(t, "MISS", resp.Header.Get("X-Cache"))
+	// Served from the process even with Redis emptied behind its back.
+	require.NoError(t, rdb.FlushDB(context.Background()).Err())
+	resp, got := f.do(t, "GET", path, "")
+	assert.Equal(t, "HIT", resp.Header.Get("X-Cache"))
+	assert.EqualValues(t, 5, got["qty"])
+
+	// This replica's write: visible at once.
+	resp, _ = f.do(t, "PATCH", path, `{"qty":4}`)
+	require.Equal(t, 200, resp.StatusCode)
+	_, got = f.do(t, "GET", path, "")
+	assert.EqualValues(t, 4, got["qty"])
+
+	// Another replica's write (MySQL changed, Redis invalidated there): visible within the TTL.
+	_, err := f.db.Exec("UPDATE products SET qty = 3 WHERE id = ?", int64(p["id"].(float64)))
+	require.NoError(t, err)
+	require.NoError(t, f.cache.Invalidate(context.Background(), int64(p["id"].(float64))))
+	require.Eventually(t, func() bool {
+		_, got := f.do(t, "GET", path, "")
+		return got["qty"] == float64(3)
+	}, 5*time.Second, 50*time.Millisecond)
+}
