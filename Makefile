@@ -66,7 +66,7 @@ load-max: ## Step the order rate up until p95 >= 300 ms or >= 1 % fail; report t
 
 .PHONY: bench-baseline
 bench-baseline: ## Raw limits in one run: a bare net/http handler, MySQL INSERT+INSERT+COMMIT x16
-	go run ./k6/cmd/loadrunner -scenario baseline -rate $${RATE:-5000} -duration $${DURATION:-10s} $(LOAD_FLAGS)
+	go run ./k6/cmd/loadrunner -scenario baseline -amqp-url amqp://guest:guest@127.0.0.1:5672/ -rate $${RATE:-5000} -duration $${DURATION:-10s} $(LOAD_FLAGS)
 
 .PHONY: up
 up: ## docker compose up (MySQL 8, Redis, RabbitMQ, both services)

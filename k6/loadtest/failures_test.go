@@ -55,3 +55,28 @@ func TestSetupReportsServicesThatRefuse(t *testing.T) {
 	_, _, err = shop.Setup(context.Background(), 10)
 	require.ErrorContains(t, err, "create product answered 503")
 }
+
+// MeasureBroker is the broker line of `make bench-baseline`: it must move real messages through
+// a quorum queue, never count more than it published, and leave no queue behind.
+func TestMeasureBrokerMovesMessagesAndCleansUp(t *testing.T) {
+	testkit.RequireTCP(t, "RabbitMQ", "127.0.0.1:5672")
+	_, err := loadtest.MeasureBroker(context.Background(), "amqp://guest:guest@127.0.0.1:1/", "x", time.Second)
+	require.ErrorContains(t, err, "connect to RabbitMQ")
+
+	b, err := loadtest.MeasureBroker(context.Background(), testkit.RabbitURL(), "loadtest-"+testkit.Suffix()+"-", 500*time.Millisecond)
+	require.NoError(t, err)
+	assert.Positive(t, b.Consumed)
+	assert.LessOrEqual(t, b.Consumed, b.Published)
+	assert.Positive(t, b.Rate())
+	assert.Zero(t, loadtest.BrokerBaseline{}.Rate())
+
+	conn, err := amqp.Dial(testkit.RabbitURL())
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	_, err = ch.QueueDeclarePassive(b.Queue, true, false, false, false, nil)
+	var amqpErr *amqp.Error
+	require.ErrorAs(t, err, &amqpErr, "the scratch queue %s must be gone", b.Queue)
+	assert.Equal(t, amqp.NotFound, amqpErr.Code)
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,16 +17,26 @@ import (
 )
 
 // TestBaselineScenario runs what `make bench-baseline` runs, briefly: the bare handler under the
-// runner, and INSERT+INSERT+COMMIT transactions on a scratch database that is dropped afterwards.
+// runner, INSERT+INSERT+COMMIT transactions on a scratch database that is dropped afterwards,
+// and the broker's publish + ack rate through a scratch quorum queue that is deleted afterwards.
 func TestBaselineScenario(t *testing.T) {
 	testkit.RequireTCP(t, "MariaDB", "127.0.0.1:3306")
+	testkit.RequireTCP(t, "RabbitMQ", "127.0.0.1:5672")
 	out := t.TempDir()
+	prefix := "t" + testkit.Suffix() + "-"
 	var stdout bytes.Buffer
 	err := run(context.Background(), []string{"-scenario", "baseline", "-rate", "100", "-duration", "1s", "-out", out,
-		"-mysql-dsn", testkit.MySQLRootDSN()}, &stdout)
+		"-mysql-dsn", testkit.MySQLRootDSN(), "-amqp-url", testkit.RabbitURL(), "-queue-prefix", prefix}, &stdout)
 	require.NoError(t, err, stdout.String())
 	assert.Contains(t, stdout.String(), "baseline: bare net/http")
 	assert.Contains(t, stdout.String(), "INSERT+INSERT+COMMIT")
+	m := regexp.MustCompile(`RabbitMQ quorum queue, persistent, confirmed publish \+ ack: (\d+) msg/s \((\d+) consumed of (\d+) published`).
+		FindStringSubmatch(stdout.String())
+	require.NotNil(t, m, stdout.String())
+	consumed, _ := strconv.Atoi(m[2])
+	published, _ := strconv.Atoi(m[3])
+	assert.Positive(t, consumed)
+	assert.LessOrEqual(t, consumed, published)
 
 	raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
 	require.NoError(t, err)

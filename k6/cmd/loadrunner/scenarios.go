@@ -79,7 +79,9 @@ func runBare(ctx context.Context, o options, stdout io.Writer) (loadtest.Summary
 }
 
 // runBaseline measures the raw limits the targets are ratios of, in one run: a bare net/http
-// handler under the same runner, and MySQL INSERT + INSERT + COMMIT at concurrency 16.
+// handler under the same runner, MySQL INSERT + INSERT + COMMIT at concurrency 16 and, with
+// -amqp-url, the broker's confirmed publish + ack rate through a quorum queue (every order takes
+// that path twice: order.created, then stock.reserved).
 func runBaseline(ctx context.Context, o options, stdout io.Writer) error {
 	o.noThresholds = true
 	bare, err := runBare(ctx, o, stdout)
@@ -92,6 +94,16 @@ func runBaseline(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nbaseline: bare net/http %.0f req/s at p95 %.2f ms (offered %.0f/s); MySQL INSERT+INSERT+COMMIT ×16: %.0f tx/s\n",
 		bare.Rate, float64(bare.Latency.P95)/1e6, o.rate, tps)
+	if o.amqpURL == "" {
+		fmt.Fprintln(stdout, "baseline: RabbitMQ not measured (no -amqp-url)")
+		return nil
+	}
+	b, err := loadtest.MeasureBroker(ctx, o.amqpURL, o.queuePrefix, o.duration)
+	if err != nil {
+		return fmt.Errorf("broker baseline: %w", err)
+	}
+	fmt.Fprintf(stdout, "baseline: RabbitMQ quorum queue, persistent, confirmed publish + ack: %.0f msg/s (%d consumed of %d published in %s) → at most %.0f orders/s at two saga messages per order\n",
+		b.Rate(), b.Consumed, b.Published, b.Duration.Round(time.Millisecond), b.Rate()/2)
 	return nil
 }
 
