@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Follows the README as a newcomer would, on the real ports: `make run`, the curl calls of the
 # quick start (taken from README.md itself, so the README cannot drift), Swagger UI, the order
-# becoming CONFIRMED and the stock dropping, /metrics moving, and every load target briefly.
+# becoming CONFIRMED and the stock dropping, /metrics moving, every load target briefly, and a
+# CPU profile of each service through its pprof listener.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for port in 3000 4000; do
@@ -13,7 +14,8 @@ for port in 3000 4000; do
   fi
 done
 log=$(mktemp)
-setsid make run >"$log" 2>&1 &
+# With the pprof listeners of the README's "Profiling" paragraph.
+ORDER_PPROF_ADDR=127.0.0.1:6062 PRODUCT_PPROF_ADDR=127.0.0.1:6061 setsid make run >"$log" 2>&1 &
 runpid=$!
 stop() {
   kill -TERM -- "-$runpid" 2>/dev/null || true
@@ -56,4 +58,13 @@ make load TUNE= LOAD_FLAGS="-rate 50 -warm 0 -duration 2s -out $(mktemp -d)"
 make load-mixed TUNE= LOAD_FLAGS="-rate 50 -warm 0 -duration 2s -out $(mktemp -d)"
 make load-max TUNE= LOAD_FLAGS="-step 1s -out $(mktemp -d)"
 make bench-baseline RATE=100 DURATION=1s LOAD_FLAGS="-out $(mktemp -d)"
+
+# Profiling as the README shows it: a CPU profile of each service through go tool pprof.
+profiles=$(mktemp -d) # where go tool pprof saves what it fetched
+for port in 6062 6061; do
+  prof=$(PPROF_TMPDIR=$profiles go tool pprof -top "http://127.0.0.1:$port/debug/pprof/profile?seconds=1" 2>&1)
+  head -5 <<<"$prof"
+  grep -q '^Type: cpu' <<<"$prof"
+done
+rm -rf "$profiles"
 echo "readme-walkthrough: ok"

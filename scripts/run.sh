@@ -2,6 +2,7 @@
 # Runs both services in the foreground against the local MariaDB, Redis and RabbitMQ (see
 # infra/local/up.sh). Each service applies its migrations at start. Ctrl-C stops both cleanly.
 # Both log JSON lines to stdout; the "service" field says which one wrote a line.
+# PRODUCT_PPROF_ADDR / ORDER_PPROF_ADDR (e.g. 127.0.0.1:6061) turn on each one's pprof listener.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +15,12 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-PORT=${PRODUCT_PORT:-3000} \
+PORT=${PRODUCT_PORT:-3000} PPROF_ADDR=${PRODUCT_PPROF_ADDR:-} \
 DATABASE_URL=${DATABASE_URL:-mysql://product:product@127.0.0.1:3306/productdb} \
 ORDERS_BASE=${ORDERS_BASE:-http://127.0.0.1:${ORDER_PORT:-4000}} \
   bin/product-service &
 pids+=($!)
-PORT=${ORDER_PORT:-4000} \
+PORT=${ORDER_PORT:-4000} PPROF_ADDR=${ORDER_PPROF_ADDR:-} \
 MYSQL_DSN=${MYSQL_DSN:-order:order@tcp(127.0.0.1:3306)/orderdb?parseTime=true} \
 PRODUCT_BASE_URL=${PRODUCT_BASE_URL:-http://127.0.0.1:${PRODUCT_PORT:-3000}} \
   bin/order-service &

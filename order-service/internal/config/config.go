@@ -10,6 +10,7 @@ package config
 
 import (
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ type Config struct {
 	PriceCacheSize     int
 	CacheTTL           time.Duration
 	IdempotencyKeyTTL  time.Duration
+	PprofAddr          string // host:port of the pprof listener; empty = off
 	LogLevel           slog.Level
 	ShutdownTimeout    time.Duration
 	APIKeys            []string
@@ -70,6 +72,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PriceCacheSize:     e.Int("PRICE_CACHE_SIZE", 10000),
 		CacheTTL:           e.Duration("CACHE_TTL", 60*time.Second),
 		IdempotencyKeyTTL:  e.Duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour),
+		PprofAddr:          e.Str("PPROF_ADDR", ""),
 		ShutdownTimeout:    e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:            e.List("API_KEYS"),
 		RateLimitRPS:       e.Int("RATE_LIMIT_RPS", 0),
@@ -93,6 +96,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		e.Fail("PORT", "must be 1..65535")
+	}
+	if _, _, err := net.SplitHostPort(c.PprofAddr); c.PprofAddr != "" && err != nil {
+		e.Fail("PPROF_ADDR", "want host:port, e.g. 127.0.0.1:6060 (empty = off)")
 	}
 	if c.DBMaxOpenConns < 2 {
 		e.Fail("DB_MAX_OPEN_CONNS", "must be at least 2 (the outbox relay needs two)")
@@ -122,6 +128,7 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("port", c.Port),
+		slog.String("pprofAddr", c.PprofAddr),
 		slog.String("mysql", dbx.Redact(c.MySQLDSN)),
 		slog.Int("dbMaxOpenConns", c.DBMaxOpenConns),
 		slog.String("redis", dbx.Redact(c.RedisURL)),

@@ -55,3 +55,14 @@ func TestGroupCommitSettings(t *testing.T) {
 	_, err = config.Load(getenv(map[string]string{"DB_MAX_OPEN_CONNS": "4", "WRITE_BATCH_WORKERS": "3"}))
 	require.ErrorContains(t, err, "WRITE_BATCH_WORKERS")
 }
+
+func TestPprofAddr(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	require.NoError(t, err)
+	assert.Empty(t, c.PprofAddr, "profiling is off unless asked for")
+	c, err = config.Load(getenv(map[string]string{"PPROF_ADDR": "127.0.0.1:6060"}))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:6060", c.PprofAddr)
+	_, err = config.Load(getenv(map[string]string{"PPROF_ADDR": "6060"}))
+	require.ErrorContains(t, err, "PPROF_ADDR")
+}

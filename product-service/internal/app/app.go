@@ -36,6 +36,11 @@ func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
 // Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
 	log.Info("starting product-service", slog.Any("config", cfg))
+	stopDebug, err := httpx.StartDebug(cfg.PprofAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	deps, err := boot.Open(ctx, boot.Config{
 		Service: "product-service", Database: "productdb", MySQLDSN: cfg.MySQLDSN, MaxOpen: cfg.DBMaxOpenConns, Migrate: mysql.Migrate,
 		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange,

@@ -6,6 +6,7 @@ package config
 
 import (
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Config struct {
 	CacheTTL        time.Duration
 	LocalCacheTTL   time.Duration
 	LocalCacheSize  int
+	PprofAddr       string // host:port of the pprof listener; empty = off
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	APIKeys         []string
@@ -54,6 +56,7 @@ func Load(getenv func(string) string) (Config, error) {
 		CacheTTL:        e.Duration("CACHE_TTL", 60*time.Second),
 		LocalCacheTTL:   e.Duration("LOCAL_CACHE_TTL", 500*time.Millisecond),
 		LocalCacheSize:  e.Int("LOCAL_CACHE_SIZE", 10000),
+		PprofAddr:       e.Str("PPROF_ADDR", ""),
 		ShutdownTimeout: e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:         e.List("API_KEYS"),
 		OrdersAPIKey:    e.Str("ORDERS_API_KEY", ""),
@@ -74,6 +77,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		e.Fail("PORT", "must be 1..65535")
+	}
+	if _, _, err := net.SplitHostPort(c.PprofAddr); c.PprofAddr != "" && err != nil {
+		e.Fail("PPROF_ADDR", "want host:port, e.g. 127.0.0.1:6060 (empty = off)")
 	}
 	if c.LocalCacheTTL < 0 || c.LocalCacheTTL > c.CacheTTL {
 		e.Fail("LOCAL_CACHE_TTL", "must be 0 (off) up to CACHE_TTL")
@@ -97,6 +103,7 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("port", c.Port),
+		slog.String("pprofAddr", c.PprofAddr),
 		slog.String("mysql", dbx.Redact(c.MySQLDSN)),
 		slog.Int("dbMaxOpenConns", c.DBMaxOpenConns),
 		slog.String("redis", dbx.Redact(c.RedisURL)),
