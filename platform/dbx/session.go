@@ -69,11 +69,36 @@ func (s *Session) ExecContext(ctx context.Context, query string, args ...any) (s
 // QueryRow runs a query that returns one row and scans its columns into dest (*time.Time,
 // *string, *int64).
 func (s *Session) QueryRow(ctx context.Context, query string, dest ...any) error {
-	rows, err := s.conn.(driver.QueryerContext).QueryContext(ctx, query, nil)
+	return s.QueryRowArgs(ctx, query, nil, dest...)
+}
+
+// QueryRowArgs runs one or more statements separated by ';' in one round trip, with args, and
+// scans the one row of the first statement that returns rows into dest — so that writes and the
+// read of what they did (LAST_INSERT_ID(), ROW_COUNT(), a user variable) cost one round trip. The
+// first failing statement's error is returned (MySQL runs none after it).
+func (s *Session) QueryRowArgs(ctx context.Context, query string, args []any, dest ...any) (err error) {
+	nv, err := s.named(args)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	rows, err := s.conn.(driver.QueryerContext).QueryContext(ctx, query, nv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := rows.Close(); err == nil {
+			err = cerr // a failing statement after the one that returned the row
+		}
+	}()
+	for len(rows.Columns()) == 0 { // statements without rows (SET, INSERT …) come first
+		next, ok := rows.(driver.RowsNextResultSet)
+		if !ok || !next.HasNextResultSet() {
+			return sql.ErrNoRows
+		}
+		if err := next.NextResultSet(); err != nil {
+			return err
+		}
+	}
 	vals := make([]driver.Value, len(rows.Columns()))
 	if err := rows.Next(vals); err != nil {
 		if errors.Is(err, io.EOF) {

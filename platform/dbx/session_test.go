@@ -48,6 +48,41 @@ func TestSessionRunsSeveralStatementsInOneRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 }
 
+func TestQueryRowArgsReadsWhatTheStatementsBeforeItDid(t *testing.T) {
+	db := multiPool(t)
+	ctx := context.Background()
+	err := dbx.WithSession(ctx, db, func(s *dbx.Session) error {
+		var at time.Time
+		var first, count, step int64
+		require.NoError(t, s.QueryRowArgs(ctx, `SET @at := CURRENT_TIMESTAMP(3); START TRANSACTION;
+			INSERT INTO t (v) VALUES (?), (?), (?); SELECT CAST(@at AS DATETIME(3)), LAST_INSERT_ID(), ROW_COUNT(), @@auto_increment_increment`,
+			[]any{1, 2, 3}, &at, &first, &count, &step))
+		assert.WithinDuration(t, time.Now(), at, time.Hour)
+		assert.Positive(t, first)
+		assert.Equal(t, int64(3), count)
+		assert.Equal(t, int64(1), step)
+		var n int64
+		require.NoError(t, s.QueryRow(ctx, "SELECT COUNT(*) FROM t WHERE v IN (1, 2, 3)", &n))
+		assert.Equal(t, int64(3), n, "inside the open transaction")
+
+		// A failing statement stops the round trip and is the error; nothing after it ran.
+		err := s.QueryRowArgs(ctx, "INSERT INTO t (v) VALUES (?); SELECT 1", []any{-1}, &n)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "CONSTRAINT")
+		// No statement that returns rows.
+		require.ErrorIs(t, s.QueryRowArgs(ctx, "SET @x := 1; DO 1", nil, &n), sql.ErrNoRows)
+		// A failing statement after the row.
+		require.Error(t, s.QueryRowArgs(ctx, "SELECT 1; SELECT nope FROM t", nil, &n))
+		_, err = s.Exec(ctx, "ROLLBACK")
+		require.NoError(t, err)
+		require.NoError(t, s.QueryRow(ctx, "SELECT COUNT(*) FROM t", &n))
+		assert.Zero(t, n, "rolled back")
+		assert.ErrorContains(t, s.QueryRowArgs(ctx, "SELECT ?", []any{make(chan int)}, &n), "argument 1")
+		return nil
+	})
+	require.NoError(t, err)
+}
+
 func TestSessionReportsQueryMistakes(t *testing.T) {
 	db := multiPool(t)
 	ctx := context.Background()

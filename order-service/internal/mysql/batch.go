@@ -30,8 +30,9 @@ type NewOrder struct {
 }
 
 // CreateBatch stores PENDING orders and all their events in one transaction and returns them with
-// their IDs and timestamps, in order, in three round trips whatever the batch size: the clock,
-// START TRANSACTION + a multi-row INSERT of the orders, a multi-row INSERT of the events + COMMIT. Either all orders are stored or none.
+// their IDs and timestamps, in order, in two round trips whatever the batch size: the clock,
+// START TRANSACTION, a multi-row INSERT of the orders and the read of their first ID; then a
+// multi-row INSERT of the events + COMMIT. Either all orders are stored or none.
 //
 // The IDs of a multi-row INSERT are LAST_INSERT_ID() + i × auto_increment_increment: InnoDB
 // reserves the whole range of a "simple insert" (row count known up front) at once, in every
@@ -39,36 +40,35 @@ type NewOrder struct {
 func (w *BatchWriter) CreateBatch(ctx context.Context, batch []NewOrder) ([]ordering.Order, error) {
 	created := make([]ordering.Order, len(batch))
 	err := dbx.WithSession(ctx, w.db, func(s *dbx.Session) error {
-		// One timestamp for the batch, read from MySQL like the column default, so the 201's
-		// createdAt is exactly what GET /orders/{id} answers later.
-		var now time.Time
-		var step int64
-		if err := s.QueryRow(ctx, "SELECT CURRENT_TIMESTAMP(3), @@auto_increment_increment", &now, &step); err != nil {
-			return fmt.Errorf("read clock: %w", err)
-		}
+		// One timestamp for the batch, MySQL's clock like the column default, kept in @now so the
+		// rows get exactly the value the 201's createdAt shows (and GET /orders/{id} later).
 		var q strings.Builder
-		q.WriteString("START TRANSACTION;\nINSERT INTO orders (product_id, qty, unit_price, total_price, status, created_at, updated_at) VALUES ")
-		args := make([]any, 0, 6*len(batch))
+		q.WriteString("SET @now := CURRENT_TIMESTAMP(3);\nSTART TRANSACTION;\n" +
+			"INSERT INTO orders (product_id, qty, unit_price, total_price, status, created_at, updated_at) VALUES ")
+		args := make([]any, 0, 4*len(batch))
 		for i, n := range batch {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?, ?, ?, ?, 'PENDING', ?, ?)")
+			q.WriteString("(?, ?, ?, ?, 'PENDING', @now, @now)")
 			o := n.Order
-			args = append(args, o.ProductID, o.Qty, o.UnitPrice, o.TotalPrice, now, now)
+			args = append(args, o.ProductID, o.Qty, o.UnitPrice, o.TotalPrice)
 		}
-		res, err := s.Exec(ctx, q.String(), args...)
-		if err != nil {
+		q.WriteString(";\nSELECT CAST(@now AS DATETIME(3)), @@auto_increment_increment, LAST_INSERT_ID(), ROW_COUNT()")
+		var (
+			now                   time.Time
+			step, first, inserted int64
+		)
+		if err := s.QueryRowArgs(ctx, q.String(), args, &now, &step, &first, &inserted); err != nil {
 			return fmt.Errorf("insert %d orders: %w", len(batch), err)
 		}
-		first, inserted := res.AllLastInsertIds(), res.AllRowsAffected()
-		if len(first) != 2 || inserted[1] != int64(len(batch)) {
-			return fmt.Errorf("insert %d orders: %d inserted", len(batch), inserted[len(inserted)-1])
+		if inserted != int64(len(batch)) {
+			return fmt.Errorf("insert %d orders: %d inserted", len(batch), inserted)
 		}
 		var evs []outbox.Event
 		for i, n := range batch {
 			o := n.Order
-			o.ID, o.Status, o.RejectReason, o.CreatedAt, o.UpdatedAt = first[1]+int64(i)*step, ordering.Pending, "", now, now
+			o.ID, o.Status, o.RejectReason, o.CreatedAt, o.UpdatedAt = first+int64(i)*step, ordering.Pending, "", now, now
 			e, err := n.Events(o)
 			if err != nil {
 				return err
