@@ -55,6 +55,20 @@ func (r *Reader) Duration(key string, def time.Duration) time.Duration {
 	return d
 }
 
+// DurationOrZero is Duration for settings where 0 means off: it accepts 0 too.
+func (r *Reader) DurationOrZero(key string, def time.Duration) time.Duration {
+	v := r.Str(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.Fail(key, "want a duration such as 100ms, or 0 for off")
+		return def
+	}
+	return d
+}
+
 // List returns the comma-separated, non-empty items of key.
 func (r *Reader) List(key string) []string {
 	var out []string

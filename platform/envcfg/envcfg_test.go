@@ -25,3 +25,17 @@ func TestReaderCollectsEveryBadValue(t *testing.T) {
 	assert.ErrorContains(t, err, "BADD")
 	assert.NoError(t, envcfg.New(func(string) string { return "" }).Err())
 }
+
+func TestDurationOrZeroAcceptsZeroForOff(t *testing.T) {
+	env := map[string]string{"ZERO": "0", "D": "100ms", "NEG": "-1ms", "BAD": "soon"}
+	r := envcfg.New(func(k string) string { return env[k] })
+	assert.Zero(t, r.DurationOrZero("ZERO", time.Second))
+	assert.Equal(t, 100*time.Millisecond, r.DurationOrZero("D", time.Second))
+	assert.Equal(t, time.Second, r.DurationOrZero("MISSING", time.Second))
+	assert.Equal(t, time.Second, r.DurationOrZero("NEG", time.Second))
+	assert.Equal(t, time.Second, r.DurationOrZero("BAD", time.Second))
+	err := r.Err()
+	assert.ErrorContains(t, err, "NEG")
+	assert.ErrorContains(t, err, "BAD")
+	assert.NotContains(t, err.Error(), "ZERO")
+}

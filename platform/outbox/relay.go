@@ -29,6 +29,10 @@ type RelayOptions struct {
 	PruneInterval  time.Duration // how often to prune; default 1 min
 	PublishTimeout time.Duration // bound of one batch's publish and confirms; default 10 s
 	FlushTimeout   time.Duration // bound of the final flush after ctx is done; default 5 s
+	// Linger is how long the relay waits after a Notify before claiming, so that the events of
+	// the commits made meanwhile go out in one batch (one claim, one publish round, one mark)
+	// instead of one batch per commit. 0 claims at once.
+	Linger time.Duration
 }
 
 func (o RelayOptions) withDefaults() RelayOptions {
@@ -135,6 +139,9 @@ func (r *Relay) idle(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 	case <-r.wake:
+		if r.opts.Linger > 0 {
+			sleepCtx(ctx, r.opts.Linger)
+		}
 	case <-t.C:
 	}
 }

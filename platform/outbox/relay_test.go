@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -183,4 +184,52 @@ func (g *gatedPublisher) Publish(ctx context.Context, msgs []amqpx.Message) erro
 		return ctx.Err()
 	}
 	return g.inner.Publish(ctx, msgs)
+}
+
+// countingPublisher records the size of every batch it forwards.
+type countingPublisher struct {
+	next  outbox.Publisher
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (p *countingPublisher) Publish(ctx context.Context, msgs []amqpx.Message) error {
+	p.mu.Lock()
+	p.sizes = append(p.sizes, len(msgs))
+	p.mu.Unlock()
+	return p.next.Publish(ctx, msgs)
+}
+
+func (p *countingPublisher) batches() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.sizes...)
+}
+
+// With a Linger, the events of commits made shortly after a Notify go out with the notified one
+// in one batch (one claim, one publish round, one mark) instead of one batch per commit.
+func TestRelayLingerGathersTheCommitsOfTheLingerIntoOneBatch(t *testing.T) {
+	db, b := testDB(t), newBroker(t)
+	s := b.sink()
+	pub := &countingPublisher{next: b.conn}
+	// Long poll interval: only Notify wakes the relay. The linger is far longer than the ~50 ms
+	// the five commits take, so the batching does not depend on the machine's speed.
+	relay := outbox.NewRelay(db, pub, outbox.RelayOptions{PollInterval: time.Minute, Linger: 2 * time.Second}, amqpxtest.Logger(t), nil)
+	run(t, relay)
+	for i := range 5 {
+		addEvents(t, db, fmt.Sprintf("linger%d", i), 1)
+		relay.Notify()
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.waitUnique(t, 5)
+	// One batch of five; two if the relay's first claim at start raced the first commit.
+	sizes := pub.batches()
+	assert.LessOrEqual(t, len(sizes), 2, "batches: %v", sizes)
+	sum := 0
+	for _, n := range sizes {
+		sum += n
+	}
+	assert.Equal(t, 5, sum, "batches: %v", sizes)
+	_, total := s.snapshot()
+	assert.Equal(t, 5, total, "each event once")
 }

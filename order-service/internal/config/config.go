@@ -38,6 +38,7 @@ type Config struct {
 	PriceCacheSize     int
 	CacheTTL           time.Duration
 	IdempotencyKeyTTL  time.Duration
+	OutboxLinger       time.Duration
 	PprofAddr          string // host:port of the pprof listener; empty = off
 	LogLevel           slog.Level
 	ShutdownTimeout    time.Duration
@@ -72,6 +73,7 @@ func Load(getenv func(string) string) (Config, error) {
 		PriceCacheSize:     e.Int("PRICE_CACHE_SIZE", 10000),
 		CacheTTL:           e.Duration("CACHE_TTL", 60*time.Second),
 		IdempotencyKeyTTL:  e.Duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour),
+		OutboxLinger:       e.DurationOrZero("OUTBOX_LINGER", 25*time.Millisecond),
 		PprofAddr:          e.Str("PPROF_ADDR", ""),
 		ShutdownTimeout:    e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:            e.List("API_KEYS"),
@@ -96,6 +98,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		e.Fail("PORT", "must be 1..65535")
+	}
+	if c.OutboxLinger < 0 || c.OutboxLinger > time.Second {
+		e.Fail("OUTBOX_LINGER", "must be 0 (off) up to 1s")
 	}
 	if _, _, err := net.SplitHostPort(c.PprofAddr); c.PprofAddr != "" && err != nil {
 		e.Fail("PPROF_ADDR", "want host:port, e.g. 127.0.0.1:6060 (empty = off)")
@@ -129,6 +134,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("port", c.Port),
 		slog.String("pprofAddr", c.PprofAddr),
+		slog.Duration("outboxLinger", c.OutboxLinger),
 		slog.String("mysql", dbx.Redact(c.MySQLDSN)),
 		slog.Int("dbMaxOpenConns", c.DBMaxOpenConns),
 		slog.String("redis", dbx.Redact(c.RedisURL)),

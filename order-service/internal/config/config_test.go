@@ -66,3 +66,16 @@ func TestPprofAddr(t *testing.T) {
 	_, err = config.Load(getenv(map[string]string{"PPROF_ADDR": "6060"}))
 	require.ErrorContains(t, err, "PPROF_ADDR")
 }
+
+func TestOutboxLinger(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 25*time.Millisecond, c.OutboxLinger)
+	c, err = config.Load(getenv(map[string]string{"OUTBOX_LINGER": "0"}))
+	require.NoError(t, err)
+	assert.Zero(t, c.OutboxLinger, "0 turns it off")
+	for _, bad := range []string{"-1ms", "2s", "soon"} {
+		_, err = config.Load(getenv(map[string]string{"OUTBOX_LINGER": bad}))
+		require.ErrorContains(t, err, "OUTBOX_LINGER", bad)
+	}
+}

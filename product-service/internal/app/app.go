@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	store := mysql.NewStore(db)
 	cache := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	local := localcache.New(cfg.LocalCacheTTL, cfg.LocalCacheSize)
-	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{}, log, reg)
+	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
 	afterWrite := func(ctx context.Context, productID int64) {
 		if err := cache.Invalidate(ctx, productID); err != nil {
 			log.WarnContext(ctx, "cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))

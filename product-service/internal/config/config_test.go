@@ -60,3 +60,22 @@ func TestPprofAddr(t *testing.T) {
 	_, err = config.Load(getenv(map[string]string{"PPROF_ADDR": "6060"}))
 	require.ErrorContains(t, err, "PPROF_ADDR")
 }
+
+func TestOutboxLinger(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 25*time.Millisecond, c.OutboxLinger)
+	c, err = config.Load(getenv(map[string]string{"OUTBOX_LINGER": "0"}))
+	require.NoError(t, err)
+	assert.Zero(t, c.OutboxLinger, "0 turns it off")
+	for _, bad := range []string{"-1ms", "2s", "soon"} {
+		_, err = config.Load(getenv(map[string]string{"OUTBOX_LINGER": bad}))
+		require.ErrorContains(t, err, "OUTBOX_LINGER", bad)
+	}
+}
+
+func TestLocalCacheCanBeTurnedOff(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{"LOCAL_CACHE_TTL": "0"}))
+	require.NoError(t, err, "README and ADR 0006: LOCAL_CACHE_TTL=0 turns the in-process cache off")
+	assert.Zero(t, c.LocalCacheTTL)
+}
