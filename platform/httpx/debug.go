@@ -2,7 +2,6 @@ package httpx
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -53,17 +52,9 @@ func ServeDebug(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 		WriteTimeout:      maxProfileTime + 10*time.Second,
 		IdleTimeout:       time.Minute,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("pprof listening", slog.String("addr", ln.Addr().String()))
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve pprof: %w", err)
-	case <-ctx.Done():
-	}
-	// Close, not Shutdown: a profile in progress is cut rather than holding up the service's stop.
-	_ = srv.Close()
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// A profile still running when the service stops is cut after a second.
+	if err := Serve(ctx, srv, ln, time.Second, log.With(slog.String("listener", "pprof"))); err != nil {
+		_ = srv.Close()
 		return fmt.Errorf("serve pprof: %w", err)
 	}
 	return nil

@@ -290,14 +290,7 @@ func TestServeDebug(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- httpx.ServeDebug(ctx, ln, slog.New(slog.DiscardHandler)) }()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/debug/pprof/")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, answersOK("http://"+ln.Addr().String()+"/debug/pprof/"), 5*time.Second, 20*time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
 	_, err = http.Get("http://" + ln.Addr().String() + "/debug/pprof/")
@@ -323,15 +316,20 @@ func TestStartDebug(t *testing.T) {
 	require.NoError(t, err)
 	_, err = httpx.StartDebug(addr, log)
 	require.ErrorContains(t, err, "listen for pprof")
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+	require.Eventually(t, answersOK("http://"+addr+"/debug/pprof/cmdline"), 5*time.Second, 20*time.Millisecond)
+	stop()
+	_, err = http.Get("http://" + addr + "/debug/pprof/")
+	require.Error(t, err, "stopped with the service")
+}
+
+// answersOK reports whether a GET of url answers 200, for polling a server that is starting.
+func answersOK(url string) func() bool {
+	return func() bool {
+		resp, err := http.Get(url)
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
-	}, 5*time.Second, 20*time.Millisecond)
-	stop()
-	_, err = http.Get("http://" + addr + "/debug/pprof/")
-	require.Error(t, err, "stopped with the service")
+	}
 }
