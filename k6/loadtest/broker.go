@@ -55,11 +55,11 @@ func MeasureBroker(ctx context.Context, url, prefix string, d time.Duration) (Br
 		return out, fmt.Errorf("open consumer channel: %w", err)
 	}
 	if err := consumer.Qos(2*brokerBatch, 0, false); err != nil {
-		return BrokerBaseline{}, fmt.Errorf("set prefetch: %w", err)
+		return out, fmt.Errorf("set prefetch: %w", err)
 	}
 	deliveries, err := consumer.Consume(queue, "", false, false, false, false, nil)
 	if err != nil {
-		return BrokerBaseline{}, fmt.Errorf("consume scratch queue: %w", err)
+		return out, fmt.Errorf("consume scratch queue: %w", err)
 	}
 	var consumed atomic.Int64
 	var stopCounting atomic.Bool
@@ -78,10 +78,10 @@ func MeasureBroker(ctx context.Context, url, prefix string, d time.Duration) (Br
 
 	publisher, err := conn.Channel()
 	if err != nil {
-		return BrokerBaseline{}, fmt.Errorf("open publish channel: %w", err)
+		return out, fmt.Errorf("open publish channel: %w", err)
 	}
 	if err := publisher.Confirm(false); err != nil {
-		return BrokerBaseline{}, fmt.Errorf("enable confirms: %w", err)
+		return out, fmt.Errorf("enable confirms: %w", err)
 	}
 	body := []byte(`{"eventId":"0b9d1f0e-7a57-4c69-9d57-0c5f3b3b9b1a","orderId":1,"productId":1,"qty":1,` +
 		`"unitPrice":"10.00","totalPrice":"10.00","status":"PENDING","createdAt":"2026-01-01T00:00:00Z"}`)
