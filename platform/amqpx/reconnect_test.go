@@ -12,11 +12,12 @@ import (
 
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/amqpx/amqpxtest"
+	"github.com/shopworks/shop/platform/testkit"
 )
 
 func TestReconnectsAfterOutage(t *testing.T) {
 	e := newEnv(t)
-	proxy := amqpxtest.NewProxy(t, amqpxtest.HostPort(t, e.url))
+	proxy := testkit.NewProxy(t, amqpxtest.HostPort(t, e.url))
 	reg := prometheus.NewRegistry()
 	c := e.dial(amqpxtest.WithHost(t, e.url, proxy.Addr()), reg)
 
@@ -53,7 +54,7 @@ func TestReconnectsAfterOutage(t *testing.T) {
 // A publish whose connection dies before the confirm arrives must fail, not hang or succeed.
 func TestPublishInFlightDuringOutageFails(t *testing.T) {
 	e := newEnv(t)
-	proxy := amqpxtest.NewProxy(t, amqpxtest.HostPort(t, e.url))
+	proxy := testkit.NewProxy(t, amqpxtest.HostPort(t, e.url))
 	c := e.dial(amqpxtest.WithHost(t, e.url, proxy.Addr()), nil)
 
 	var failed atomic.Bool

@@ -51,7 +51,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.DB, err = dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: cfg.MaxOpen}); err != nil {
 		return nil, err
 	}
-	if d.Redis, err = redisx.Open(cfg.RedisURL); err != nil {
+	if d.Redis, err = redisx.Open(cfg.RedisURL, log); err != nil {
 		_ = d.Close()
 		return nil, err
 	}

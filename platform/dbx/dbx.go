@@ -228,3 +228,20 @@ func IsUnavailable(err error) bool {
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "too many connections")
 }
+
+// Answered reports whether err was reported by the MySQL server for a statement it received and
+// refused, as opposed to a lost, cut or timed-out connection — after which a COMMIT that was
+// already sent may or may not have been applied.
+func Answered(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me)
+}
+
+// WithTimeout bounds ctx by d unless it already ends sooner: every query of the services runs
+// under a deadline, so a frozen database answers callers with an error instead of holding them.
+func WithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}

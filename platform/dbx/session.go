@@ -76,7 +76,26 @@ func (s *Session) QueryRow(ctx context.Context, query string, dest ...any) error
 // scans the one row of the first statement that returns rows into dest — so that writes and the
 // read of what they did (LAST_INSERT_ID(), ROW_COUNT(), a user variable) cost one round trip. The
 // first failing statement's error is returned (MySQL runs none after it).
-func (s *Session) QueryRowArgs(ctx context.Context, query string, args []any, dest ...any) (err error) {
+func (s *Session) QueryRowArgs(ctx context.Context, query string, args []any, dest ...any) error {
+	found := false
+	err := s.Query(ctx, query, args, func(set int, vals []driver.Value) error {
+		if set > 0 || found {
+			return nil
+		}
+		found = true
+		return Scan(vals, dest...)
+	})
+	if err == nil && !found {
+		return sql.ErrNoRows
+	}
+	return err
+}
+
+// Query runs one or more statements separated by ';' in one round trip, with args, and calls row
+// for every row of every result set; set counts the statements that returned rows (0 for the
+// first). The first failing statement's error is returned (MySQL runs none after it), also when
+// it comes after result sets that were read.
+func (s *Session) Query(ctx context.Context, query string, args []any, row func(set int, vals []driver.Value) error) (err error) {
 	nv, err := s.named(args)
 	if err != nil {
 		return err
@@ -87,25 +106,40 @@ func (s *Session) QueryRowArgs(ctx context.Context, query string, args []any, de
 	}
 	defer func() {
 		if cerr := rows.Close(); err == nil {
-			err = cerr // a failing statement after the one that returned the row
+			err = cerr // a failing statement after the last one that returned rows
 		}
 	}()
-	for len(rows.Columns()) == 0 { // statements without rows (SET, INSERT …) come first
-		next, ok := rows.(driver.RowsNextResultSet)
-		if !ok || !next.HasNextResultSet() {
-			return sql.ErrNoRows
+	next, _ := rows.(driver.RowsNextResultSet)
+	for set := 0; ; {
+		if cols := rows.Columns(); len(cols) > 0 {
+			vals := make([]driver.Value, len(cols))
+			for {
+				if err := rows.Next(vals); err != nil {
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					return err
+				}
+				if err := row(set, vals); err != nil {
+					return err
+				}
+			}
+			set++
+		}
+		if next == nil || !next.HasNextResultSet() {
+			return nil
 		}
 		if err := next.NextResultSet(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
 			return err
 		}
 	}
-	vals := make([]driver.Value, len(rows.Columns()))
-	if err := rows.Next(vals); err != nil {
-		if errors.Is(err, io.EOF) {
-			return sql.ErrNoRows
-		}
-		return err
-	}
+}
+
+// Scan converts one row's values into dest (*time.Time, *string, *int64, *int32, *bool).
+func Scan(vals []driver.Value, dest ...any) error {
 	if len(vals) != len(dest) {
 		return fmt.Errorf("query returned %d columns, want %d", len(vals), len(dest))
 	}
@@ -133,6 +167,23 @@ func assign(dest any, v driver.Value) error {
 			*d = string(x)
 			return nil
 		}
+	case *int32:
+		var n int64
+		if err := assign(&n, v); err != nil {
+			return err
+		}
+		if n < math.MinInt32 || n > math.MaxInt32 {
+			return fmt.Errorf("%d overflows int32", n)
+		}
+		*d = int32(n)
+		return nil
+	case *bool:
+		var n int64
+		if err := assign(&n, v); err != nil {
+			return err
+		}
+		*d = n != 0
+		return nil
 	case *int64:
 		switch x := v.(type) {
 		case int64:

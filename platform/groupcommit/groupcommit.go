@@ -3,12 +3,18 @@
 // transaction), and each caller gets its own result. Under load this turns N transactions, N
 // commits and N round trips of bookkeeping into one, without delaying a lone request: a batch
 // never waits for more requests to arrive.
+//
+// Deadlines are the callers': a request whose context ends while it is still queued is withdrawn
+// and never applied (Do returns the context's error, which therefore always means "not applied"),
+// and a batch runs under the earliest deadline of its requests (capped by Options.Timeout), so a
+// stuck database answers every caller by its deadline instead of holding the queue.
 package groupcommit
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,7 +32,9 @@ type Options struct {
 	// More than one keeps throughput up when a batch's round trips, not its commit, are the
 	// limit; requests of concurrent batches must not conflict with each other.
 	Workers int
-	Timeout time.Duration // bound of one ApplyFunc call; default 10 s
+	// Timeout bounds one ApplyFunc call; default 10 s. A batch whose requests have earlier
+	// deadlines runs under the earliest of them.
+	Timeout time.Duration
 	// SplitOn says whether a failed batch of several requests is replayed one request at a
 	// time (an error one request can cause, such as a conflict), so it cannot fail the others.
 	// nil: never; every request of a failed batch gets the batch's error.
@@ -42,10 +50,17 @@ type Batcher[Req, Res any] struct {
 }
 
 type pending[Req, Res any] struct {
-	ctx  context.Context
-	req  Req
-	done chan outcome[Res]
+	ctx   context.Context
+	req   Req
+	done  chan outcome[Res]
+	state *atomic.Int32 // queued → taken (by a batch) or withdrawn (by its caller); never both
 }
+
+const (
+	queued int32 = iota
+	taken
+	withdrawn
+)
 
 type outcome[Res any] struct {
 	res Res
@@ -66,11 +81,12 @@ func New[Req, Res any](apply ApplyFunc[Req, Res], opts Options) *Batcher[Req, Re
 	return &Batcher[Req, Res]{in: make(chan pending[Req, Res], opts.MaxBatch*opts.Workers), apply: apply, opts: opts, stopped: make(chan struct{})}
 }
 
-// Do queues req and waits for the batch that applies it. When ctx ends before the batch is
-// formed, req is dropped and ctx's error returned; once its batch runs, Do waits for the outcome
-// (the commit happens or not regardless of the caller), so a nil error always means applied.
+// Do queues req and waits for the batch that applies it. When ctx ends before a batch took req,
+// req is withdrawn and ctx's error returned: it is certainly not applied. Once its batch runs,
+// Do waits for the outcome (the batch runs under ctx's deadline at the latest), so a nil error
+// always means applied and a context error always means not applied.
 func (b *Batcher[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
-	p := pending[Req, Res]{ctx: ctx, req: req, done: make(chan outcome[Res], 1)}
+	p := pending[Req, Res]{ctx: ctx, req: req, done: make(chan outcome[Res], 1), state: new(atomic.Int32)}
 	var zero Res
 	select {
 	case b.in <- p:
@@ -81,6 +97,12 @@ func (b *Batcher[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	}
 	select {
 	case o := <-p.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		if p.state.CompareAndSwap(queued, withdrawn) {
+			return zero, ctx.Err()
+		}
+		o := <-p.done // taken by a batch: its outcome comes by the batch's deadline
 		return o.res, o.err
 	case <-b.stopped:
 		// Run has returned: whatever it answered is in done; what it never took is not applied.
@@ -136,6 +158,9 @@ func (b *Batcher[Req, Res]) loop(ctx context.Context) {
 func (b *Batcher[Req, Res]) run(batch []pending[Req, Res]) {
 	live := batch[:0]
 	for _, p := range batch {
+		if !p.state.CompareAndSwap(queued, taken) {
+			continue // withdrawn: its caller has already been answered
+		}
 		if err := p.ctx.Err(); err != nil {
 			p.done <- outcome[Res]{err: err}
 			continue
@@ -174,8 +199,17 @@ func (b *Batcher[Req, Res]) run(batch []pending[Req, Res]) {
 	}
 }
 
+// applyBounded applies batch under the earliest deadline of its requests, capped by
+// Options.Timeout. The context carries no cancellation of any one caller: a caller that leaves
+// does not abort a transaction that also holds the others' requests.
 func (b *Batcher[Req, Res]) applyBounded(batch []pending[Req, Res]) ([]Res, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+	deadline := time.Now().Add(b.opts.Timeout)
+	for _, p := range batch {
+		if d, ok := p.ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	reqs := make([]Req, len(batch))
 	for i, p := range batch {
@@ -188,7 +222,9 @@ func (b *Batcher[Req, Res]) drain() {
 	for {
 		select {
 		case p := <-b.in:
-			p.done <- outcome[Res]{err: ErrStopped}
+			if p.state.CompareAndSwap(queued, taken) {
+				p.done <- outcome[Res]{err: ErrStopped}
+			}
 		default:
 			return
 		}

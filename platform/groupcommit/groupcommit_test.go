@@ -271,3 +271,42 @@ func TestWorkersRunBatchesConcurrently(t *testing.T) {
 	}
 	assert.Equal(t, map[int]bool{2: true, 4: true}, got)
 }
+
+func TestACallerWhoseDeadlinePassesWhileQueuedIsAnsweredAtOnceAndNeverApplied(t *testing.T) {
+	r := &recorder{hold: make(chan struct{}), entered: make(chan struct{}, 10)}
+	b := groupcommit.New(r.apply, groupcommit.Options{MaxBatch: 8})
+	start(t, b)
+	firstDone := make(chan error, 1)
+	go func() { _, err := b.Do(context.Background(), 0); firstDone <- err }()
+	<-r.entered // batch {0} is held: the database is "frozen"
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := b.Do(ctx, 7)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "answered while the held batch still runs")
+	close(r.hold)
+	require.NoError(t, <-firstDone)
+	_, err = b.Do(context.Background(), 1)
+	require.NoError(t, err)
+	for _, batch := range r.seen() {
+		assert.NotContains(t, batch, 7, "a withdrawn request is never applied")
+	}
+}
+
+func TestABatchRunsUnderTheEarliestDeadlineOfItsRequests(t *testing.T) {
+	var got time.Duration
+	b := groupcommit.New(func(ctx context.Context, reqs []int) ([]int, error) {
+		d, ok := ctx.Deadline()
+		require.True(t, ok)
+		got = time.Until(d)
+		return reqs, nil
+	}, groupcommit.Options{Timeout: time.Hour})
+	start(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := b.Do(ctx, 1)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, got, 5*time.Second, "the caller's deadline, not the one-hour cap")
+	_, err = b.Do(context.Background(), 1)
+	require.NoError(t, err)
+	assert.Greater(t, got, 5*time.Second, "without a caller deadline the cap applies")
+}

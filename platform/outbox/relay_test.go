@@ -15,6 +15,7 @@ import (
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/amqpx/amqpxtest"
 	"github.com/shopworks/shop/platform/outbox"
+	"github.com/shopworks/shop/platform/testkit"
 )
 
 func TestRelayPublishesCommittedEventsOnce(t *testing.T) {
@@ -93,7 +94,7 @@ func TestTwoRelaysPublishEachEventExactlyOnce(t *testing.T) {
 func TestRelaySurvivesBrokerOutage(t *testing.T) {
 	db, b := testDB(t), newBroker(t)
 	s := b.sink()
-	proxy := amqpxtest.NewProxy(t, amqpxtest.HostPort(t, b.url))
+	proxy := testkit.NewProxy(t, amqpxtest.HostPort(t, b.url))
 	viaProxy := b.dial(amqpxtest.WithHost(t, b.url, proxy.Addr()))
 	reg := prometheus.NewRegistry()
 	relay := outbox.NewRelay(db, viaProxy, fastOptions(), amqpxtest.Logger(t), reg)
