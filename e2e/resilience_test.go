@@ -54,7 +54,7 @@ func TestOrderingWhileProductServiceIsDown(t *testing.T) {
 // accepted; when the broker is reachable again every order reaches a final status and the stock
 // is exact.
 func TestBrokerOutageLosesNothing(t *testing.T) {
-	proxy := amqpxtest.NewProxy(t, amqpxtest.HostPort(t, testkit.RabbitURL()))
+	proxy := testkit.NewProxy(t, amqpxtest.HostPort(t, testkit.RabbitURL()))
 	viaProxy := amqpxtest.WithHost(t, testkit.RabbitURL(), proxy.Addr())
 	s := startStack(t, func(p, o map[string]string) { p["RABBIT_URL"], o["RABBIT_URL"] = viaProxy, viaProxy })
 	p := s.createProduct(t, "Outage", money.FromCents(1000), 100)

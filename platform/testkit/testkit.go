@@ -103,3 +103,15 @@ func KeyPrefix(t testing.TB) string {
 	t.Helper()
 	return fmt.Sprintf("test:%s:", Suffix())
 }
+
+// MySQLViaProxy returns dsn rewritten to reach its server through a new fault Proxy.
+func MySQLViaProxy(t testing.TB, dsn string) (string, *Proxy) {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("parse DSN: %v", err)
+	}
+	p := NewProxy(t, cfg.Addr)
+	cfg.Addr = p.Addr()
+	return cfg.FormatDSN(), p
+}

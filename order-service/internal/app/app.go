@@ -1,7 +1,8 @@
 // Package app wires order-service together and owns its lifecycle: MySQL (migrated), Redis,
-// RabbitMQ, the price cache in front of product-service, the outbox relay, the stock-result and
-// product-change consumers, and the HTTP server; it stops them in order — stop accepting HTTP,
-// drain, stop consuming, flush the relay, close connections.
+// RabbitMQ, the price cache in front of product-service, the ordering.Service and its batch
+// writers, the cache invalidations, the outbox relay, the stock-result and product-change
+// consumers, and the HTTP server; it stops them in order — stop accepting HTTP, drain, stop
+// consuming, stop the writers, flush the invalidations and the relay, close connections.
 package app
 
 import (
@@ -11,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -20,12 +20,14 @@ import (
 	"github.com/shopworks/shop/order-service/internal/httpapi"
 	"github.com/shopworks/shop/order-service/internal/messaging"
 	"github.com/shopworks/shop/order-service/internal/mysql"
+	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/order-service/internal/rediscache"
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/boot"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
 )
 
@@ -71,27 +73,24 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	})
 	defer prices.Close()
 
-	store := mysql.NewStore(db, cfg.IdempotencyKeyTTL)
-	cache := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
-	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
-	afterWrite := func(ctx context.Context, productID int64) {
-		if err := cache.Invalidate(ctx, productID); err != nil {
-			log.WarnContext(ctx, "orders cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))
-		}
-		relay.Notify()
-	}
-	// The group commit has its own small pool: multi-statement round trips stay confined to it.
+	// The batched writes have their own small pool: multi-statement round trips stay confined to it.
 	batchDB, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: 2 * cfg.WriteBatchWorkers, MultiStatements: true})
 	if err != nil {
 		return fmt.Errorf("open the group-commit pool: %w", err)
 	}
 	defer batchDB.Close()
-	committer := mysql.NewCommitter(mysql.NewBatchWriter(batchDB), cfg.WriteBatchMax, cfg.WriteBatchWorkers, afterWrite)
+	store := mysql.NewStore(db, batchDB, messaging.OrderCreated(cfg.OrderCreatedKey), mysql.Options{QueryTimeout: cfg.WriteTimeout})
+	pages := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
+	stale := invalidation.New(pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, reg)
+	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
+	orders := ordering.NewService(ordering.Deps{Store: store, Prices: prices, Pages: pages, Stale: stale, Relay: relay, Log: log}, ordering.Options{
+		KeyTTL: cfg.IdempotencyKeyTTL, WriteTimeout: cfg.WriteTimeout, BatchMax: cfg.WriteBatchMax, BatchWorkers: cfg.WriteBatchWorkers,
+	})
 	server := httpapi.NewServer(httpapi.Deps{
-		Store: store, Orders: committer, Prices: prices, Cache: cache, OrderCreatedKey: cfg.OrderCreatedKey, AfterWrite: afterWrite, Log: log,
+		Orders: orders, Log: log,
 		Checks: []httpx.Check{
 			{Name: "mysql", Required: true, Probe: store.Ping},
-			{Name: "redis", Probe: cache.Ping},
+			{Name: "redis", Probe: pages.Ping},
 			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
 		},
 	})
@@ -99,7 +98,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if err != nil {
 		return err
 	}
-	results := &messaging.StockResults{Orders: committer, Log: log}
+	results := &messaging.StockResults{Orders: orders, Log: log}
 	changes := &messaging.ProductChanges{Prices: prices, Log: log}
 
 	if ln == nil {
@@ -107,52 +106,32 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 			return fmt.Errorf("listen on %d: %w", cfg.Port, err)
 		}
 	}
-	// Stopped in this order: HTTP, consumers, the committer (its writers are gone), the relay
-	// (which flushes what the last batches added).
+	// Stopped in this order: HTTP, consumers, the service's batch writers (their callers are
+	// gone), the cache invalidations and the relay (which flushes what the last batches added).
 	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
-	commitCtx, stopCommitting := context.WithCancel(context.WithoutCancel(ctx))
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	serviceCtx, stopService := context.WithCancel(context.WithoutCancel(ctx))
+	flushCtx, stopFlushing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsuming()
-	defer stopCommitting()
-	defer stopRelay()
-	var consumers, committing, relaying errgroup.Group
-	relaying.Go(func() error { return relay.Run(relayCtx) })
-	committing.Go(func() error { return committer.Run(commitCtx) })
+	defer stopService()
+	defer stopFlushing()
+	var consumers, service, flushing errgroup.Group
+	flushing.Go(func() error { return relay.Run(flushCtx) })
+	flushing.Go(func() error { return stale.Run(flushCtx) })
+	service.Go(func() error { return orders.Run(serviceCtx) })
 	consumers.Go(func() error { return conn.Consume(consumeCtx, stockResults, results.Handle) })
 	consumers.Go(func() error { return conn.Consume(consumeCtx, productChanges, changes.Handle) })
-	consumers.Go(func() error { return pruneKeys(consumeCtx, store, log) })
 
 	err = httpx.Serve(ctx, httpx.NewServer(ln.Addr().String(), handler), ln, cfg.ShutdownTimeout, log)
 	log.Info("http stopped; stopping consumers and flushing the outbox")
 	stopConsuming()
 	werr := consumers.Wait()
-	stopCommitting()
-	werr = errors.Join(werr, committing.Wait())
-	stopRelay()
-	werr = errors.Join(werr, relaying.Wait())
+	stopService()
+	werr = errors.Join(werr, service.Wait())
+	stopFlushing()
+	werr = errors.Join(werr, flushing.Wait())
 	if werr != nil && !errors.Is(werr, context.Canceled) {
 		err = errors.Join(err, werr)
 	}
 	log.Info("order-service stopped")
 	return err
-}
-
-// pruneKeys deletes expired idempotency keys every minute.
-func pruneKeys(ctx context.Context, store *mysql.Store, log *slog.Logger) error {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if n, err := store.PruneIdempotencyKeys(pctx, 10000); err != nil {
-				log.WarnContext(ctx, "prune idempotency keys", slog.String("error", err.Error()))
-			} else if n > 0 {
-				log.Info("pruned idempotency keys", slog.Int64("count", n))
-			}
-			cancel()
-		}
-	}
 }

@@ -32,6 +32,7 @@ type Config struct {
 	OrderCreatedKey    string
 	ProductBaseURL     string
 	ProductTimeout     time.Duration
+	WriteTimeout       time.Duration
 	ProductAPIKey      string
 	PriceFreshFor      time.Duration
 	PriceMaxStale      time.Duration
@@ -67,6 +68,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OrderCreatedKey:    e.Str("AMQP_ROUTING_KEY_ORDER_CREATED", "order.created"),
 		ProductBaseURL:     strings.TrimRight(e.Str("PRODUCT_BASE_URL", "http://127.0.0.1:3000"), "/"),
 		ProductTimeout:     e.Duration("PRODUCT_TIMEOUT", 2*time.Second),
+		WriteTimeout:       e.Duration("WRITE_TIMEOUT", 2*time.Second),
 		ProductAPIKey:      e.Str("PRODUCT_API_KEY", ""),
 		PriceFreshFor:      e.Duration("PRICE_CACHE_FRESH", 30*time.Second),
 		PriceMaxStale:      e.Duration("PRICE_CACHE_MAX_STALE", 5*time.Minute),
@@ -114,6 +116,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.IdempotencyKeyTTL < 24*time.Hour {
 		e.Fail("IDEMPOTENCY_KEY_TTL", "must be at least 24h")
 	}
+	if c.WriteTimeout < 100*time.Millisecond || c.WriteTimeout > time.Minute {
+		e.Fail("WRITE_TIMEOUT", "must be 100ms..1m")
+	}
 	if c.ConsumerWorkers < 1 {
 		e.Fail("CONSUMER_WORKERS", "must be at least 1")
 	}
@@ -145,6 +150,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("productBase", c.ProductBaseURL),
 		slog.Duration("priceFresh", c.PriceFreshFor),
 		slog.Duration("priceMaxStale", c.PriceMaxStale),
+		slog.Duration("writeTimeout", c.WriteTimeout),
 		slog.Int("apiKeys", len(c.APIKeys)),
 		slog.Int("rateLimitRPS", c.RateLimitRPS),
 		slog.Int("consumerWorkers", c.ConsumerWorkers),

@@ -1,10 +1,10 @@
 // Package httpapi is order-service's HTTP adapter: it implements the strict server generated
-// from api/order-service.yaml and maps domain errors to problems in exactly one place (mapError).
+// from api/order-service.yaml by translating wire types to calls of the ordering.Service, and
+// maps domain errors to problems in exactly one place (mapError).
 package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,35 +15,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shopworks/shop/order-service/internal/httpapi/api"
-	"github.com/shopworks/shop/order-service/internal/messaging"
-	"github.com/shopworks/shop/order-service/internal/mysql"
 	"github.com/shopworks/shop/order-service/internal/ordering"
-	"github.com/shopworks/shop/order-service/internal/pricing"
-	"github.com/shopworks/shop/order-service/internal/rediscache"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
 )
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
-// OrderCreator stores new orders that carry no Idempotency-Key: in production the group commit
-// of mysql.Committer, which also invalidates caches and wakes the outbox relay per batch.
-type OrderCreator interface {
-	Create(ctx context.Context, n mysql.NewOrder) (ordering.Order, error)
+// Orders is the application layer the handlers call (ordering.Service).
+type Orders interface {
+	PlaceOrder(ctx context.Context, p ordering.Placement) (ordering.Order, bool, error)
+	GetOrder(ctx context.Context, id int64) (ordering.Order, error)
+	ListByProduct(ctx context.Context, productID, before int64, limit int) (ordering.Page, bool, error)
 }
 
 // Deps are the Server's collaborators.
 type Deps struct {
-	Store           *mysql.Store
-	Orders          OrderCreator
-	Prices          *pricing.Cache
-	Cache           *rediscache.Cache
-	OrderCreatedKey string
-	// AfterWrite runs after an order with an Idempotency-Key is committed (cache invalidation,
-	// relay wake-up); Orders does the same for the others.
-	AfterWrite func(ctx context.Context, productID int64)
-	Checks     []httpx.Check
-	Log        *slog.Logger
+	Orders Orders
+	Checks []httpx.Check
+	Log    *slog.Logger
 }
 
 // Server implements the generated strict server interface.
@@ -73,56 +63,27 @@ func toCreated(o ordering.Order) api.CreatedOrder {
 	}
 }
 
-// CreateOrder prices the order from the price cache, stores it PENDING with its order.created
-// event, and answers 201. With an Idempotency-Key, a retry replays the first order.
+// CreateOrder places an order; with an Idempotency-Key, a retry replays the first answer.
 func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
-	r := ordering.Request{ProductID: req.Body.ProductId, Qty: req.Body.Qty}
-	key := ""
+	p := ordering.Placement{Request: ordering.Request{ProductID: req.Body.ProductId, Qty: req.Body.Qty}, CorrelationID: httpx.RequestIDFrom(ctx)}
 	if req.Params.IdempotencyKey != nil {
-		key = *req.Params.IdempotencyKey
-		if o, ok, err := s.d.Store.Replay(ctx, key, r.Fingerprint()); err != nil {
-			return nil, err
-		} else if ok {
-			return created(o, true), nil
-		}
+		p.Key = *req.Params.IdempotencyKey
 	}
-	p, err := s.d.Prices.Get(ctx, r.ProductID)
+	o, replayed, err := s.d.Orders.PlaceOrder(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	o, err := ordering.Price(r, p)
-	if err != nil {
-		return nil, err
-	}
-	events := messaging.OrderCreated(s.d.OrderCreatedKey, httpx.RequestIDFrom(ctx))
-	if key == "" {
-		if o, err = s.d.Orders.Create(ctx, mysql.NewOrder{Order: o, Events: events}); err != nil {
-			return nil, err
-		}
-		return created(o, false), nil
-	}
-	o, replayed, err := s.d.Store.Create(ctx, o, key, r.Fingerprint(), events)
-	if err != nil {
-		return nil, err
-	}
-	if !replayed {
-		s.d.AfterWrite(ctx, o.ProductID)
-	}
-	return created(o, replayed), nil
-}
-
-func created(o ordering.Order, replayed bool) api.CreateOrder201JSONResponse {
 	resp := api.CreateOrder201JSONResponse{Body: toCreated(o)}
 	resp.Headers.Location = ptr("/orders/" + strconv.FormatInt(o.ID, 10))
 	if replayed {
 		resp.Headers.IdempotentReplayed = ptr("true")
 	}
-	return resp
+	return resp, nil
 }
 
 // GetOrder answers one order.
 func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
-	o, err := s.d.Store.Get(ctx, req.Id)
+	o, err := s.d.Orders.GetOrder(ctx, req.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +92,8 @@ func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (a
 
 const defaultLimit = 100
 
-// ListOrdersByProduct answers a page of a product's orders, newest first, through the cache.
+// ListOrdersByProduct answers a page of a product's orders, newest first; the next page is in
+// the Link header.
 func (s *Server) ListOrdersByProduct(ctx context.Context, req api.ListOrdersByProductRequestObject) (api.ListOrdersByProductResponseObject, error) {
 	limit := defaultLimit
 	if req.Params.Limit != nil {
@@ -141,51 +103,22 @@ func (s *Server) ListOrdersByProduct(ctx context.Context, req api.ListOrdersByPr
 	if req.Params.After != nil {
 		after = *req.Params.After
 	}
-	cached, page, cerr := s.d.Cache.Lookup(ctx, req.Id, after, limit)
-	if cerr != nil && !errors.Is(cerr, rediscache.ErrBypassed) {
-		s.d.Log.WarnContext(ctx, "redis read failed; serving from MySQL", slog.String("error", cerr.Error()))
-	}
-	if cached != nil {
-		var pg cachedPage
-		if err := json.Unmarshal(cached, &pg); err == nil {
-			return pg.response("HIT"), nil
-		}
-	}
-	rows, err := s.d.Store.ListByProduct(ctx, req.Id, after, limit+1)
+	page, hit, err := s.d.Orders.ListByProduct(ctx, req.Id, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	pg := cachedPage{Orders: make([]api.Order, 0, len(rows))}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		pg.Next = fmt.Sprintf(`</orders/product/%d?after=%d&limit=%d>; rel="next"`, req.Id, rows[len(rows)-1].ID, limit)
+	resp := api.ListOrdersByProduct200JSONResponse{Body: make([]api.Order, len(page.Orders))}
+	for i, o := range page.Orders {
+		resp.Body[i] = toAPI(o)
 	}
-	for _, o := range rows {
-		pg.Orders = append(pg.Orders, toAPI(o))
+	resp.Headers.XCache = ptr("MISS")
+	if hit {
+		resp.Headers.XCache = ptr("HIT")
 	}
-	if cerr == nil {
-		if b, err := json.Marshal(pg); err == nil {
-			if err := s.d.Cache.Store(ctx, page, b); err != nil {
-				s.d.Log.WarnContext(ctx, "redis write failed", slog.String("error", err.Error()))
-			}
-		}
+	if page.More {
+		resp.Headers.Link = ptr(fmt.Sprintf(`</orders/product/%d?after=%d&limit=%d>; rel="next"`, req.Id, page.Orders[len(page.Orders)-1].ID, limit))
 	}
-	return pg.response("MISS"), nil
-}
-
-// cachedPage is what the cache holds for one page: the orders and the next-page link.
-type cachedPage struct {
-	Orders []api.Order `json:"orders"`
-	Next   string      `json:"next,omitempty"`
-}
-
-func (p cachedPage) response(state string) api.ListOrdersByProduct200JSONResponse {
-	resp := api.ListOrdersByProduct200JSONResponse{Body: p.Orders}
-	resp.Headers.XCache = ptr(state)
-	if p.Next != "" {
-		resp.Headers.Link = ptr(p.Next)
-	}
-	return resp
+	return resp, nil
 }
 
 // GetHealth is the original service's health answer.
@@ -238,6 +171,9 @@ func mapError(err error) *httpx.Problem {
 			"The product could not be looked up; try again.")
 		p.RetryAfter = 1
 		return p
+	case errors.Is(err, ordering.ErrOutcomeUnknown):
+		return httpx.NewProblem(http.StatusInternalServerError, "ORDER_OUTCOME_UNKNOWN", "Order outcome unknown",
+			"The database did not confirm in time whether the order was stored. Retry with the same Idempotency-Key to get the order if it was stored, or a new one if it was not.")
 	case errors.Is(err, context.Canceled), dbx.IsUnavailable(err):
 		p := httpx.NewProblem(http.StatusServiceUnavailable, httpx.CodeServiceUnavailable, "Service unavailable", "The database is unavailable; retry shortly.")
 		p.RetryAfter = 1

@@ -18,7 +18,6 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -26,60 +25,43 @@ import (
 	"github.com/shopworks/shop/clients/productclient"
 	"github.com/shopworks/shop/order-service/internal/httpapi"
 	"github.com/shopworks/shop/order-service/internal/httpapi/api"
-	"github.com/shopworks/shop/order-service/internal/mysql"
 	"github.com/shopworks/shop/order-service/internal/ordering"
+	"github.com/shopworks/shop/order-service/internal/orderingtest"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/order-service/internal/producttest"
-	"github.com/shopworks/shop/order-service/internal/rediscache"
-	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
 type fixture struct {
-	db        *sql.DB
-	store     *mysql.Store
-	committer *mysql.Committer
-	prices    *pricing.Cache
-	catalog   *producttest.Catalog
-	products  *httptest.Server
-	server    *httptest.Server
-	client    *http.Client
+	db       *sql.DB
+	orders   *ordering.Service
+	prices   *pricing.Cache
+	catalog  *producttest.Catalog
+	products *httptest.Server
+	server   *httptest.Server
+	client   *http.Client
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	rdb, prefix := testkit.Redis(t)
-	return newFixtureWith(t, rdb, prefix)
+	return newFixtureWith(t, "")
 }
 
-func newFixtureWith(t testing.TB, rdb redis.UniversalClient, prefix string) *fixture {
+// newFixtureWith wires order-service as app.Run does (orderingtest), with a product-service
+// stand-in behind the price cache and the Redis at redisURL ("" = the machine's), and serves it.
+func newFixtureWith(t testing.TB, redisURL string) *fixture {
 	t.Helper()
-	dsn := testkit.NewDatabase(t, "order_http")
-	require.NoError(t, mysql.Migrate(dsn))
-	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 16})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
 	catalog, products := producttest.Start(t)
 	pc, err := productclient.New(products.URL, productclient.Options{Timeout: time.Second})
 	require.NoError(t, err)
 	prices := pricing.New(pricing.ProductServiceLoader(pc), pricing.Options{})
 	t.Cleanup(prices.Close)
+	stack := orderingtest.Start(t, orderingtest.Options{Prices: prices, RedisURL: redisURL, Service: ordering.Options{BatchMax: 64, BatchWorkers: 2}})
 	log := httpx.NewLogger(io.Discard, slog.LevelError, "order-service")
-	cache := rediscache.New(rdb, prefix, time.Minute)
-	store := mysql.NewStore(db, 24*time.Hour)
-	batchDB, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 4, MultiStatements: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = batchDB.Close() })
-	committer := mysql.NewCommitter(mysql.NewBatchWriter(batchDB), 64, 2, func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id) })
-	runCtx, stop := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- committer.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-stopped })
 	srv := httpapi.NewServer(httpapi.Deps{
-		Store: store, Orders: committer, Prices: prices, Cache: cache, OrderCreatedKey: "order.created", Log: log,
-		AfterWrite: func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id) },
-		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
+		Orders: stack.Service, Log: log,
+		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: stack.Store.Ping}, {Name: "redis", Probe: stack.Pages.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
@@ -87,7 +69,7 @@ func newFixtureWith(t testing.TB, rdb redis.UniversalClient, prefix string) *fix
 	t.Cleanup(ts.Close)
 	spec, err := api.GetSpec()
 	require.NoError(t, err)
-	return &fixture{db: db, store: store, committer: committer, prices: prices, catalog: catalog, products: products, server: ts,
+	return &fixture{db: stack.DB, orders: stack.Service, prices: prices, catalog: catalog, products: products, server: ts,
 		client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
 }
 
@@ -203,6 +185,10 @@ func TestProductServiceDownIs503(t *testing.T) {
 	assert.Zero(t, f.count(t, "orders"))
 }
 
+// Idempotency-Key semantics (IETF httpapi draft): a retry of the same request answers the first
+// response again; the same key with another body is 422; a concurrent request with a key still
+// in progress is 409 IDEMPOTENCY_KEY_IN_USE; a refused request stores nothing, so its key may be
+// retried.
 func TestIdempotencyKey(t *testing.T) {
 	f := newFixture(t)
 	p := f.catalog.Add("Idem", money.FromCents(250), 100)
@@ -210,15 +196,19 @@ func TestIdempotencyKey(t *testing.T) {
 
 	var wg sync.WaitGroup
 	ids := make(chan any, 10)
-	for i := 0; i < 10; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range 10 {
+		wg.Go(func() {
 			resp, o := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
-			if assert.Equal(t, 201, resp.StatusCode, o) {
+			switch resp.StatusCode {
+			case 201:
 				ids <- o["id"]
+			case 409:
+				assert.Equal(t, "IDEMPOTENCY_KEY_IN_USE", o["code"])
+				assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+			default:
+				t.Errorf("status %d: %v", resp.StatusCode, o)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(ids)
@@ -230,14 +220,34 @@ func TestIdempotencyKey(t *testing.T) {
 	assert.Equal(t, 1, f.count(t, "orders"))
 	assert.Equal(t, 1, f.count(t, "outbox"))
 
-	resp, _ := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
+	// The saga confirms the order; a replay still answers the first response.
+	resp, first := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
+	require.Equal(t, 201, resp.StatusCode)
+	id := int64(first["id"].(float64))
+	_, err := f.orders.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reserved: true})
+	require.NoError(t, err)
+	resp, replay := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
+	assert.Equal(t, 201, resp.StatusCode)
 	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
+	assert.Equal(t, first, replay, "the replay is the first answer (PENDING), not the current state")
+	_, now := f.do(t, "GET", fmt.Sprintf("/orders/%d", id), "")
+	assert.Equal(t, "CONFIRMED", now["status"])
+
 	resp, prob := f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":2}`, p.Id), "Idempotency-Key", "same-key-1")
 	assert.Equal(t, 422, resp.StatusCode)
 	assert.Equal(t, "IDEMPOTENCY_KEY_REUSED", prob["code"])
 	resp, _ = f.do(t, "POST", "/orders", body, "Idempotency-Key", "other-key")
 	assert.Equal(t, 201, resp.StatusCode)
 	assert.Equal(t, 2, f.count(t, "orders"))
+
+	// A refused attempt is not remembered: once the stock is there, the same key succeeds.
+	big := fmt.Sprintf(`{"productId":%d,"qty":500}`, p.Id)
+	resp, prob = f.do(t, "POST", "/orders", big, "Idempotency-Key", "stock-key")
+	assert.Equal(t, 409, resp.StatusCode)
+	assert.Equal(t, "INSUFFICIENT_STOCK", prob["code"])
+	f.prices.Updated(pricing.Entry{Product: pricingProduct(p.Id, 250, 1000), UpdatedAt: time.Now().Add(time.Second)})
+	resp, _ = f.do(t, "POST", "/orders", big, "Idempotency-Key", "stock-key")
+	assert.Equal(t, 201, resp.StatusCode)
 }
 
 func TestOrdersByProductCacheAndPages(t *testing.T) {
@@ -284,10 +294,10 @@ func TestOrdersByProductCacheAndPages(t *testing.T) {
 	resp, _ = f.doList(t, path)
 	assert.Equal(t, "HIT", resp.Header.Get("X-Cache"))
 	id := int64(page[0]["id"].(float64))
-	settled, err := f.committer.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reserved: true})
+	settled, err := f.orders.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reserved: true})
 	require.NoError(t, err)
 	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed, Changed: true}, settled)
-	settled, err = f.committer.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reason: "INSUFFICIENT_STOCK"})
+	settled, err = f.orders.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reason: "INSUFFICIENT_STOCK"})
 	require.NoError(t, err)
 	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed}, settled, "a final order never changes again")
 	resp, body := f.doList(t, path)
@@ -332,9 +342,7 @@ func TestRedisDownServesFromMySQL(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
-	defer rdb.Close()
-	f := newFixtureWith(t, rdb, "x:")
+	f := newFixtureWith(t, "redis://"+addr)
 	p := f.catalog.Add("NoRedis", money.FromCents(100), 10)
 	resp, _ := f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":1}`, p.Id))
 	require.Equal(t, 201, resp.StatusCode)

@@ -21,11 +21,15 @@ import (
 	"github.com/shopworks/shop/clients/productclient"
 	"github.com/shopworks/shop/order-service/internal/httpapi"
 	"github.com/shopworks/shop/order-service/internal/httpapi/api"
+	"github.com/shopworks/shop/order-service/internal/messaging"
 	"github.com/shopworks/shop/order-service/internal/mysql"
+	"github.com/shopworks/shop/order-service/internal/ordering"
+	"github.com/shopworks/shop/order-service/internal/orderingtest"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/order-service/internal/producttest"
 	"github.com/shopworks/shop/order-service/internal/rediscache"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
@@ -44,17 +48,17 @@ func TestDependenciesDownAnswer503Problems(t *testing.T) {
 	prices := pricing.New(pricing.ProductServiceLoader(pc), pricing.Options{})
 	defer prices.Close()
 	log := httpx.NewLogger(io.Discard, slog.LevelError, "order-service")
-	cache := rediscache.New(rdb, prefix, time.Minute)
-	store := mysql.NewStore(db, 24*time.Hour)
-	committer := mysql.NewCommitter(mysql.NewBatchWriter(db), 8, 1, nil)
+	pages := rediscache.New(rdb, prefix, time.Minute)
+	store := mysql.NewStore(db, db, messaging.OrderCreated("order.created"), mysql.Options{})
+	orders := ordering.NewService(ordering.Deps{Store: store, Prices: prices, Pages: pages,
+		Stale: invalidation.New(pages.InvalidateMany, invalidation.Options{}, log, nil), Relay: &orderingtest.Relay{}, Log: log}, ordering.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- committer.Run(ctx) }()
+	go func() { done <- orders.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	srv := httpapi.NewServer(httpapi.Deps{
-		Store: store, Orders: committer, Prices: prices, Cache: cache, OrderCreatedKey: "order.created", Log: log,
-		AfterWrite: func(context.Context, int64) {},
-		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
+		Orders: orders, Log: log,
+		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: pages.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)

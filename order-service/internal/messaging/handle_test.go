@@ -6,52 +6,36 @@ import (
 	"log/slog"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/clients/money"
 	"github.com/shopworks/shop/order-service/internal/messaging"
-	"github.com/shopworks/shop/order-service/internal/mysql"
 	"github.com/shopworks/shop/order-service/internal/ordering"
+	"github.com/shopworks/shop/order-service/internal/orderingtest"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/platform/amqpx"
-	"github.com/shopworks/shop/platform/dbx"
-	"github.com/shopworks/shop/platform/testkit"
 )
 
-// stockResults is the stock-result handler over a real orders database and group commit.
-func stockResults(t *testing.T) (*messaging.StockResults, *mysql.Store, *mysql.Committer) {
+// stockResults is the stock-result handler over a running application layer.
+func stockResults(t *testing.T) (*messaging.StockResults, *orderingtest.Stack) {
 	t.Helper()
-	dsn := testkit.NewDatabase(t, "order_msg")
-	require.NoError(t, mysql.Migrate(dsn))
-	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 4, MultiStatements: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	c := mysql.NewCommitter(mysql.NewBatchWriter(db), 16, 1, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &messaging.StockResults{Orders: c, Log: log}, mysql.NewStore(db, 24*time.Hour), c
+	stack := orderingtest.Start(t, orderingtest.Options{})
+	return &messaging.StockResults{Orders: stack.Service, Log: stack.Log}, stack
 }
 
-func pendingOrder(t *testing.T, c *mysql.Committer) ordering.Order {
+func pendingOrder(t *testing.T, s *orderingtest.Stack) ordering.Order {
 	t.Helper()
-	o, err := c.Create(context.Background(), mysql.NewOrder{
-		Order:  ordering.Order{ProductID: 2, Qty: 1, UnitPrice: money.FromCents(100), TotalPrice: money.FromCents(100), Status: ordering.Pending},
-		Events: messaging.OrderCreated("order.created", "req-1"),
-	})
+	o, _, err := s.Service.PlaceOrder(context.Background(), ordering.Placement{Request: ordering.Request{ProductID: 2, Qty: 1}, CorrelationID: "req-1"})
 	require.NoError(t, err)
 	return o
 }
 
 func TestStockResultsSettleOrdersOnce(t *testing.T) {
-	h, store, c := stockResults(t)
+	h, s := stockResults(t)
 	ctx := context.Background()
-	confirmed, rejected := pendingOrder(t, c), pendingOrder(t, c)
+	confirmed, rejected := pendingOrder(t, s), pendingOrder(t, s)
 
 	reserved := amqpx.Delivery{RoutingKey: "stock.reserved", CorrelationID: "req-1",
 		Body: []byte(`{"orderId":` + itoa(confirmed.ID) + `,"productId":2,"qty":1}`)}
@@ -63,35 +47,28 @@ func TestStockResultsSettleOrdersOnce(t *testing.T) {
 	require.NoError(t, h.Handle(ctx, amqpx.Delivery{RoutingKey: "stock.rejected",
 		Body: []byte(`{"orderId":` + itoa(confirmed.ID) + `,"productId":2,"qty":1,"reason":"INSUFFICIENT_STOCK"}`)}))
 
-	o, err := store.Get(ctx, confirmed.ID)
+	o, err := s.Service.GetOrder(ctx, confirmed.ID)
 	require.NoError(t, err)
 	assert.Equal(t, ordering.Confirmed, o.Status)
-	o, err = store.Get(ctx, rejected.ID)
+	o, err = s.Service.GetOrder(ctx, rejected.ID)
 	require.NoError(t, err)
 	assert.Equal(t, ordering.Rejected, o.Status)
 	assert.Equal(t, "INSUFFICIENT_STOCK", o.RejectReason)
 }
 
 func TestStockResultsForUnknownOrMalformedMessagesArePermanent(t *testing.T) {
-	h, _, _ := stockResults(t)
+	h, _ := stockResults(t)
 	err := h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`{"orderId":987654,"productId":2,"qty":1}`)})
 	require.True(t, amqpx.IsPermanent(err), "an unknown order goes to the DLQ, not back to the queue: %v", err)
 	err = h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`nope`)})
 	require.True(t, amqpx.IsPermanent(err))
 }
 
-func TestStockResultsWhenTheCommitterHasStoppedAreRetried(t *testing.T) {
-	dsn := testkit.NewDatabase(t, "order_msg")
-	require.NoError(t, mysql.Migrate(dsn))
-	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 2, MultiStatements: true})
-	require.NoError(t, err)
-	defer db.Close()
-	c := mysql.NewCommitter(mysql.NewBatchWriter(db), 16, 1, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	require.NoError(t, c.Run(ctx))
-	h := &messaging.StockResults{Orders: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	err = h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`{"orderId":1,"productId":2,"qty":1}`)})
+func TestStockResultsWhenMySQLIsDownAreRetried(t *testing.T) {
+	stack := orderingtest.Start(t, orderingtest.Options{MySQLViaProxy: true})
+	stack.MySQL.Down()
+	h := &messaging.StockResults{Orders: stack.Service, Log: stack.Log}
+	err := h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`{"orderId":1,"productId":2,"qty":1}`)})
 	require.Error(t, err)
 	assert.False(t, amqpx.IsPermanent(err), "a transient failure is retried, never dead-lettered")
 }

@@ -1,6 +1,6 @@
-// Package messaging is order-service's event adapter: it builds order.created for the outbox,
-// settles orders from stock.reserved / stock.rejected (idempotently), and keeps the price cache
-// current from product.updated / product.deleted.
+// Package messaging is order-service's event adapter: it encodes order.created for the outbox,
+// translates stock.reserved / stock.rejected into settlements of the ordering.Service, and keeps
+// the price cache current from product.updated / product.deleted.
 package messaging
 
 import (
@@ -28,11 +28,14 @@ const (
 	KeyProductDeleted = "product.deleted"
 )
 
-// OrderCreated returns the outbox builder of a new order's order.created: the original
-// payload's fields plus eventId, unitPrice and status.
-func OrderCreated(routingKey, correlationID string) func(ordering.Order) ([]outbox.Event, error) {
-	return func(o ordering.Order) ([]outbox.Event, error) {
-		id := uuid.New()
+// OrderCreated returns the encoder of a new order's order.created (mysql.EventEncoder): the
+// original payload's fields plus eventId, unitPrice and status.
+func OrderCreated(routingKey string) func(o ordering.Order, eventID, correlationID string) (outbox.Event, error) {
+	return func(o ordering.Order, eventID, correlationID string) (outbox.Event, error) {
+		id, err := uuid.Parse(eventID)
+		if err != nil {
+			return outbox.Event{}, fmt.Errorf("order.created of order %d: event id: %w", o.ID, err)
+		}
 		unit := o.UnitPrice
 		status := events.OrderCreatedStatusPENDING
 		body, err := json.Marshal(events.OrderCreated{
@@ -40,14 +43,13 @@ func OrderCreated(routingKey, correlationID string) func(ordering.Order) ([]outb
 			UnitPrice: &unit, TotalPrice: o.TotalPrice, Status: &status, CreatedAt: o.CreatedAt.UTC(),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("encode order.created of order %d: %w", o.ID, err)
+			return outbox.Event{}, fmt.Errorf("encode order.created of order %d: %w", o.ID, err)
 		}
-		return []outbox.Event{{ID: id.String(), RoutingKey: routingKey, Payload: body, CorrelationID: correlationID}}, nil
+		return outbox.Event{ID: eventID, RoutingKey: routingKey, Payload: body, CorrelationID: correlationID}, nil
 	}
 }
 
-// Settler moves an order to its final status (in production the group commit of
-// mysql.Committer, which also invalidates the product's cached order pages).
+// Settler applies stock results (ordering.Service).
 type Settler interface {
 	Settle(ctx context.Context, s ordering.Settlement) (ordering.Settled, error)
 }

@@ -1,12 +1,9 @@
 package mysql
 
 import (
-	"cmp"
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,135 +12,195 @@ import (
 	"github.com/shopworks/shop/platform/outbox"
 )
 
-// BatchWriter writes the two hot writes in batches, several statements per round trip: new
-// orders (POST /orders without an Idempotency-Key) and stock-result settlements. Its pool must be
-// opened with dbx.PoolConfig{MultiStatements: true} and used for nothing else.
-type BatchWriter struct{ db *sql.DB }
-
-// NewBatchWriter wraps a multi-statement pool.
-func NewBatchWriter(db *sql.DB) *BatchWriter { return &BatchWriter{db: db} }
-
-// NewOrder is one order of CreateBatch: a priced, not yet stored order and its events.
-type NewOrder struct {
-	Order  ordering.Order
-	Events EventsFunc
-}
-
-// CreateBatch stores PENDING orders and all their events in one transaction and returns them with
-// their IDs and timestamps, in order, in two round trips whatever the batch size: the clock,
-// START TRANSACTION, a multi-row INSERT of the orders and the read of their first ID; then a
-// multi-row INSERT of the events + COMMIT. Either all orders are stored or none.
+// CreateBatch stores PENDING orders, their idempotency keys and their order.created events in
+// one transaction and returns them with their IDs and timestamps, in order, in two round trips
+// whatever the batch size: the clock, START TRANSACTION, a multi-row INSERT of the orders and the
+// read of their first ID; then the keys, the events and COMMIT. Either all are stored or none.
 //
 // The IDs of a multi-row INSERT are LAST_INSERT_ID() + i × auto_increment_increment: InnoDB
-// reserves the whole range of a "simple insert" (row count known up front) at once, in every
-// innodb_autoinc_lock_mode (docs/adr/0005).
-func (w *BatchWriter) CreateBatch(ctx context.Context, batch []NewOrder) ([]ordering.Order, error) {
+// reserves the whole range of a "simple insert" at once, in every innodb_autoinc_lock_mode
+// (docs/adr/0005).
+//
+// Outcomes: nil — stored. ordering.ErrKeyTaken — an idempotency key of the batch was recorded
+// by another request; nothing stored. ordering.ErrOutcomeUnknown — the answer to COMMIT was lost
+// and the database could not be asked in time whether it went through. Any other error — nothing
+// stored: either the server refused a statement, or COMMIT was never sent, or it was lost and a
+// locking read of the orders' IDs and tokens found them absent (docs/adr/0008).
+func (s *Store) CreateBatch(ctx context.Context, batch []ordering.NewOrder) ([]ordering.Order, error) {
+	// The transaction gets all but a share of the time; the rest is kept to resolve a lost commit.
+	wctx, cancel := s.writeContext(ctx)
+	defer cancel()
 	created := make([]ordering.Order, len(batch))
-	err := dbx.WithSession(ctx, w.db, func(s *dbx.Session) error {
+	commitSent := false
+	err := dbx.WithSession(wctx, s.batchDB, func(sess *dbx.Session) error {
 		// One timestamp for the batch, MySQL's clock like the column default, kept in @now so the
 		// rows get exactly the value the 201's createdAt shows (and GET /orders/{id} later).
 		var q strings.Builder
 		q.WriteString("SET @now := CURRENT_TIMESTAMP(3);\nSTART TRANSACTION;\n" +
-			"INSERT INTO orders (product_id, qty, unit_price, total_price, status, created_at, updated_at) VALUES ")
-		args := make([]any, 0, 4*len(batch))
+			"INSERT INTO orders (product_id, qty, unit_price, total_price, status, token, created_at, updated_at) VALUES ")
+		args := make([]any, 0, 6*len(batch))
 		for i, n := range batch {
 			if i > 0 {
 				q.WriteByte(',')
 			}
-			q.WriteString("(?, ?, ?, ?, 'PENDING', @now, @now)")
+			q.WriteString("(?, ?, ?, ?, ?, ?, @now, @now)")
 			o := n.Order
-			args = append(args, o.ProductID, o.Qty, o.UnitPrice, o.TotalPrice)
+			args = append(args, o.ProductID, o.Qty, o.UnitPrice, o.TotalPrice, string(ordering.Pending), n.Token[:])
 		}
 		q.WriteString(";\nSELECT CAST(@now AS DATETIME(3)), @@auto_increment_increment, LAST_INSERT_ID(), ROW_COUNT()")
 		var (
 			now                   time.Time
 			step, first, inserted int64
 		)
-		if err := s.QueryRowArgs(ctx, q.String(), args, &now, &step, &first, &inserted); err != nil {
+		if err := sess.QueryRowArgs(wctx, q.String(), args, &now, &step, &first, &inserted); err != nil {
 			return fmt.Errorf("insert %d orders: %w", len(batch), err)
 		}
 		if inserted != int64(len(batch)) {
 			return fmt.Errorf("insert %d orders: %d inserted", len(batch), inserted)
 		}
-		var evs []outbox.Event
+		var keys strings.Builder
+		var keyArgs []any
+		evs := make([]outbox.Event, 0, len(batch))
 		for i, n := range batch {
 			o := n.Order
 			o.ID, o.Status, o.RejectReason, o.CreatedAt, o.UpdatedAt = first+int64(i)*step, ordering.Pending, "", now, now
-			e, err := n.Events(o)
+			e, err := s.encode(o, n.Token.String(), n.CorrelationID)
 			if err != nil {
 				return err
 			}
-			evs = append(evs, e...)
+			evs = append(evs, e)
 			created[i] = o
+			if n.Key != "" {
+				if keys.Len() == 0 {
+					keys.WriteString("INSERT INTO idempotency_keys (idem_key, fingerprint, order_id, created_at) VALUES ")
+				} else {
+					keys.WriteByte(',')
+				}
+				keys.WriteString("(?, ?, ?, @now)")
+				keyArgs = append(keyArgs, n.Key, n.Fingerprint, o.ID)
+			}
 		}
-		ins, args, err := outbox.Insert(evs...)
+		ins, evArgs, err := outbox.Insert(evs...)
 		if err != nil {
 			return fmt.Errorf("outbox for %d orders: %w", len(batch), err)
 		}
-		if _, err := s.Exec(ctx, ins+";\nCOMMIT", args...); err != nil {
-			return fmt.Errorf("outbox and commit of %d orders: %w", len(batch), err)
+		stmts := ins + ";\nCOMMIT"
+		if keys.Len() > 0 {
+			stmts = keys.String() + ";\n" + stmts
+			evArgs = append(keyArgs, evArgs...)
+		}
+		commitSent = true
+		if _, err := sess.Exec(wctx, stmts, evArgs...); err != nil {
+			if dbx.IsDuplicate(err) {
+				return ordering.ErrKeyTaken
+			}
+			return fmt.Errorf("store and commit %d orders: %w", len(batch), err)
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err == nil:
+		return created, nil
+	case !commitSent || errors.Is(err, ordering.ErrKeyTaken) || dbx.Answered(err):
 		return nil, err
 	}
-	return created, nil
+	// COMMIT was sent and its answer lost: ask the database, on another connection, whether the
+	// rows are there.
+	stored, rerr := s.committed(ctx, created, batch)
+	switch {
+	case rerr != nil:
+		return nil, fmt.Errorf("%w: %w (resolving: %w)", ordering.ErrOutcomeUnknown, err, rerr)
+	case stored:
+		return created, nil
+	default:
+		return nil, err
+	}
 }
 
-// SettleResult is one outcome of SettleBatch.
-type SettleResult struct {
-	ordering.Settled
-	Err error // ordering.ErrNotFound for an unknown order
+// writeContext is ctx shortened by the share of its time kept for resolving a lost commit.
+func (s *Store) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	dl, _ := ctx.Deadline()
+	reserve := max(time.Duration(float64(time.Until(dl))*s.opts.ResolveShare), 100*time.Millisecond)
+	wctx, wcancel := context.WithDeadline(ctx, dl.Add(-reserve))
+	return wctx, func() { wcancel(); cancel() }
 }
 
-// updatedAt never goes before createdAt, whichever clock wrote it.
-const settleOrder = "UPDATE orders SET status = ?, reject_reason = ?, updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE id = ? AND status = 'PENDING'"
+// committed says whether the batch whose COMMIT answer was lost is stored: its rows carry their
+// tokens. The read locks the rows, so it waits for a commit or rollback still in progress (the
+// server may still be finishing the lost transaction) instead of reading around it.
+func (s *Store) committed(ctx context.Context, created []ordering.Order, batch []ordering.NewOrder) (bool, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	args := make([]any, len(created))
+	for i, o := range created {
+		args[i] = o.ID
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT id, token FROM orders WHERE id IN (?"+strings.Repeat(",?", len(args)-1)+") LOCK IN SHARE MODE", args...)
+	if err != nil {
+		return false, fmt.Errorf("look up %d orders after a lost commit: %w", len(created), err)
+	}
+	defer rows.Close()
+	tokens := make(map[int64][]byte, len(created))
+	for rows.Next() {
+		var id int64
+		var token []byte
+		if err := rows.Scan(&id, &token); err != nil {
+			return false, fmt.Errorf("look up orders after a lost commit: %w", err)
+		}
+		tokens[id] = token
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("look up orders after a lost commit: %w", err)
+	}
+	matched := 0
+	for i, o := range created {
+		if t, ok := tokens[o.ID]; ok && string(t) == string(batch[i].Token[:]) {
+			matched++
+		}
+	}
+	switch matched {
+	case len(created):
+		return true, nil
+	case 0:
+		return false, nil
+	}
+	return false, fmt.Errorf("%d of %d orders found after a lost commit", matched, len(created))
+}
 
 // SettleBatch applies stock results in one transaction. The common case — every order of the
-// batch still PENDING — takes one UPDATE per outcome (confirmed, and rejected per reason) and two
-// round trips. When an UPDATE changes fewer rows than it names (a redelivered result for a final
-// order, an unknown order, the same order twice), the transaction is rolled back and the batch
-// replayed with a guarded UPDATE per order and a look-up of the status of those it did not
-// change. An error means none of the batch was applied.
-func (w *BatchWriter) SettleBatch(ctx context.Context, batch []ordering.Settlement) ([]SettleResult, error) {
-	if out, ok, err := w.settleAll(ctx, batch); err != nil || ok {
+// batch still PENDING — takes one UPDATE per group of ordering.GroupSettlements and two round
+// trips. When an UPDATE changes fewer rows than it names (a redelivered result for a final order,
+// an unknown order, the same order twice), the transaction is rolled back and the batch replayed
+// with a guarded UPDATE per order and a look-up of the status of those it did not change. An
+// error means none of the batch is known to be applied (a retry is harmless: the UPDATEs only
+// move PENDING orders).
+func (s *Store) SettleBatch(ctx context.Context, batch []ordering.Settlement) ([]ordering.SettleResult, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	if out, ok, err := s.settleAll(ctx, batch); err != nil || ok {
 		return out, err
 	}
-	return w.settleEach(ctx, batch)
+	return s.settleEach(ctx, batch)
 }
 
+const settleSet = ", updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE status = ? AND id " // updatedAt never before createdAt
+
 // settleAll settles the batch set-wise if every order in it is a distinct PENDING order.
-func (w *BatchWriter) settleAll(ctx context.Context, batch []ordering.Settlement) ([]SettleResult, bool, error) {
-	groups := map[string][]int64{} // reject reason ("" for confirmed) → order IDs, ascending
-	for _, st := range batch {
-		reason := ""
-		if !st.Reserved {
-			reason = "R:" + st.Reason
-		}
-		groups[reason] = append(groups[reason], st.OrderID)
-	}
-	reasons := slices.Sorted(maps.Keys(groups))
+func (s *Store) settleAll(ctx context.Context, batch []ordering.Settlement) ([]ordering.SettleResult, bool, error) {
 	var q strings.Builder
 	q.WriteString("START TRANSACTION")
 	var args []any
-	for _, reason := range reasons {
-		ids := groups[reason]
-		slices.Sort(ids)
-		if reason == "" {
-			q.WriteString(";\nUPDATE orders SET status = 'CONFIRMED', reject_reason = NULL")
-		} else {
-			q.WriteString(";\nUPDATE orders SET status = 'REJECTED', reject_reason = ?")
-			args = append(args, strings.TrimPrefix(reason, "R:"))
-		}
-		q.WriteString(", updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE status = 'PENDING' AND id IN (?" + strings.Repeat(",?", len(ids)-1) + ")")
-		for _, id := range ids {
+	for _, g := range ordering.GroupSettlements(batch) {
+		q.WriteString(";\nUPDATE orders SET status = ?, reject_reason = ?" + settleSet + "IN (?" + strings.Repeat(",?", len(g.OrderIDs)-1) + ")")
+		args = append(args, string(g.Status), nullable(g.Reason), string(ordering.Pending))
+		for _, id := range g.OrderIDs {
 			args = append(args, id)
 		}
 	}
 	all := false
-	err := dbx.WithSession(ctx, w.db, func(s *dbx.Session) error {
-		res, err := s.Exec(ctx, q.String(), args...)
+	err := dbx.WithSession(ctx, s.batchDB, func(sess *dbx.Session) error {
+		res, err := sess.Exec(ctx, q.String(), args...)
 		if err != nil {
 			return fmt.Errorf("settle %d orders: %w", len(batch), err)
 		}
@@ -155,7 +212,7 @@ func (w *BatchWriter) settleAll(ctx context.Context, batch []ordering.Settlement
 		if all = changed == int64(len(batch)); all {
 			end = "COMMIT"
 		}
-		if _, err := s.Exec(ctx, end); err != nil {
+		if _, err := sess.Exec(ctx, end); err != nil {
 			return fmt.Errorf("settle %d orders: %s: %w", len(batch), end, err)
 		}
 		return nil
@@ -163,41 +220,43 @@ func (w *BatchWriter) settleAll(ctx context.Context, batch []ordering.Settlement
 	if err != nil || !all {
 		return nil, false, err
 	}
-	out := make([]SettleResult, len(batch))
+	out := make([]ordering.SettleResult, len(batch))
 	for i, st := range batch {
 		next, _ := ordering.Settle(ordering.Pending, st.Reserved)
-		out[i] = SettleResult{Settled: ordering.Settled{Status: next, Changed: true}}
+		out[i] = ordering.SettleResult{Settled: ordering.Settled{Status: next, Changed: true}}
 	}
 	return out, true, nil
 }
 
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 // settleEach settles the batch with a guarded UPDATE per order, in one round trip, then looks up
 // the status of the orders it did not change.
-func (w *BatchWriter) settleEach(ctx context.Context, batch []ordering.Settlement) ([]SettleResult, error) {
+func (s *Store) settleEach(ctx context.Context, batch []ordering.Settlement) ([]ordering.SettleResult, error) {
 	// Rows are locked in id order, so two replicas settling overlapping batches cannot deadlock.
-	order := make([]int, len(batch))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(batch[a].OrderID, batch[b].OrderID) })
+	order := ordering.ByOrderID(batch)
 	var q strings.Builder
 	q.WriteString("START TRANSACTION")
-	args := make([]any, 0, 3*len(batch))
+	args := make([]any, 0, 4*len(batch))
 	for _, i := range order {
 		st := batch[i]
 		next, _ := ordering.Settle(ordering.Pending, st.Reserved)
-		var reason any
+		reason := ""
 		if !st.Reserved {
 			reason = st.Reason
 		}
-		q.WriteString(";\n")
-		q.WriteString(settleOrder)
-		args = append(args, string(next), reason, st.OrderID)
+		q.WriteString(";\nUPDATE orders SET status = ?, reject_reason = ?" + settleSet + "= ?")
+		args = append(args, string(next), nullable(reason), string(ordering.Pending), st.OrderID)
 	}
 	q.WriteString(";\nCOMMIT")
 	var affected []int64
-	err := dbx.WithSession(ctx, w.db, func(s *dbx.Session) error {
-		res, err := s.Exec(ctx, q.String(), args...)
+	err := dbx.WithSession(ctx, s.batchDB, func(sess *dbx.Session) error {
+		res, err := sess.Exec(ctx, q.String(), args...)
 		if err != nil {
 			return fmt.Errorf("settle %d orders: %w", len(batch), err)
 		}
@@ -210,12 +269,12 @@ func (w *BatchWriter) settleEach(ctx context.Context, batch []ordering.Settlemen
 	if len(affected) != len(batch)+2 {
 		return nil, fmt.Errorf("settle %d orders: got %d results", len(batch), len(affected)-2)
 	}
-	out := make([]SettleResult, len(batch))
+	out := make([]ordering.SettleResult, len(batch))
 	var unchanged []int64
 	for k, i := range order {
 		if affected[k+1] == 1 {
 			next, _ := ordering.Settle(ordering.Pending, batch[i].Reserved)
-			out[i] = SettleResult{Settled: ordering.Settled{Status: next, Changed: true}}
+			out[i] = ordering.SettleResult{Settled: ordering.Settled{Status: next, Changed: true}}
 		} else {
 			unchanged = append(unchanged, batch[i].OrderID)
 		}
@@ -225,7 +284,7 @@ func (w *BatchWriter) settleEach(ctx context.Context, batch []ordering.Settlemen
 	}
 	// Already final (a redelivery) or unknown: their status is read after the commit; a final
 	// status never changes again.
-	statuses, err := w.statuses(ctx, unchanged)
+	statuses, err := s.statuses(ctx, unchanged)
 	if err != nil {
 		return nil, err
 	}
@@ -234,21 +293,21 @@ func (w *BatchWriter) settleEach(ctx context.Context, batch []ordering.Settlemen
 			continue
 		}
 		if st, ok := statuses[batch[i].OrderID]; ok {
-			out[i] = SettleResult{Settled: ordering.Settled{Status: st}}
+			out[i] = ordering.SettleResult{Settled: ordering.Settled{Status: st}}
 		} else {
-			out[i] = SettleResult{Err: ordering.ErrNotFound}
+			out[i] = ordering.SettleResult{Err: ordering.ErrNotFound}
 		}
 	}
 	return out, nil
 }
 
-func (w *BatchWriter) statuses(ctx context.Context, ids []int64) (map[int64]ordering.Status, error) {
+func (s *Store) statuses(ctx context.Context, ids []int64) (map[int64]ordering.Status, error) {
 	q := "SELECT id, status FROM orders WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := w.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up %d settled orders: %w", len(ids), err)
 	}

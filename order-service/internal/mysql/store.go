@@ -1,6 +1,8 @@
-// Package mysql is order-service's MySQL adapter: orders, the idempotency keys of POST /orders
-// (stored in the same transaction as the order they produced), the outbox rows of order.created,
-// and the guarded status transitions of the stock saga. Migrations are embedded.
+// Package mysql is order-service's MySQL adapter, implementing ordering.Store: orders, the
+// idempotency keys of POST /orders (stored in the same transaction as the order they produced),
+// the outbox rows of order.created, and the guarded status transitions of the stock saga. The
+// hot writes are batched, several statements per round trip (batch.go); every call runs under a
+// deadline. Migrations are embedded.
 package mysql
 
 import (
@@ -27,14 +29,39 @@ func Migrate(dsn string) error {
 	return nil
 }
 
-// Store reads and writes orders.
-type Store struct {
-	db     *sql.DB
-	keyTTL time.Duration
+// EventEncoder builds the order.created outbox event of a stored order; eventID is the order's
+// token, so the event and the row carry the same identity.
+type EventEncoder func(o ordering.Order, eventID, correlationID string) (outbox.Event, error)
+
+// Options tune a Store.
+type Options struct {
+	// QueryTimeout bounds every call that has no earlier deadline of its own. Default 2 s.
+	QueryTimeout time.Duration
+	// ResolveShare is the part of a batch's time kept for finding out whether a commit whose
+	// answer was lost went through. Default 25 % (at least 100 ms).
+	ResolveShare float64
 }
 
-// NewStore wraps an open pool; idempotency keys live for keyTTL.
-func NewStore(db *sql.DB, keyTTL time.Duration) *Store { return &Store{db: db, keyTTL: keyTTL} }
+// Store reads and writes orders. db is the ordinary pool; batchDB a small pool opened with
+// dbx.PoolConfig{MultiStatements: true}, used only by the batched writes.
+type Store struct {
+	db, batchDB *sql.DB
+	encode      EventEncoder
+	opts        Options
+}
+
+var _ ordering.Store = (*Store)(nil)
+
+// NewStore returns a Store over the two pools.
+func NewStore(db, batchDB *sql.DB, encode EventEncoder, opts Options) *Store {
+	if opts.QueryTimeout <= 0 {
+		opts.QueryTimeout = 2 * time.Second
+	}
+	if opts.ResolveShare <= 0 || opts.ResolveShare >= 1 {
+		opts.ResolveShare = 0.25
+	}
+	return &Store{db: db, batchDB: batchDB, encode: encode, opts: opts}
+}
 
 const orderColumns = "id, product_id, qty, unit_price, total_price, status, COALESCE(reject_reason, ''), created_at, updated_at"
 
@@ -50,6 +77,8 @@ func scanOrder(row scanner) (ordering.Order, error) {
 
 // Get returns one order or ordering.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id int64) (ordering.Order, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
 	o, err := scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ordering.Order{}, ordering.ErrNotFound
@@ -62,6 +91,8 @@ func (s *Store) Get(ctx context.Context, id int64) (ordering.Order, error) {
 
 // ListByProduct returns up to limit orders of a product with id < before (0 = newest), newest first.
 func (s *Store) ListByProduct(ctx context.Context, productID, before int64, limit int) ([]ordering.Order, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
 	q := "SELECT " + orderColumns + " FROM orders WHERE product_id = ? ORDER BY id DESC LIMIT ?"
 	args := []any{productID, limit}
 	if before > 0 {
@@ -87,115 +118,43 @@ func (s *Store) ListByProduct(ctx context.Context, productID, before int64, limi
 	return out, nil
 }
 
-// Replay returns the order an idempotency key already produced: (order, true) for a retry of
-// the same request, ErrIdempotencyKeyReused for a different one, (_, false) for an unknown key.
-func (s *Store) Replay(ctx context.Context, key, fingerprint string) (ordering.Order, bool, error) {
-	var fp string
-	var orderID sql.NullInt64
+// LookupKey returns what an idempotency key recorded, with the order it produced.
+func (s *Store) LookupKey(ctx context.Context, key string) (ordering.KeyRecord, bool, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	var rec ordering.KeyRecord
+	var status string
 	err := s.db.QueryRowContext(ctx,
-		"SELECT fingerprint, order_id FROM idempotency_keys WHERE idem_key = ? AND created_at >= ?",
-		key, time.Now().UTC().Add(-s.keyTTL)).Scan(&fp, &orderID)
+		"SELECT k.fingerprint, k.created_at, o.id, o.product_id, o.qty, o.unit_price, o.total_price, o.status, COALESCE(o.reject_reason, ''), o.created_at, o.updated_at "+
+			"FROM idempotency_keys k JOIN orders o ON o.id = k.order_id WHERE k.idem_key = ?", key).
+		Scan(&rec.Fingerprint, &rec.CreatedAt, &rec.Order.ID, &rec.Order.ProductID, &rec.Order.Qty, &rec.Order.UnitPrice, &rec.Order.TotalPrice,
+			&status, &rec.Order.RejectReason, &rec.Order.CreatedAt, &rec.Order.UpdatedAt)
+	rec.Order.Status = ordering.Status(status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return ordering.Order{}, false, nil
+		return ordering.KeyRecord{}, false, nil
 	case err != nil:
-		return ordering.Order{}, false, fmt.Errorf("look up idempotency key: %w", err)
-	case fp != fingerprint:
-		return ordering.Order{}, false, ordering.ErrIdempotencyKeyReused
-	case !orderID.Valid:
-		return ordering.Order{}, false, ordering.ErrIdempotencyKeyInUse
+		return ordering.KeyRecord{}, false, fmt.Errorf("look up idempotency key: %w", err)
 	}
-	o, err := s.Get(ctx, orderID.Int64)
-	if err != nil {
-		return ordering.Order{}, false, err
-	}
-	return o, true, nil
+	return rec, true, nil
 }
 
-// Create stores a PENDING order, its idempotency key (when given) and its events in one
-// transaction. A concurrent request with the same key waits on the key's row lock and then
-// replays this order (replayed = true) instead of creating a second one.
-func (s *Store) Create(ctx context.Context, o ordering.Order, key, fingerprint string, events func(ordering.Order) ([]outbox.Event, error)) (ordering.Order, bool, error) {
-	created, err := s.create(ctx, o, key, fingerprint, events)
-	if !dbx.IsDuplicate(err) {
-		return created, false, err
+// ForgetKey deletes an expired key so that it can be recorded afresh; createdAt is the record
+// being forgotten (a key recorded again meanwhile is kept).
+func (s *Store) ForgetKey(ctx context.Context, key string, createdAt time.Time) error {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE idem_key = ? AND created_at <= ?", key, createdAt); err != nil {
+		return fmt.Errorf("forget expired idempotency key: %w", err)
 	}
-	// The key exists: a retry of the same request (replay it), a different request (422), one
-	// still in flight, or an expired key that the pruner has not removed yet (reuse it once).
-	replayed, ok, err := s.Replay(ctx, key, fingerprint)
-	switch {
-	case err != nil:
-		return ordering.Order{}, false, err
-	case ok:
-		return replayed, true, nil
-	}
-	res, err := s.db.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE idem_key = ? AND created_at < ?", key, time.Now().UTC().Add(-s.keyTTL))
-	if err != nil {
-		return ordering.Order{}, false, fmt.Errorf("expire idempotency key: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ordering.Order{}, false, ordering.ErrIdempotencyKeyInUse
-	}
-	created, err = s.create(ctx, o, key, fingerprint, events)
-	if dbx.IsDuplicate(err) {
-		return ordering.Order{}, false, ordering.ErrIdempotencyKeyInUse
-	}
-	return created, false, err
+	return nil
 }
 
-func (s *Store) create(ctx context.Context, o ordering.Order, key, fingerprint string, events func(ordering.Order) ([]outbox.Event, error)) (ordering.Order, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return ordering.Order{}, fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if key != "" {
-		// The first statement of the transaction: a concurrent duplicate waits here on the row
-		// lock until this transaction ends, then sees the committed key.
-		if _, err := tx.ExecContext(ctx, "INSERT INTO idempotency_keys (idem_key, fingerprint) VALUES (?, ?)", key, fingerprint); err != nil {
-			if dbx.IsDuplicate(err) {
-				return ordering.Order{}, err
-			}
-			return ordering.Order{}, fmt.Errorf("record idempotency key: %w", err)
-		}
-	}
-	res, err := tx.ExecContext(ctx, "INSERT INTO orders (product_id, qty, unit_price, total_price, status) VALUES (?, ?, ?, ?, ?)",
-		o.ProductID, o.Qty, o.UnitPrice, o.TotalPrice, string(ordering.Pending))
-	if err != nil {
-		return ordering.Order{}, fmt.Errorf("insert order for product %d: %w", o.ProductID, err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return ordering.Order{}, fmt.Errorf("insert order: %w", err)
-	}
-	created, err := scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ?", id))
-	if err != nil {
-		return ordering.Order{}, fmt.Errorf("read back order %d: %w", id, err)
-	}
-	if key != "" {
-		if _, err := tx.ExecContext(ctx, "UPDATE idempotency_keys SET order_id = ? WHERE idem_key = ?", id, key); err != nil {
-			return ordering.Order{}, fmt.Errorf("link idempotency key to order %d: %w", id, err)
-		}
-	}
-	evs, err := events(created)
-	if err != nil {
-		return ordering.Order{}, err
-	}
-	if err := outbox.Add(ctx, tx, evs...); err != nil {
-		return ordering.Order{}, fmt.Errorf("outbox for order %d: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return ordering.Order{}, fmt.Errorf("commit order %d: %w", id, err)
-	}
-	return created, nil
-}
-
-// EventsFunc builds the outbox events of a stored order.
-type EventsFunc func(ordering.Order) ([]outbox.Event, error)
-
-// PruneIdempotencyKeys deletes expired keys, at most limit at a time.
-func (s *Store) PruneIdempotencyKeys(ctx context.Context, limit int) (int64, error) {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE created_at < ? LIMIT ?", time.Now().UTC().Add(-s.keyTTL), limit)
+// PruneKeys deletes keys recorded before cutoff, at most limit at a time.
+func (s *Store) PruneKeys(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	res, err := s.db.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE created_at < ? LIMIT ?", cutoff, limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune idempotency keys: %w", err)
 	}

@@ -1,13 +1,19 @@
-// Package ordering is order-service's domain: what an order is, how it is priced (exactly, in
-// cents), which status changes the stock saga may make, and what an idempotent retry must match.
-// It has no I/O; mysql, rediscache, pricing, messaging and httpapi adapt it.
+// Package ordering is order-service's domain and application layer. The domain: what an order
+// is, how it is priced (exactly, in cents), which status changes the stock saga may make, and
+// what an idempotent retry must match. The application layer (Service): each use case — place an
+// order, read orders, settle a stock result — over small ports (Store, PriceSource, PageCache,
+// Invalidator, Notifier) that mysql, pricing, rediscache and the platform adapt. It has no I/O of
+// its own; httpapi and messaging only translate wire types to calls of the Service.
 package ordering
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,6 +37,12 @@ var (
 	ErrProductServiceUnavailable = errors.New("product-service unavailable")
 	ErrIdempotencyKeyReused      = errors.New("idempotency key reused with a different request")
 	ErrIdempotencyKeyInUse       = errors.New("a request with this idempotency key is still being processed")
+	// ErrOutcomeUnknown: the database did not confirm or deny a commit in time (the connection
+	// was lost or frozen after COMMIT was sent); the order may or may not be stored.
+	ErrOutcomeUnknown = errors.New("the database did not confirm whether the order was stored")
+	// ErrKeyTaken is the Store's answer when an order's idempotency key was recorded by another
+	// request meanwhile; nothing of the batch was stored.
+	ErrKeyTaken = errors.New("idempotency key already recorded")
 )
 
 // InsufficientStockError says the known stock cannot cover the order (the fast pre-check).
@@ -95,6 +107,23 @@ func (r Request) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// AsFirstAnswered is the order as POST /orders first answered it (PENDING, never updated): what a
+// replay of the same Idempotency-Key answers again, whatever the saga did since.
+func (o Order) AsFirstAnswered() Order {
+	o.Status, o.RejectReason, o.UpdatedAt = Pending, "", o.CreatedAt
+	return o
+}
+
+// KeyRecord is what an Idempotency-Key remembers: the request it came with and the order it made.
+type KeyRecord struct {
+	Fingerprint string
+	Order       Order
+	CreatedAt   time.Time
+}
+
+// Expired says whether the key is past its lifetime and may be used afresh.
+func (k KeyRecord) Expired(now time.Time, ttl time.Duration) bool { return now.Sub(k.CreatedAt) >= ttl }
+
 // Settlement is a stock result to apply to an order.
 type Settlement struct {
 	OrderID, ProductID int64
@@ -119,4 +148,40 @@ func Settle(current Status, reserved bool) (Status, bool) {
 		return Confirmed, true
 	}
 	return Rejected, true
+}
+
+// SettlementGroup is the settlements of a batch that set the same final status and reason: one
+// set-wise UPDATE each.
+type SettlementGroup struct {
+	Status   Status
+	Reason   string // reject reason; "" for CONFIRMED
+	OrderIDs []int64
+}
+
+// GroupSettlements groups a batch by target status and reason, in a stable order (confirmed
+// first, then rejections by reason), with each group's order IDs ascending so that concurrent
+// batches lock rows in the same order.
+func GroupSettlements(batch []Settlement) []SettlementGroup {
+	type key struct {
+		status Status
+		reason string
+	}
+	groups := map[key][]int64{}
+	for _, st := range batch {
+		k := key{Confirmed, ""}
+		if !st.Reserved {
+			k = key{Rejected, st.Reason}
+		}
+		groups[k] = append(groups[k], st.OrderID)
+	}
+	keys := slices.SortedFunc(maps.Keys(groups), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.status, b.status), cmp.Compare(a.reason, b.reason))
+	})
+	out := make([]SettlementGroup, 0, len(keys))
+	for _, k := range keys {
+		ids := groups[k]
+		slices.Sort(ids)
+		out = append(out, SettlementGroup{Status: k.status, Reason: k.reason, OrderIDs: ids})
+	}
+	return out
 }

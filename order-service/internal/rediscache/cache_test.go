@@ -2,51 +2,73 @@ package rediscache_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shopworks/shop/clients/money"
+	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/order-service/internal/rediscache"
+	"github.com/shopworks/shop/platform/redisx"
 	"github.com/shopworks/shop/platform/testkit"
 )
+
+func page(ids ...int64) ordering.Page {
+	p := ordering.Page{More: true}
+	for _, id := range ids {
+		p.Orders = append(p.Orders, ordering.Order{ID: id, ProductID: 7, Qty: 1, UnitPrice: money.FromCents(150), TotalPrice: money.FromCents(150),
+			Status: ordering.Confirmed, CreatedAt: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC), UpdatedAt: time.Date(2026, 11, 25, 10, 0, 1, 0, time.UTC)})
+	}
+	return p
+}
 
 func TestPagesAreKeyedByGeneration(t *testing.T) {
 	rdb, prefix := testkit.Redis(t)
 	c := rediscache.New(rdb, prefix, time.Minute)
 	ctx := context.Background()
-	b, page, err := c.Lookup(ctx, 7, 0, 100)
+	_, ok, key, err := c.Lookup(ctx, 7, 0, 100)
 	require.NoError(t, err)
-	assert.Nil(t, b)
-	require.NoError(t, c.Store(ctx, page, []byte(`[1]`)))
-	b, _, err = c.Lookup(ctx, 7, 0, 100)
+	assert.False(t, ok)
+	require.NoError(t, c.Store(ctx, key, page(2, 1)))
+	got, ok, _, err := c.Lookup(ctx, 7, 0, 100)
 	require.NoError(t, err)
-	assert.Equal(t, `[1]`, string(b))
+	require.True(t, ok)
+	assert.Equal(t, page(2, 1), got, "a page comes back exactly as stored")
 
 	// A page looked up before an invalidation is stored under the old generation: never served.
-	_, stale, err := c.Lookup(ctx, 7, 0, 100)
+	_, _, stale, err := c.Lookup(ctx, 7, 0, 100)
 	require.NoError(t, err)
-	require.NoError(t, c.Invalidate(ctx, 7))
-	require.NoError(t, c.Store(ctx, stale, []byte(`[old]`)))
-	b, _, err = c.Lookup(ctx, 7, 0, 100)
+	require.NoError(t, c.InvalidateMany(ctx, []int64{7, 8}))
+	require.NoError(t, c.Store(ctx, stale, page(1)))
+	_, ok, _, err = c.Lookup(ctx, 7, 0, 100)
 	require.NoError(t, err)
-	assert.Nil(t, b)
-	require.NoError(t, c.Store(ctx, rediscache.Page{}, []byte(`x`)), "an empty handle (Redis was down at lookup) stores nothing")
+	assert.False(t, ok)
+	require.NoError(t, c.Store(ctx, "", page(1)), "an empty key (Redis was down at lookup) stores nothing")
 	require.NoError(t, c.Ping(ctx))
 }
 
-func TestRedisDownIsReportedThenBypassed(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+func TestRedisDownFailsFastThroughTheBreaker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	rdb, err := redisx.Open("redis://"+addr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
 	defer rdb.Close()
 	c := rediscache.New(rdb, "x:", time.Minute)
 	ctx := context.Background()
-	_, _, err := c.Lookup(ctx, 1, 0, 10)
-	require.Error(t, err)
-	assert.NotErrorIs(t, err, rediscache.ErrBypassed)
-	_, _, err = c.Lookup(ctx, 1, 0, 10)
-	require.ErrorIs(t, err, rediscache.ErrBypassed, "no timeout per request while Redis is known down")
-	require.Error(t, c.Invalidate(ctx, 1))
+	for range redisx.TripAfter {
+		_, _, _, err = c.Lookup(ctx, 1, 0, 10)
+		require.Error(t, err)
+	}
+	_, _, _, err = c.Lookup(ctx, 1, 0, 10)
+	require.ErrorIs(t, err, redisx.ErrUnavailable, "no timeout per request while Redis is known down")
+	require.ErrorIs(t, c.InvalidateMany(ctx, []int64{1}), redisx.ErrUnavailable)
+	require.ErrorIs(t, c.Store(ctx, "k", page(1)), redisx.ErrUnavailable)
 	require.Error(t, c.Ping(ctx))
 }

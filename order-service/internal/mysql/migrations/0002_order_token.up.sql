@@ -1,0 +1,1 @@
+ALTER TABLE orders ADD COLUMN token BINARY(16) NULL AFTER status;

@@ -1,0 +1,136 @@
+// Package orderingtest starts order-service's application layer for tests the way app.Run wires
+// it — an ordering.Service over a private MariaDB database, the machine's Redis through the
+// circuit-broken client, and the cache-invalidation queue — and stops it when the test ends.
+package orderingtest
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shopworks/shop/clients/money"
+	"github.com/shopworks/shop/order-service/internal/messaging"
+	"github.com/shopworks/shop/order-service/internal/mysql"
+	"github.com/shopworks/shop/order-service/internal/ordering"
+	"github.com/shopworks/shop/order-service/internal/rediscache"
+	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/invalidation"
+	"github.com/shopworks/shop/platform/redisx"
+	"github.com/shopworks/shop/platform/testkit"
+)
+
+// Options choose what differs from the defaults.
+type Options struct {
+	Prices   ordering.PriceSource // default: Fixed, every product at 1.00 with plenty of stock
+	RedisURL string               // default: the machine's Redis (a closed port simulates it down)
+	DSN      string               // default: a new private database
+	Service  ordering.Options
+	Store    mysql.Options
+	// MySQLViaProxy puts a fault proxy between the service and MariaDB (Stack.MySQL).
+	MySQLViaProxy bool
+	// RedisViaProxy puts a fault proxy between the service and Redis (Stack.Redis).
+	RedisViaProxy bool
+}
+
+// Stack is a running order-service application layer.
+type Stack struct {
+	Service *ordering.Service
+	Store   *mysql.Store
+	Pages   *rediscache.Cache
+	Stale   *invalidation.Queue
+	DB      *sql.DB // straight to MariaDB, for assertions
+	DSN     string  // of the database, straight to MariaDB (for a second replica)
+	Relay   *Relay
+	MySQL   *testkit.Proxy // nil unless Options.MySQLViaProxy
+	Redis   *testkit.Proxy // nil unless Options.RedisViaProxy
+	Prefix  string         // the Redis key prefix
+	Log     *slog.Logger
+}
+
+// Relay counts the outbox relay's wake-ups.
+type Relay struct {
+	mu sync.Mutex
+	n  int
+}
+
+// Notify records a wake-up.
+func (r *Relay) Notify() { r.mu.Lock(); r.n++; r.mu.Unlock() }
+
+// Count is how many wake-ups there were.
+func (r *Relay) Count() int { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
+
+// Fixed is a PriceSource that knows every product at one price with plenty of stock.
+type Fixed struct{ Price money.Amount }
+
+// Get answers the product at the fixed price.
+func (f Fixed) Get(_ context.Context, id int64) (ordering.Product, error) {
+	p := f.Price
+	if p == 0 {
+		p = money.FromCents(100)
+	}
+	return ordering.Product{ID: id, Price: p, Qty: 1 << 30}, nil
+}
+
+// Start wires and runs the stack until the test ends.
+func Start(t testing.TB, o Options) *Stack {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := &Stack{Relay: &Relay{}, Log: log}
+	dsn := o.DSN
+	if dsn == "" {
+		dsn = testkit.NewDatabase(t, "order_app")
+		require.NoError(t, mysql.Migrate(dsn))
+	}
+	s.DB, s.DSN = open(t, dsn, false), dsn
+	if o.MySQLViaProxy {
+		dsn, s.MySQL = testkit.MySQLViaProxy(t, dsn)
+	}
+	redisURL := o.RedisURL
+	if redisURL == "" {
+		_, s.Prefix = testkit.Redis(t)
+		addr := testkit.RedisAddr()
+		if o.RedisViaProxy {
+			s.Redis = testkit.NewProxy(t, addr)
+			addr = s.Redis.Addr()
+		}
+		redisURL = "redis://" + addr
+	}
+	rdb, err := redisx.Open(redisURL, log)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rdb.Close() })
+	if o.Prices == nil {
+		o.Prices = Fixed{}
+	}
+	s.Pages = rediscache.New(rdb, s.Prefix, time.Minute)
+	s.Stale = invalidation.New(s.Pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, nil)
+	s.Store = mysql.NewStore(open(t, dsn, false), open(t, dsn, true), messaging.OrderCreated("order.created"), o.Store)
+	s.Service = ordering.NewService(ordering.Deps{Store: s.Store, Prices: o.Prices, Pages: s.Pages, Stale: s.Stale, Relay: s.Relay, Log: log}, o.Service)
+	ctx, stop := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	running.Go(func() { _ = s.Service.Run(ctx) })
+	running.Go(func() { _ = s.Stale.Run(ctx) })
+	t.Cleanup(func() { stop(); running.Wait() })
+	return s
+}
+
+func open(t testing.TB, dsn string, multi bool) *sql.DB {
+	t.Helper()
+	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 16, MultiStatements: multi})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// Count returns the number of rows of table.
+func (s *Stack) Count(t testing.TB, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, s.DB.QueryRow("SELECT COUNT(*) FROM "+table).Scan(&n))
+	return n
+}
