@@ -51,6 +51,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	if d.DB, err = dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: cfg.MaxOpen}); err != nil {
 		return nil, err
 	}
+	redisx.RouteLogs(log)
 	if d.Redis, err = redisx.Open(cfg.RedisURL, log); err != nil {
 		_ = d.Close()
 		return nil, err

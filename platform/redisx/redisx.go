@@ -15,8 +15,11 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
-// Timeout bounds dialing and each command.
-const Timeout = 150 * time.Millisecond
+// Timeout bounds each command; DialTimeout a new connection (dialing is rarer and slower).
+const (
+	Timeout     = 200 * time.Millisecond
+	DialTimeout = 500 * time.Millisecond
+)
 
 // Breaker defaults: this many consecutive failures open it; it stays open this long before one
 // probe may go through.
@@ -35,7 +38,7 @@ func Open(url string, log *slog.Logger) (*redis.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = Timeout, Timeout, Timeout
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = DialTimeout, Timeout, Timeout
 	opts.ContextTimeoutEnabled = true // a caller's shorter deadline is honoured too
 	opts.PoolSize = 64
 	opts.MaxRetries = -1   // a failed command is not retried: the caller falls back instead of waiting
@@ -124,4 +127,15 @@ func (h breakerHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		}
 		return err
 	}
+}
+
+// RouteLogs sends go-redis's own log lines (e.g. failed dials, which the breaker already reports
+// as state changes) to log at debug level instead of stderr. It sets the library's process-wide
+// logger: call it once at start.
+func RouteLogs(log *slog.Logger) { redis.SetLogger(redisLog{log}) }
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

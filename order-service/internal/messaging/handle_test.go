@@ -66,7 +66,7 @@ func TestStockResultsForUnknownOrMalformedMessagesArePermanent(t *testing.T) {
 
 func TestStockResultsWhenMySQLIsDownAreRetried(t *testing.T) {
 	stack := orderingtest.Start(t, orderingtest.Options{MySQLViaProxy: true})
-	stack.MySQL.Down()
+	stack.MySQLProxy.Down()
 	h := &messaging.StockResults{Orders: stack.Service, Log: stack.Log}
 	err := h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`{"orderId":1,"productId":2,"qty":1}`)})
 	require.Error(t, err)

@@ -96,7 +96,7 @@ func TestAFrozenRedisIsNeverOnTheWritePathAndStalePagesAreNotServedAfterward(t *
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { _, hit, _ := s.Service.ListByProduct(ctx, 4, 0, 10); return hit }, 5*time.Second, 10*time.Millisecond)
 
-	s.Redis.Freeze()
+	s.RedisProxy.Freeze()
 	for range 20 {
 		_, _, err := place(t, s, 4, "")
 		require.NoError(t, err, "orders are taken while Redis hangs")
@@ -107,7 +107,7 @@ func TestAFrozenRedisIsNeverOnTheWritePathAndStalePagesAreNotServedAfterward(t *
 	assert.Len(t, page.Orders, 21, "read from MySQL")
 	assert.True(t, s.Stale.Pending(4), "the invalidation waits for Redis")
 
-	s.Redis.Thaw() // Redis comes back with the page cached before the writes
+	s.RedisProxy.Thaw() // Redis comes back with the page cached before the writes
 	require.Eventually(t, func() bool { return !s.Stale.Pending(4) }, 5*time.Second, 10*time.Millisecond)
 	page, _, err = s.Service.ListByProduct(ctx, 4, 0, 100)
 	require.NoError(t, err)
@@ -120,7 +120,7 @@ func TestAFrozenDatabaseAnswersPlacementsByTheDeadline(t *testing.T) {
 	s := orderingtest.Start(t, orderingtest.Options{MySQLViaProxy: true, Service: ordering.Options{WriteTimeout: 500 * time.Millisecond}})
 	_, _, err := place(t, s, 6, "")
 	require.NoError(t, err)
-	s.MySQL.Freeze()
+	s.MySQLProxy.Freeze()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	failed, unknown := 0, 0
@@ -143,7 +143,7 @@ func TestAFrozenDatabaseAnswersPlacementsByTheDeadline(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	s.MySQL.Thaw()
+	s.MySQLProxy.Thaw()
 	// Certain failures are never stored; an unknown outcome may be either.
 	require.Eventually(t, func() bool {
 		n := s.Count(t, "orders")
@@ -157,9 +157,9 @@ func TestAFrozenDatabaseAnswersPlacementsByTheDeadline(t *testing.T) {
 // A connection cut right after COMMIT: the order is stored, and the client is told so.
 func TestACutDuringCommitIsResolvedToTheTruth(t *testing.T) {
 	s := orderingtest.Start(t, orderingtest.Options{MySQLViaProxy: true})
-	s.MySQL.CutAfter([]byte("COMMIT"))
+	s.MySQLProxy.CutAfter([]byte("COMMIT"))
 	o, _, err := place(t, s, 8, "")
-	require.Equal(t, 1, s.MySQL.Cuts())
+	require.Equal(t, 1, s.MySQLProxy.Cuts())
 	require.NoError(t, err)
 	got, err := s.Service.GetOrder(context.Background(), o.ID)
 	require.NoError(t, err)

@@ -40,17 +40,17 @@ type Options struct {
 
 // Stack is a running order-service application layer.
 type Stack struct {
-	Service *ordering.Service
-	Store   *mysql.Store
-	Pages   *rediscache.Cache
-	Stale   *invalidation.Queue
-	DB      *sql.DB // straight to MariaDB, for assertions
-	DSN     string  // of the database, straight to MariaDB (for a second replica)
-	Relay   *Relay
-	MySQL   *testkit.Proxy // nil unless Options.MySQLViaProxy
-	Redis   *testkit.Proxy // nil unless Options.RedisViaProxy
-	Prefix  string         // the Redis key prefix
-	Log     *slog.Logger
+	Service    *ordering.Service
+	Store      *mysql.Store
+	Pages      *rediscache.Cache
+	Stale      *invalidation.Queue
+	DB         *sql.DB // straight to MariaDB, for assertions
+	DSN        string  // of the database, straight to MariaDB (for a second replica)
+	Relay      *Relay
+	MySQLProxy *testkit.Proxy // nil unless Options.MySQLViaProxy
+	RedisProxy *testkit.Proxy // nil unless Options.RedisViaProxy
+	Prefix     string         // the Redis key prefix
+	Log        *slog.Logger
 }
 
 // Relay counts the outbox relay's wake-ups.
@@ -89,15 +89,15 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	s.DB, s.DSN = open(t, dsn, false), dsn
 	if o.MySQLViaProxy {
-		dsn, s.MySQL = testkit.MySQLViaProxy(t, dsn)
+		dsn, s.MySQLProxy = testkit.MySQLViaProxy(t, dsn)
 	}
 	redisURL := o.RedisURL
 	if redisURL == "" {
 		_, s.Prefix = testkit.Redis(t)
 		addr := testkit.RedisAddr()
 		if o.RedisViaProxy {
-			s.Redis = testkit.NewProxy(t, addr)
-			addr = s.Redis.Addr()
+			s.RedisProxy = testkit.NewProxy(t, addr)
+			addr = s.RedisProxy.Addr()
 		}
 		redisURL = "redis://" + addr
 	}

@@ -1,7 +1,8 @@
 // Package app wires product-service together and owns its lifecycle: open MySQL (migrated),
-// Redis and RabbitMQ, start the outbox relay, the order.created consumer and the HTTP server, and
-// stop them in order — stop accepting HTTP, drain in-flight requests, stop consuming, flush the
-// relay, close the connections.
+// Redis and RabbitMQ, start the catalog.Service and its reservation writer, the cache
+// invalidations, the outbox relay, the order.created consumer and the HTTP server, and stop them
+// in order — stop accepting HTTP, drain in-flight requests, stop consuming, stop the writer,
+// flush the invalidations and the relay, close the connections.
 package app
 
 import (
@@ -19,7 +20,9 @@ import (
 	"github.com/shopworks/shop/clients/orderclient"
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/boot"
+	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/config"
@@ -59,26 +62,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return fmt.Errorf("declare queue %s: %w", consumer.Queue, err)
 	}
 
-	store := mysql.NewStore(db)
-	cache := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
-	local := localcache.New(cfg.LocalCacheTTL, cfg.LocalCacheSize)
-	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
-	afterWrite := func(ctx context.Context, productID int64) {
-		if err := cache.Invalidate(ctx, productID); err != nil {
-			log.WarnContext(ctx, "cache invalidation failed", slog.Int64("productId", productID), slog.String("error", err.Error()))
-		}
-		local.Invalidate(productID) // after Redis: a racing load cannot refill it from Redis
-		relay.Notify()
+	// Reservations are written in batches on their own small multi-statement pool.
+	batchDB, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: 2, MultiStatements: true})
+	if err != nil {
+		return fmt.Errorf("open the reservation pool: %w", err)
 	}
+	defer batchDB.Close()
+	store := mysql.NewStore(db, batchDB, mysql.Events{
+		Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Reserved: messaging.StockResult(time.Now),
+	}, cfg.WriteTimeout)
+	docs := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
+	stale := invalidation.New(docs.InvalidateMany, invalidation.Options{Name: "product"}, log, reg)
+	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
+	products := catalog.NewService(catalog.Deps{
+		Store: store, Docs: docs, Local: localcache.New(cfg.LocalCacheTTL, cfg.LocalCacheSize), Stale: stale, Relay: relay,
+		Encode: httpapi.EncodeProduct, Log: log,
+	}, catalog.Options{WriteTimeout: cfg.WriteTimeout, BatchMax: cfg.ConsumerWorkers})
 	orders, err := orderclient.New(cfg.OrdersBaseURL, orderclient.Options{Timeout: cfg.OrdersTimeout, APIKey: cfg.OrdersAPIKey})
 	if err != nil {
 		return err
 	}
 	server := httpapi.NewServer(httpapi.Deps{
-		Store: store, Cache: cache, Local: local, Orders: orders, OrdersTimeout: cfg.OrdersTimeout, AfterWrite: afterWrite, Log: log,
+		Catalog: products, Orders: orders, OrdersTimeout: cfg.OrdersTimeout, Log: log,
 		Checks: []httpx.Check{
 			{Name: "mysql", Required: true, Probe: store.Ping},
-			{Name: "redis", Probe: cache.Ping},
+			{Name: "redis", Probe: docs.Ping},
 			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
 		},
 	})
@@ -86,51 +94,47 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if err != nil {
 		return err
 	}
-	batcher := messaging.NewBatcher(cfg.ConsumerWorkers,
-		func(ctx context.Context, reqs []catalog.ReservationRequest, corr map[int64]string) ([]catalog.ReservationResult, error) {
-			return store.ReserveBatch(ctx, reqs, func(r catalog.ReservationResult) ([]outbox.Event, error) {
-				return messaging.ReservationEvents(corr[r.Request.OrderID], time.Now)(r)
-			})
-		},
-		func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error) {
-			return store.Reserve(ctx, req, messaging.ReservationEvents(correlationID, time.Now))
-		},
-		mysql.IsBatchConflict, afterWrite)
-	orderCreated := messaging.NewOrderCreatedHandler(batcher.Reserve, nil, log)
+	orderCreated := messaging.NewOrderCreatedHandler(products, log)
 
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
 			return fmt.Errorf("listen on %d: %w", cfg.Port, err)
 		}
 	}
-	return serve(ctx, log, cfg, httpx.NewServer(ln.Addr().String(), handler), ln, relay, batcher.Run, func(ctx context.Context) error {
-		return conn.Consume(ctx, consumer, orderCreated.Handle)
-	})
+	return serve(ctx, log, cfg, httpx.NewServer(ln.Addr().String(), handler), ln, products.Run, []func(context.Context) error{relay.Run, stale.Run},
+		func(ctx context.Context) error { return conn.Consume(ctx, consumer, orderCreated.Handle) })
 }
 
-// serve runs HTTP, the consumer and the relay, and stops them in order when ctx is done.
-func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.Server, ln net.Listener, relay *outbox.Relay,
-	batch, consume func(context.Context) error) error {
+// serve runs HTTP, the consumer, the service's batch writer and the flushers (relay, cache
+// invalidations), and stops them in that order when ctx is done.
+func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.Server, ln net.Listener,
+	service func(context.Context) error, flushers []func(context.Context) error, consume func(context.Context) error) error {
 	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(ctx))
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	serviceCtx, stopService := context.WithCancel(context.WithoutCancel(ctx))
+	flushCtx, stopFlushing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsuming()
-	defer stopRelay()
+	defer stopService()
+	defer stopFlushing()
 
-	var workers errgroup.Group
-	workers.Go(func() error { return relay.Run(relayCtx) })
-	workers.Go(func() error { return batch(relayCtx) })
+	var serving, flushing errgroup.Group
+	for _, f := range flushers {
+		flushing.Go(func() error { return f(flushCtx) })
+	}
+	serving.Go(func() error { return service(serviceCtx) })
 	consumed := make(chan error, 1)
 	go func() { consumed <- consume(consumeCtx) }() // waited for below
 
 	err := httpx.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
 	log.Info("http stopped; stopping consumer and flushing the outbox")
 	// Consumer first (its in-flight handlers finish their reservations and ack), then the
-	// batcher and the relay (which flushes what those reservations wrote).
+	// reservation writer, then the relay (which flushes what those reservations wrote).
 	stopConsuming()
 	cerr := <-consumed
-	stopRelay()
-	werr := workers.Wait()
-	for _, e := range []error{cerr, werr} {
+	stopService()
+	serr := serving.Wait()
+	stopFlushing()
+	ferr := flushing.Wait()
+	for _, e := range []error{cerr, serr, ferr} {
 		if e != nil && !errors.Is(e, context.Canceled) {
 			err = errors.Join(err, e)
 		}

@@ -1,6 +1,9 @@
-// Package catalog is product-service's domain: what a product is, the rules a product change must
-// keep, and how an order's stock reservation is decided. It has no I/O; the mysql, rediscache,
-// messaging and httpapi packages adapt it to the outside world.
+// Package catalog is product-service's domain and application layer. The domain: what a product
+// is, the rules a product change must keep, and how an order's stock reservation is decided. The
+// application layer (Service): every use case — product writes, reads through the caches, stock
+// reservation — over small ports (Store, DocumentCache, LocalCache, Invalidator, Notifier) that
+// mysql, rediscache, localcache and the platform adapt. It has no I/O of its own; httpapi and
+// messaging only translate wire types to calls of the Service.
 package catalog
 
 import (
@@ -114,6 +117,8 @@ type ReservationRequest struct {
 	OrderID   int64
 	ProductID int64
 	Qty       int32
+	// CorrelationID is the request ID that caused the order; the stock result carries it on.
+	CorrelationID string
 }
 
 // Validate rejects requests no retry can fix.

@@ -27,6 +27,7 @@ type Config struct {
 	QueuePrefix     string
 	OrdersBaseURL   string
 	OrdersTimeout   time.Duration
+	WriteTimeout    time.Duration
 	CacheTTL        time.Duration
 	LocalCacheTTL   time.Duration
 	LocalCacheSize  int
@@ -54,6 +55,7 @@ func Load(getenv func(string) string) (Config, error) {
 		QueuePrefix:     e.Str("AMQP_QUEUE_PREFIX", ""),
 		OrdersBaseURL:   strings.TrimRight(e.Str("ORDERS_BASE", "http://127.0.0.1:4000"), "/"),
 		OrdersTimeout:   e.Duration("ORDERS_TIMEOUT", 2500*time.Millisecond),
+		WriteTimeout:    e.Duration("WRITE_TIMEOUT", 2*time.Second),
 		CacheTTL:        e.Duration("CACHE_TTL", 60*time.Second),
 		LocalCacheTTL:   e.DurationOrZero("LOCAL_CACHE_TTL", 500*time.Millisecond),
 		LocalCacheSize:  e.Int("LOCAL_CACHE_SIZE", 10000),
@@ -95,6 +97,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.DBMaxOpenConns < 2 {
 		e.Fail("DB_MAX_OPEN_CONNS", "must be at least 2 (the outbox relay needs two)")
 	}
+	if c.WriteTimeout < 100*time.Millisecond || c.WriteTimeout > time.Minute {
+		e.Fail("WRITE_TIMEOUT", "must be 100ms..1m")
+	}
 	if c.ConsumerWorkers < 1 {
 		e.Fail("CONSUMER_WORKERS", "must be at least 1")
 	}
@@ -119,6 +124,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("queuePrefix", c.QueuePrefix),
 		slog.String("ordersBase", c.OrdersBaseURL),
 		slog.Duration("ordersTimeout", c.OrdersTimeout),
+		slog.Duration("writeTimeout", c.WriteTimeout),
 		slog.Duration("cacheTTL", c.CacheTTL),
 		slog.Duration("localCacheTTL", c.LocalCacheTTL),
 		slog.Int("apiKeys", len(c.APIKeys)),

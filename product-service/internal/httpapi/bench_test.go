@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/shopworks/shop/clients/transport"
-	"github.com/shopworks/shop/platform/testkit"
 )
 
 // benchGet hammers url from parallel clients sharing one tuned http.Client, the same way for
@@ -37,8 +36,7 @@ func benchGet(b *testing.B, url string) {
 
 // go test -bench 'GetProductCached|BareHandler' -run '^$' ./internal/httpapi/
 func BenchmarkGetProductCached(b *testing.B) {
-	rdb, prefix := testkit.Redis(b)
-	f := newFixture(b, rdb, prefix)
+	f := newFixture(b)
 	resp, p := f.do(b, "POST", "/products", `{"name":"Bench","price":1000,"qty":50}`)
 	if resp.StatusCode != 201 {
 		b.Fatalf("create: %d", resp.StatusCode)

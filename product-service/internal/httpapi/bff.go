@@ -30,7 +30,7 @@ func (s *Server) GetProductWithOrders(ctx context.Context, req api.GetProductWit
 		defer wg.Done()
 		orders, ordersErr = s.fetchOrders(octx, req.Id)
 	}()
-	p, err := s.d.Store.Get(ctx, req.Id)
+	p, err := s.d.Catalog.GetProduct(ctx, req.Id)
 	if err != nil {
 		cancel()
 		wg.Wait()

@@ -1,6 +1,7 @@
 // Package httpapi is product-service's HTTP adapter: it implements the strict server generated
-// from api/product-service.yaml, maps domain errors to problems in exactly one place (mapError),
-// serves GET /products/{id} through the Redis cache, and joins orders from order-service for the BFF.
+// from api/product-service.yaml by translating wire types to calls of the catalog.Service, maps
+// domain errors to problems in exactly one place (mapError), and joins orders from order-service
+// for the BFF.
 package httpapi
 
 import (
@@ -13,54 +14,55 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/shopworks/shop/clients/orderclient"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
-	"github.com/shopworks/shop/product-service/internal/localcache"
-	"github.com/shopworks/shop/product-service/internal/messaging"
-	"github.com/shopworks/shop/product-service/internal/mysql"
-	"github.com/shopworks/shop/product-service/internal/rediscache"
 )
 
 var _ api.StrictServerInterface = (*Server)(nil)
 
+// Catalog is the application layer the handlers call (catalog.Service).
+type Catalog interface {
+	CreateProduct(ctx context.Context, in catalog.Input, correlationID string) (catalog.Product, error)
+	ReplaceProduct(ctx context.Context, id int64, in catalog.Input, correlationID string) (catalog.Product, error)
+	UpdateProduct(ctx context.Context, id int64, patch catalog.Patch, correlationID string) (catalog.Product, error)
+	DeleteProduct(ctx context.Context, id int64, correlationID string) (catalog.Product, error)
+	GetProduct(ctx context.Context, id int64) (catalog.Product, error)
+	ListProducts(ctx context.Context, after int64, limit int) ([]catalog.Product, error)
+	ProductDocument(ctx context.Context, id int64) ([]byte, bool, error)
+}
+
 // Deps are the Server's collaborators.
 type Deps struct {
-	Store *mysql.Store
-	Cache *rediscache.Cache
-	// Local is the in-process cache in front of Cache (nil: none); AfterWrite must invalidate it.
-	Local         *localcache.Cache
+	Catalog       Catalog
 	Orders        *orderclient.ClientWithResponses
 	OrdersTimeout time.Duration
-	// AfterWrite runs after a committed product change (cache invalidation, relay wake-up).
-	AfterWrite func(ctx context.Context, productID int64)
-	Checks     []httpx.Check
-	Log        *slog.Logger
-	Now        func() time.Time
+	Checks        []httpx.Check
+	Log           *slog.Logger
 }
 
 // Server implements the generated strict server interface.
-type Server struct {
-	d     Deps
-	loads singleflight.Group
-}
+type Server struct{ d Deps }
 
 // NewServer returns a Server.
-func NewServer(d Deps) *Server {
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	return &Server{d: d}
-}
+func NewServer(d Deps) *Server { return &Server{d: d} }
 
 const defaultLimit = 100
 
 func toAPI(p catalog.Product) api.Product {
 	return api.Product{Id: p.ID, Name: p.Name, Price: p.Price, Qty: p.Qty, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
+}
+
+// EncodeProduct is the document GET /products/{id} answers, as the caches keep it
+// (catalog.Deps.Encode): the JSON of the API's Product and a newline.
+func EncodeProduct(p catalog.Product) ([]byte, error) {
+	b, err := json.Marshal(toAPI(p))
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -75,7 +77,7 @@ func (s *Server) ListProducts(ctx context.Context, req api.ListProductsRequestOb
 	if req.Params.After != nil {
 		after = *req.Params.After
 	}
-	rows, err := s.d.Store.List(ctx, after, limit+1)
+	rows, err := s.d.Catalog.ListProducts(ctx, after, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -92,20 +94,18 @@ func (s *Server) ListProducts(ctx context.Context, req api.ListProductsRequestOb
 
 // CreateProduct stores a product and emits product.updated.
 func (s *Server) CreateProduct(ctx context.Context, req api.CreateProductRequestObject) (api.CreateProductResponseObject, error) {
-	in := catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}
-	p, err := s.d.Store.Create(ctx, in, messaging.ProductUpdated(httpx.RequestIDFrom(ctx)))
+	p, err := s.d.Catalog.CreateProduct(ctx, catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, httpx.RequestIDFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
-	s.d.AfterWrite(ctx, p.ID)
 	return api.CreateProduct201JSONResponse{Body: toAPI(p), Headers: api.CreateProduct201ResponseHeaders{
 		Location: ptr("/products/" + strconv.FormatInt(p.ID, 10)),
 	}}, nil
 }
 
-// GetProduct serves from the cache when it can, from MySQL otherwise.
+// GetProduct serves the product's document from the caches when it can, from MySQL otherwise.
 func (s *Server) GetProduct(ctx context.Context, req api.GetProductRequestObject) (api.GetProductResponseObject, error) {
-	body, hit, err := s.productJSON(ctx, req.Id)
+	body, hit, err := s.d.Catalog.ProductDocument(ctx, req.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -130,76 +130,30 @@ func (c cachedProduct) VisitGetProductResponse(w http.ResponseWriter) error {
 	return err
 }
 
-// productJSON returns the product's JSON and whether it came from the cache. Concurrent misses
-// of one id load once; the loaded value is cached only if no write invalidated it meanwhile.
-func (s *Server) productJSON(ctx context.Context, id int64) ([]byte, bool, error) {
-	if b, ok := s.d.Local.Get(id); ok {
-		return b, true, nil
-	}
-	localGen := s.d.Local.Generation()
-	if b, err := s.d.Cache.Get(ctx, id); err == nil && b != nil {
-		s.d.Local.Put(id, b, localGen)
-		return b, true, nil
-	} else if err != nil && !errors.Is(err, rediscache.ErrBypassed) {
-		s.d.Log.WarnContext(ctx, "redis read failed; serving from MySQL", slog.String("error", err.Error()))
-	}
-	v, err, _ := s.loads.Do(strconv.FormatInt(id, 10), func() (any, error) {
-		gen, genErr := s.d.Cache.Generation(ctx, id)
-		p, err := s.d.Store.Get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(toAPI(p))
-		if err != nil {
-			return nil, fmt.Errorf("encode product %d: %w", id, err)
-		}
-		b = append(b, '\n')
-		if genErr == nil {
-			if _, err := s.d.Cache.SetIfCurrent(ctx, id, gen, b); err != nil {
-				s.d.Log.WarnContext(ctx, "redis write failed", slog.String("error", err.Error()))
-			}
-		}
-		return b, nil
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	s.d.Local.Put(id, v.([]byte), localGen)
-	return v.([]byte), false, nil
-}
-
 // ReplaceProduct replaces every field.
 func (s *Server) ReplaceProduct(ctx context.Context, req api.ReplaceProductRequestObject) (api.ReplaceProductResponseObject, error) {
-	in := catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}
-	p, err := s.d.Store.Update(ctx, req.Id, func(catalog.Product) catalog.Input { return in }, messaging.ProductUpdated(httpx.RequestIDFrom(ctx)))
+	p, err := s.d.Catalog.ReplaceProduct(ctx, req.Id, catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, httpx.RequestIDFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
-	s.d.AfterWrite(ctx, p.ID)
 	return api.ReplaceProduct200JSONResponse{Body: toAPI(p)}, nil
 }
 
 // UpdateProduct changes the given fields.
 func (s *Server) UpdateProduct(ctx context.Context, req api.UpdateProductRequestObject) (api.UpdateProductResponseObject, error) {
-	patch := catalog.Patch{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}
-	if patch.Empty() {
-		return nil, &catalog.ValidationError{Fields: []catalog.FieldError{{Field: "body", Message: "at least one of name, price, qty is required"}}}
-	}
-	p, err := s.d.Store.Update(ctx, req.Id, func(cur catalog.Product) catalog.Input { return cur.Apply(patch) }, messaging.ProductUpdated(httpx.RequestIDFrom(ctx)))
+	p, err := s.d.Catalog.UpdateProduct(ctx, req.Id, catalog.Patch{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, httpx.RequestIDFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
-	s.d.AfterWrite(ctx, p.ID)
 	return api.UpdateProduct200JSONResponse{Body: toAPI(p)}, nil
 }
 
 // DeleteProduct removes a product and answers it as it was.
 func (s *Server) DeleteProduct(ctx context.Context, req api.DeleteProductRequestObject) (api.DeleteProductResponseObject, error) {
-	p, err := s.d.Store.Delete(ctx, req.Id, messaging.ProductDeleted(httpx.RequestIDFrom(ctx), s.d.Now))
+	p, err := s.d.Catalog.DeleteProduct(ctx, req.Id, httpx.RequestIDFrom(ctx))
 	if err != nil {
 		return nil, err
 	}
-	s.d.AfterWrite(ctx, p.ID)
 	return api.DeleteProduct200JSONResponse{Body: toAPI(p)}, nil
 }
 

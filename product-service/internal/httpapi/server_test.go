@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,47 +14,35 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/testkit"
+	"github.com/shopworks/shop/product-service/internal/catalogtest"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
-	"github.com/shopworks/shop/product-service/internal/localcache"
-	"github.com/shopworks/shop/product-service/internal/mysql"
-	"github.com/shopworks/shop/product-service/internal/rediscache"
 )
 
 type fixture struct {
-	db     *sql.DB
-	cache  *rediscache.Cache
+	*catalogtest.Stack
 	server *httptest.Server
 	client *http.Client
 }
 
-func newFixture(t testing.TB, rdb redis.UniversalClient, prefix string) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	return newFixtureWithLocal(t, rdb, prefix, nil)
+	return newFixtureWith(t, catalogtest.Options{})
 }
 
-// newFixtureWithLocal adds the in-process cache in front of Redis, invalidated like the app does.
-func newFixtureWithLocal(t testing.TB, rdb redis.UniversalClient, prefix string, local *localcache.Cache) *fixture {
+// newFixtureWith serves product-service's handler over a running application layer.
+func newFixtureWith(t testing.TB, o catalogtest.Options) *fixture {
 	t.Helper()
-	dsn := testkit.NewDatabase(t, "product_http")
-	require.NoError(t, mysql.Migrate(dsn))
-	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 16})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
+	stack := catalogtest.Start(t, o)
 	log := httpx.NewLogger(io.Discard, slog.LevelError, "product-service")
-	cache := rediscache.New(rdb, prefix, time.Minute)
-	store := mysql.NewStore(db)
 	srv := httpapi.NewServer(httpapi.Deps{
-		Store: store, Cache: cache, Local: local, OrdersTimeout: time.Second, Log: log,
-		AfterWrite: func(ctx context.Context, id int64) { _ = cache.Invalidate(ctx, id); local.Invalidate(id) },
-		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
+		Catalog: stack.Service, OrdersTimeout: time.Second, Log: log,
+		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: stack.Store.Ping}, {Name: "redis", Probe: stack.Docs.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
@@ -63,7 +50,7 @@ func newFixtureWithLocal(t testing.TB, rdb redis.UniversalClient, prefix string,
 	t.Cleanup(ts.Close)
 	spec, err := api.GetSpec()
 	require.NoError(t, err)
-	return &fixture{db: db, cache: cache, server: ts, client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
+	return &fixture{Stack: stack, server: ts, client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
 }
 
 func (f *fixture) do(t testing.TB, method, path, body string) (*http.Response, map[string]any) {
@@ -84,21 +71,23 @@ func (f *fixture) do(t testing.TB, method, path, body string) (*http.Response, m
 	return resp, out
 }
 
-func (f *fixture) count(t testing.TB, table string) int {
-	var n int
-	require.NoError(t, f.db.QueryRow("SELECT COUNT(*) FROM "+table).Scan(&n))
-	return n
+func (f *fixture) count(t testing.TB, table string) int { return f.Count(t, table) }
+
+// settled waits until the shared cache's invalidation of id, applied off the write path, is done.
+func (f *fixture) settled(t testing.TB, id int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return !f.Stale.Pending(id) }, 5*time.Second, time.Millisecond)
 }
 
 func TestCatalogCRUDAndCache(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
-	f := newFixture(t, rdb, prefix)
+	f := newFixture(t)
 
 	resp, p := f.do(t, "POST", "/products", `{"name":"BFF Test","price":1000,"qty":50}`)
 	require.Equal(t, 201, resp.StatusCode)
 	id := int64(p["id"].(float64))
 	assert.Equal(t, fmt.Sprintf("/products/%d", id), resp.Header.Get("Location"))
 	assert.Equal(t, 1, f.count(t, "outbox"), "product.updated written with the product")
+	f.settled(t, id)
 
 	resp, _ = f.do(t, "GET", fmt.Sprintf("/products/%d", id), "")
 	assert.Equal(t, "MISS", resp.Header.Get("X-Cache"))
@@ -150,13 +139,12 @@ func TestCatalogCRUDAndCache(t *testing.T) {
 	resp, _ = f.do(t, "GET", fmt.Sprintf("/products/%d", id), "")
 	assert.Equal(t, 404, resp.StatusCode, "the deletion invalidated the cache")
 	var key string
-	require.NoError(t, f.db.QueryRow("SELECT routing_key FROM outbox ORDER BY id DESC LIMIT 1").Scan(&key))
+	require.NoError(t, f.DB.QueryRow("SELECT routing_key FROM outbox ORDER BY id DESC LIMIT 1").Scan(&key))
 	assert.Equal(t, "product.deleted", key)
 }
 
 func TestListIsBoundedWithKeysetPagination(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
-	f := newFixture(t, rdb, prefix)
+	f := newFixture(t)
 	for i := 0; i < 5; i++ {
 		resp, _ := f.do(t, "POST", "/products", fmt.Sprintf(`{"name":"P%d","price":1,"qty":1}`, i))
 		require.Equal(t, 201, resp.StatusCode)
@@ -185,21 +173,22 @@ func TestListIsBoundedWithKeysetPagination(t *testing.T) {
 // TestARacingMissCannotRecacheStaleData: a reader loads the product, an update commits and
 // invalidates, then the reader tries to cache what it loaded — and must not succeed.
 func TestARacingMissCannotRecacheStaleData(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
-	f := newFixture(t, rdb, prefix)
+	f := newFixture(t)
 	resp, p := f.do(t, "POST", "/products", `{"name":"Old","price":1,"qty":1}`)
 	require.Equal(t, 201, resp.StatusCode)
 	id := int64(p["id"].(float64))
 	ctx := context.Background()
 
-	gen, err := f.cache.Generation(ctx, id) // the reader's miss starts…
+	gen, err := f.Docs.Generation(ctx, id) // the reader's miss starts…
 	require.NoError(t, err)
 	stale := []byte(`{"name":"Old"}`)
 	resp, _ = f.do(t, "PUT", fmt.Sprintf("/products/%d", id), `{"name":"New","price":1,"qty":1}`) // …an update lands…
 	require.Equal(t, 200, resp.StatusCode)
-	stored, err := f.cache.SetIfCurrent(ctx, id, gen, stale) // …and the reader finishes.
+	require.Eventually(t, func() bool { return !f.Stale.Pending(id) }, 5*time.Second, time.Millisecond, "…its invalidation is applied…")
+	require.NoError(t, f.Docs.SetIfCurrent(ctx, id, gen, stale)) // …and the reader finishes.
+	_, cached, err := f.Docs.Get(ctx, id)
 	require.NoError(t, err)
-	assert.False(t, stored, "the stale value was refused")
+	assert.False(t, cached, "the stale value was refused")
 	_, got := f.do(t, "GET", fmt.Sprintf("/products/%d", id), "")
 	assert.Equal(t, "New", got["name"])
 
@@ -222,7 +211,7 @@ func TestARacingMissCannotRecacheStaleData(t *testing.T) {
 	}
 	wg.Wait()
 	var dbQty int
-	require.NoError(t, f.db.QueryRow("SELECT qty FROM products WHERE id = ?", id).Scan(&dbQty))
+	require.NoError(t, f.DB.QueryRow("SELECT qty FROM products WHERE id = ?", id).Scan(&dbQty))
 	for i := 0; i < 3; i++ {
 		_, got = f.do(t, "GET", fmt.Sprintf("/products/%d", id), "")
 		assert.EqualValues(t, dbQty, got["qty"], "no stale value survives")
@@ -233,9 +222,7 @@ func TestARacingMissCannotRecacheStaleData(t *testing.T) {
 func TestRedisDownServesFromMySQL(t *testing.T) {
 	ln, err := (&net0{}).closedAddr()
 	require.NoError(t, err)
-	rdb := redis.NewClient(&redis.Options{Addr: ln, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
-	defer rdb.Close()
-	f := newFixture(t, rdb, "x:")
+	f := newFixtureWith(t, catalogtest.Options{RedisURL: "redis://" + ln})
 	resp, p := f.do(t, "POST", "/products", `{"name":"NoCache","price":1,"qty":1}`)
 	require.Equal(t, 201, resp.StatusCode)
 	for i := 0; i < 3; i++ {
@@ -252,8 +239,7 @@ func TestRedisDownServesFromMySQL(t *testing.T) {
 // TestInjectionStringsAreJustData sends SQL injection strings in every field and parameter: they
 // are stored and returned verbatim or rejected with 400, and nothing else in the database changes.
 func TestInjectionStringsAreJustData(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
-	f := newFixture(t, rdb, prefix)
+	f := newFixture(t)
 	attacks := []string{`'; DROP TABLE products; --`, `" OR "1"="1`, `1; DELETE FROM outbox`, `\'); SELECT SLEEP(5); --`, "Robert'); DROP TABLE processed_orders;--"}
 	for _, a := range attacks {
 		body, _ := json.Marshal(map[string]any{"name": a, "price": 1, "qty": 1})

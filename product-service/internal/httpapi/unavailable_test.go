@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"io"
@@ -17,9 +16,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/testkit"
+	"github.com/shopworks/shop/product-service/internal/catalog"
+	"github.com/shopworks/shop/product-service/internal/catalogtest"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
+	"github.com/shopworks/shop/product-service/internal/localcache"
+	"github.com/shopworks/shop/product-service/internal/messaging"
 	"github.com/shopworks/shop/product-service/internal/mysql"
 	"github.com/shopworks/shop/product-service/internal/rediscache"
 )
@@ -32,12 +36,13 @@ func TestMySQLDownAnswers503Problems(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	log := httpx.NewLogger(io.Discard, slog.LevelError, "product-service")
-	cache := rediscache.New(rdb, prefix, time.Minute)
-	store := mysql.NewStore(db)
+	docs := rediscache.New(rdb, prefix, time.Minute)
+	store := mysql.NewStore(db, db, mysql.Events{Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Reserved: messaging.StockResult(time.Now)}, 0)
+	products := catalog.NewService(catalog.Deps{Store: store, Docs: docs, Local: (*localcache.Cache)(nil),
+		Stale: invalidation.New(docs.InvalidateMany, invalidation.Options{}, log, nil), Relay: &catalogtest.Relay{}, Encode: httpapi.EncodeProduct, Log: log}, catalog.Options{})
 	srv := httpapi.NewServer(httpapi.Deps{
-		Store: store, Cache: cache, OrdersTimeout: time.Second, Log: log,
-		AfterWrite: func(context.Context, int64) {},
-		Checks:     []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: cache.Ping}},
+		Catalog: products, OrdersTimeout: time.Second, Log: log,
+		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: docs.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)

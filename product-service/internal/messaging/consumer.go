@@ -13,21 +13,20 @@ import (
 	"github.com/shopworks/shop/product-service/internal/catalog"
 )
 
-// OrderCreatedHandler reserves stock for each order.created.
-type OrderCreatedHandler struct {
-	reserve    func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error)
-	afterWrite func(ctx context.Context, productID int64)
-	log        *slog.Logger
+// Reserver decides stock reservations (catalog.Service).
+type Reserver interface {
+	Reserve(ctx context.Context, req catalog.ReservationRequest) (catalog.ReservationResult, error)
 }
 
-// NewOrderCreatedHandler wires the handler: reserve runs the transaction; afterWrite, when not
-// nil, runs after a commit that changed stock (the Batcher does this itself, once per batch).
-func NewOrderCreatedHandler(
-	reserve func(ctx context.Context, req catalog.ReservationRequest, correlationID string) (catalog.ReservationResult, error),
-	afterWrite func(ctx context.Context, productID int64),
-	log *slog.Logger,
-) *OrderCreatedHandler {
-	return &OrderCreatedHandler{reserve: reserve, afterWrite: afterWrite, log: log}
+// OrderCreatedHandler translates each order.created into a reservation of the catalog.Service.
+type OrderCreatedHandler struct {
+	stock Reserver
+	log   *slog.Logger
+}
+
+// NewOrderCreatedHandler returns the handler.
+func NewOrderCreatedHandler(stock Reserver, log *slog.Logger) *OrderCreatedHandler {
+	return &OrderCreatedHandler{stock: stock, log: log}
 }
 
 // DecodeOrderCreated reads an order.created body: the original payload (orderId, productId, qty,
@@ -64,16 +63,14 @@ func (h *OrderCreatedHandler) Handle(ctx context.Context, d amqpx.Delivery) erro
 		h.log.WarnContext(ctx, "malformed order.created", slog.String("messageId", d.MessageID), slog.String("error", err.Error()))
 		return err
 	}
-	res, err := h.reserve(ctx, req, d.CorrelationID)
+	req.CorrelationID = d.CorrelationID
+	res, err := h.stock.Reserve(ctx, req)
 	if err != nil {
 		var ve *catalog.ValidationError
 		if errors.As(err, &ve) {
 			return amqpx.Permanent(err)
 		}
 		return fmt.Errorf("reserve stock for order %d: %w", req.OrderID, err)
-	}
-	if res.Outcome != catalog.AlreadyProcessed && h.afterWrite != nil {
-		h.afterWrite(ctx, req.ProductID)
 	}
 	h.log.DebugContext(ctx, "order.created processed",
 		slog.Int64("orderId", req.OrderID), slog.Int64("productId", req.ProductID),

@@ -1,16 +1,20 @@
-// Package mysql is product-service's MySQL adapter: the products table, the outbox rows written in
-// the same transaction as every product change, and the dedupe table that makes stock reservation
-// exactly-once. Migrations are embedded and applied at start (see platform/dbx).
+// Package mysql is product-service's MySQL adapter, implementing catalog.Store: the products
+// table, the outbox rows written in the same transaction as every product change, and the dedupe
+// table that makes stock reservation exactly-once. Reservations are written in batches, several
+// statements per round trip (dbx.Session); every call runs under a deadline. Migrations are
+// embedded and applied at start (see platform/dbx).
 package mysql
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/outbox"
@@ -28,17 +32,31 @@ func Migrate(dsn string) error {
 	return nil
 }
 
-// EventsFunc builds the outbox events a committed product change must publish.
-type EventsFunc func(catalog.Product) ([]outbox.Event, error)
+// Events encode the outbox events of the changes (messaging adapts them to the event schemas).
+type Events struct {
+	Updated  func(p catalog.Product, correlationID string) (outbox.Event, error)
+	Deleted  func(p catalog.Product, correlationID string) (outbox.Event, error)
+	Reserved func(r catalog.ReservationResult) (outbox.Event, error) // a decided reservation's stock.* event
+}
 
-// ReservationEventsFunc builds the outbox events of a decided reservation.
-type ReservationEventsFunc func(catalog.ReservationResult) ([]outbox.Event, error)
+// Store reads and writes products. db is the ordinary pool; batchDB a small pool opened with
+// dbx.PoolConfig{MultiStatements: true}, used only by the batched reservations.
+type Store struct {
+	db, batchDB *sql.DB
+	events      Events
+	timeout     time.Duration
+}
 
-// Store reads and writes products.
-type Store struct{ db *sql.DB }
+var _ catalog.Store = (*Store)(nil)
 
-// NewStore wraps an open pool.
-func NewStore(db *sql.DB) *Store { return &Store{db: db} }
+// NewStore returns a Store over the two pools; every call without an earlier deadline is bounded
+// by timeout (default 2 s).
+func NewStore(db, batchDB *sql.DB, events Events, timeout time.Duration) *Store {
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	return &Store{db: db, batchDB: batchDB, events: events, timeout: timeout}
+}
 
 const productColumns = "id, name, price, qty, created_at, updated_at"
 
@@ -52,6 +70,8 @@ func scanProduct(row scanner) (catalog.Product, error) {
 
 // Get returns one product or catalog.ErrNotFound.
 func (s *Store) Get(ctx context.Context, id int64) (catalog.Product, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	p, err := scanProduct(s.db.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return catalog.Product{}, catalog.ErrNotFound
@@ -64,6 +84,8 @@ func (s *Store) Get(ctx context.Context, id int64) (catalog.Product, error) {
 
 // List returns up to limit products with id > after, ascending.
 func (s *Store) List(ctx context.Context, after int64, limit int) ([]catalog.Product, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	rows, err := s.db.QueryContext(ctx, "SELECT "+productColumns+" FROM products WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list products after %d: %w", after, err)
@@ -83,11 +105,8 @@ func (s *Store) List(ctx context.Context, after int64, limit int) ([]catalog.Pro
 	return out, nil
 }
 
-// Create inserts a product and its events in one transaction.
-func (s *Store) Create(ctx context.Context, in catalog.Input, events EventsFunc) (catalog.Product, error) {
-	if err := in.Validate(); err != nil {
-		return catalog.Product{}, err
-	}
+// Create inserts a product and its product.updated in one transaction.
+func (s *Store) Create(ctx context.Context, in catalog.Input, correlationID string) (catalog.Product, error) {
 	var p catalog.Product
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "INSERT INTO products (name, price, qty) VALUES (?, ?, ?)", in.Name, in.Price, in.Qty)
@@ -101,21 +120,21 @@ func (s *Store) Create(ctx context.Context, in catalog.Input, events EventsFunc)
 		if p, err = scanProduct(tx.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = ?", id)); err != nil {
 			return fmt.Errorf("read back product %d: %w", id, err)
 		}
-		return addEvents(ctx, tx, events, p)
+		return addEvent(ctx, tx, s.events.Updated, p, correlationID)
 	})
 	return p, err
 }
 
-// Update applies change to the locked current row and stores the result with its events.
-func (s *Store) Update(ctx context.Context, id int64, change func(catalog.Product) catalog.Input, events EventsFunc) (catalog.Product, error) {
+// Update applies change to the locked current row and stores the result with its product.updated.
+func (s *Store) Update(ctx context.Context, id int64, change func(catalog.Product) (catalog.Input, error), correlationID string) (catalog.Product, error) {
 	var p catalog.Product
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		cur, err := lockProduct(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		in := change(cur)
-		if err := in.Validate(); err != nil {
+		in, err := change(cur)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE products SET name = ?, price = ?, qty = ?, updated_at = CURRENT_TIMESTAMP(3) WHERE id = ?",
@@ -125,13 +144,13 @@ func (s *Store) Update(ctx context.Context, id int64, change func(catalog.Produc
 		if p, err = scanProduct(tx.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = ?", id)); err != nil {
 			return fmt.Errorf("read back product %d: %w", id, err)
 		}
-		return addEvents(ctx, tx, events, p)
+		return addEvent(ctx, tx, s.events.Updated, p, correlationID)
 	})
 	return p, err
 }
 
-// Delete removes a product and returns it as it was.
-func (s *Store) Delete(ctx context.Context, id int64, events EventsFunc) (catalog.Product, error) {
+// Delete removes a product, with its product.deleted, and returns it as it was.
+func (s *Store) Delete(ctx context.Context, id int64, correlationID string) (catalog.Product, error) {
 	var p catalog.Product
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -141,60 +160,10 @@ func (s *Store) Delete(ctx context.Context, id int64, events EventsFunc) (catalo
 		if _, err := tx.ExecContext(ctx, "DELETE FROM products WHERE id = ?", id); err != nil {
 			return fmt.Errorf("delete product %d: %w", id, err)
 		}
-		return addEvents(ctx, tx, events, p)
+		return addEvent(ctx, tx, s.events.Deleted, p, correlationID)
 	})
 	return p, err
 }
-
-// Reserve decides and applies one order's stock reservation exactly once. In one transaction:
-// the conditional decrement (qty = qty - n WHERE qty >= n, so stock never goes negative), the
-// order id recorded in processed_orders with the outcome, and the outcome's events. A redelivered
-// or concurrently duplicated order.created fails on the processed_orders key, which rolls its
-// whole transaction back — including its decrement — so it changes nothing. The decrement comes
-// first so that the product row is locked for as short a time as possible: three statements.
-func (s *Store) Reserve(ctx context.Context, req catalog.ReservationRequest, events ReservationEventsFunc) (catalog.ReservationResult, error) {
-	res := catalog.ReservationResult{Request: req}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		upd, err := tx.ExecContext(ctx, "UPDATE products SET qty = qty - ?, updated_at = CURRENT_TIMESTAMP(3) WHERE id = ? AND qty >= ?",
-			req.Qty, req.ProductID, req.Qty)
-		if err != nil {
-			return fmt.Errorf("reserve %d of product %d: %w", req.Qty, req.ProductID, err)
-		}
-		n, err := upd.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("reserve %d of product %d: %w", req.Qty, req.ProductID, err)
-		}
-		exists := n == 1
-		if !exists {
-			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)", req.ProductID).Scan(&exists); err != nil {
-				return fmt.Errorf("look up product %d: %w", req.ProductID, err)
-			}
-		}
-		res.Outcome = catalog.Decide(n == 1, exists)
-		if _, err := tx.ExecContext(ctx, "INSERT INTO processed_orders (order_id, product_id, qty, outcome) VALUES (?, ?, ?, ?)",
-			req.OrderID, req.ProductID, req.Qty, string(res.Outcome)); err != nil {
-			if dbx.IsDuplicate(err) {
-				return errAlreadyProcessed
-			}
-			return fmt.Errorf("record order %d: %w", req.OrderID, err)
-		}
-		evs, err := events(res)
-		if err != nil {
-			return err
-		}
-		if err := outbox.Add(ctx, tx, evs...); err != nil {
-			return fmt.Errorf("outbox for order %d: %w", req.OrderID, err)
-		}
-		return nil
-	})
-	if errors.Is(err, errAlreadyProcessed) {
-		return catalog.ReservationResult{Request: req, Outcome: catalog.AlreadyProcessed}, nil
-	}
-	return res, err
-}
-
-// errAlreadyProcessed rolls back a duplicate reservation's transaction.
-var errAlreadyProcessed = errors.New("order already processed")
 
 // Ping checks the database for readiness.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -210,21 +179,20 @@ func lockProduct(ctx context.Context, tx *sql.Tx, id int64) (catalog.Product, er
 	return p, nil
 }
 
-func addEvents(ctx context.Context, tx *sql.Tx, events EventsFunc, p catalog.Product) error {
-	if events == nil {
-		return nil
-	}
-	evs, err := events(p)
+func addEvent(ctx context.Context, tx *sql.Tx, encode func(catalog.Product, string) (outbox.Event, error), p catalog.Product, correlationID string) error {
+	e, err := encode(p, correlationID)
 	if err != nil {
 		return err
 	}
-	if err := outbox.Add(ctx, tx, evs...); err != nil {
+	if err := outbox.Add(ctx, tx, e); err != nil {
 		return fmt.Errorf("outbox for product %d: %w", p.ID, err)
 	}
 	return nil
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	ctx, cancel := dbx.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -239,22 +207,52 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// ReserveBatch applies several reservations in one transaction, with the same guarantees as
-// Reserve: each product row is locked once (in id order, so batches never deadlock), the
-// decisions are made in arrival order, every order id is recorded with its outcome, and the
-// events go to the outbox. Orders already recorded are reported AlreadyProcessed. If a
-// concurrent transaction records one of the order ids first, the batch rolls back and reports
-// errBatchConflict so that the caller can fall back to one reservation at a time.
-func (s *Store) ReserveBatch(ctx context.Context, reqs []catalog.ReservationRequest, events ReservationEventsFunc) ([]catalog.ReservationResult, error) {
+// ReserveBatch applies several reservations in one transaction, in two round trips: first the
+// orders already recorded and the batch's products, locked in id order (so batches never
+// deadlock); then — decided in arrival order by catalog.DecideBatch — the new stock, every
+// order recorded with its outcome in processed_orders, the events, and COMMIT. Orders already
+// recorded are reported AlreadyProcessed and change nothing. If a concurrent transaction records
+// one of the orders first, nothing is applied and catalog.ErrReservationConflict returned.
+func (s *Store) ReserveBatch(ctx context.Context, reqs []catalog.ReservationRequest) ([]catalog.ReservationResult, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	results := make([]catalog.ReservationResult, len(reqs))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		ids := make([]any, len(reqs))
+	err := dbx.WithSession(ctx, s.batchDB, func(sess *dbx.Session) error {
+		orderIDs := make([]any, len(reqs))
+		var productIDs []int64
 		for i, r := range reqs {
-			ids[i] = r.OrderID
+			orderIDs[i] = r.OrderID
+			productIDs = append(productIDs, r.ProductID)
 		}
-		seen, err := processedAmong(ctx, tx, ids)
+		slices.Sort(productIDs)
+		productIDs = slices.Compact(productIDs)
+		args := append([]any(nil), orderIDs...)
+		for _, id := range productIDs {
+			args = append(args, id)
+		}
+		seen := map[int64]bool{}
+		stock := map[int64]int32{} // absent: the product does not exist
+		err := sess.Query(ctx, "START TRANSACTION;\n"+
+			"SELECT order_id FROM processed_orders WHERE order_id IN ("+marks(len(orderIDs))+");\n"+
+			"SELECT id, qty FROM products WHERE id IN ("+marks(len(productIDs))+") ORDER BY id FOR UPDATE",
+			args, func(set int, vals []driver.Value) error {
+				var id int64
+				if set == 0 {
+					if err := dbx.Scan(vals, &id); err != nil {
+						return err
+					}
+					seen[id] = true
+					return nil
+				}
+				var qty int32
+				if err := dbx.Scan(vals, &id, &qty); err != nil {
+					return err
+				}
+				stock[id] = qty
+				return nil
+			})
 		if err != nil {
-			return err
+			return fmt.Errorf("lock %d products for %d orders: %w", len(productIDs), len(reqs), err)
 		}
 		var fresh []catalog.ReservationRequest
 		var freshIdx []int
@@ -267,10 +265,7 @@ func (s *Store) ReserveBatch(ctx context.Context, reqs []catalog.ReservationRequ
 			}
 		}
 		if len(fresh) == 0 {
-			return nil
-		}
-		stock, err := lockStock(ctx, tx, fresh)
-		if err != nil {
+			_, err := sess.Exec(ctx, "COMMIT")
 			return err
 		}
 		before := make(map[int64]int32, len(stock))
@@ -278,94 +273,58 @@ func (s *Store) ReserveBatch(ctx context.Context, reqs []catalog.ReservationRequ
 			before[id] = q
 		}
 		outcomes := catalog.DecideBatch(fresh, stock)
-		for id, q := range stock {
-			if q != before[id] {
-				if _, err := tx.ExecContext(ctx, "UPDATE products SET qty = ?, updated_at = CURRENT_TIMESTAMP(3) WHERE id = ?", q, id); err != nil {
-					return fmt.Errorf("reserve stock of product %d: %w", id, err)
-				}
+		var q strings.Builder
+		args = args[:0]
+		var changed []int64
+		for _, id := range productIDs {
+			if n, ok := stock[id]; ok && n != before[id] {
+				changed = append(changed, id)
 			}
 		}
-		var rows []string
-		var args []any
-		var evs []outbox.Event
+		if len(changed) > 0 {
+			q.WriteString("UPDATE products SET qty = CASE id")
+			for _, id := range changed {
+				q.WriteString(" WHEN ? THEN ?")
+				args = append(args, id, stock[id])
+			}
+			q.WriteString(" END, updated_at = CURRENT_TIMESTAMP(3) WHERE id IN (" + marks(len(changed)) + ");\n")
+			for _, id := range changed {
+				args = append(args, id)
+			}
+		}
+		q.WriteString("INSERT INTO processed_orders (order_id, product_id, qty, outcome) VALUES ")
+		evs := make([]outbox.Event, 0, len(fresh))
 		for j, r := range fresh {
 			res := catalog.ReservationResult{Request: r, Outcome: outcomes[j]}
 			results[freshIdx[j]] = res
-			rows = append(rows, "(?, ?, ?, ?)")
+			if j > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?, ?, ?, ?)")
 			args = append(args, r.OrderID, r.ProductID, r.Qty, string(res.Outcome))
-			e, err := events(res)
+			e, err := s.events.Reserved(res)
 			if err != nil {
 				return err
 			}
-			evs = append(evs, e...)
+			evs = append(evs, e)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO processed_orders (order_id, product_id, qty, outcome) VALUES "+strings.Join(rows, ", "), args...); err != nil {
-			if dbx.IsDuplicate(err) {
-				return errBatchConflict
-			}
-			return fmt.Errorf("record %d orders: %w", len(fresh), err)
-		}
-		if err := outbox.Add(ctx, tx, evs...); err != nil {
+		ins, evArgs, err := outbox.Insert(evs...)
+		if err != nil {
 			return fmt.Errorf("outbox for %d reservations: %w", len(fresh), err)
+		}
+		q.WriteString(";\n" + ins + ";\nCOMMIT")
+		if _, err := sess.Exec(ctx, q.String(), append(args, evArgs...)...); err != nil {
+			if dbx.IsDuplicate(err) {
+				return catalog.ErrReservationConflict
+			}
+			return fmt.Errorf("reserve stock for %d orders: %w", len(fresh), err)
 		}
 		return nil
 	})
-	return results, err
-}
-
-// errBatchConflict means another transaction recorded one of the batch's orders meanwhile.
-var errBatchConflict = errors.New("an order of the batch was recorded concurrently")
-
-// IsBatchConflict reports whether ReserveBatch must be retried one reservation at a time.
-func IsBatchConflict(err error) bool { return errors.Is(err, errBatchConflict) }
-
-func processedAmong(ctx context.Context, tx *sql.Tx, ids []any) (map[int64]bool, error) {
-	q := "SELECT order_id FROM processed_orders WHERE order_id IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
-	rows, err := tx.QueryContext(ctx, q, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("look up processed orders: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	seen := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("look up processed orders: %w", err)
-		}
-		seen[id] = true
-	}
-	return seen, rows.Err()
+	return results, nil
 }
 
-// lockStock locks the batch's products in id order and returns their stock; a product that
-// does not exist is absent from the map.
-func lockStock(ctx context.Context, tx *sql.Tx, reqs []catalog.ReservationRequest) (map[int64]int32, error) {
-	idSet := map[int64]bool{}
-	for _, r := range reqs {
-		idSet[r.ProductID] = true
-	}
-	ids := make([]int64, 0, len(idSet))
-	for id := range idSet {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := tx.QueryContext(ctx, "SELECT id, qty FROM products WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+") ORDER BY id FOR UPDATE", args...)
-	if err != nil {
-		return nil, fmt.Errorf("lock products: %w", err)
-	}
-	defer rows.Close()
-	stock := map[int64]int32{}
-	for rows.Next() {
-		var id int64
-		var qty int32
-		if err := rows.Scan(&id, &qty); err != nil {
-			return nil, fmt.Errorf("lock products: %w", err)
-		}
-		stock[id] = qty
-	}
-	return stock, rows.Err()
-}
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
