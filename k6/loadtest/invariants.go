@@ -32,6 +32,9 @@ func NewShop(productsURL, ordersURL string) (*Shop, error) {
 	return &Shop{ProductsURL: strings.TrimRight(productsURL, "/"), OrdersURL: strings.TrimRight(ordersURL, "/"), Products: p, Orders: o}, nil
 }
 
+// SetupRequests is how many requests Setup makes; they precede the measured run.
+const SetupRequests = 3
+
 // Setup is the original script's setup: create a product (price 1000, the given stock), read it
 // back, and place one order. It returns the product id and the setup order's id.
 func (s *Shop) Setup(ctx context.Context, stock int32) (int64, int64, error) {
