@@ -85,10 +85,10 @@ func TestCPUMeterFindsProcessesAndAccountsPerOrder(t *testing.T) {
 	f.process(500, "loadrunner", 50, 50)
 
 	procs := []loadtest.Proc{
-		{Name: "order-service", Port: 4000, Comm: "order-service"},    // by its listening port
+		{Name: "order-service", Port: 4000, Comm: "order-service"},     // by its listening port
 		{Name: "product-service", Port: 3000, Comm: "product-service"}, // nothing on 3000: by name
 		{Name: "MariaDB", Port: 3306, Comm: "mariadbd"},
-		{Name: "RabbitMQ", Port: 5672, Comm: "beam.smp"},   // two of them, none on the port
+		{Name: "RabbitMQ", Port: 5672, Comm: "beam.smp"},  // two of them, none on the port
 		{Name: "Redis", Port: 6379, Comm: "redis-server"}, // not running
 		{Name: "load runner", PID: 500},
 	}

@@ -37,9 +37,9 @@ func aRun() loadtest.Summary {
 			{Name: "order-service", PID: 10, Seconds: 0.3, Cores: 0.05, MsPerOrder: 0.5, MsPerRequest: 0.5},
 			{Name: "Redis", Missing: "no process named redis-server"},
 		},
-		Listed: loadtest.ProcessCPU{Name: "Σ processes above", Seconds: 0.3, MsPerOrder: 0.5},
-		Other:  loadtest.ProcessCPU{Name: "other processes", Seconds: 0.3, MsPerOrder: 0.5},
-		Box:    loadtest.ProcessCPU{Name: "whole machine", Seconds: 0.6, Cores: 0.1, MsPerOrder: 1, MsPerRequest: 1},
+		Listed:              loadtest.ProcessCPU{Name: "Σ processes above", Seconds: 0.3, MsPerOrder: 0.5},
+		Other:               loadtest.ProcessCPU{Name: "other processes", Seconds: 0.3, MsPerOrder: 0.5},
+		Box:                 loadtest.ProcessCPU{Name: "whole machine", Seconds: 0.6, Cores: 0.1, MsPerOrder: 1, MsPerRequest: 1},
 		OrdersPerSecPerCore: 1000,
 	}
 	return s

@@ -38,10 +38,10 @@ func main() {
 
 type options struct {
 	scenario, products, orders, out, amqpURL, queuePrefix, mysqlDSN, redisURL string
-	rate, startRate, p95Max, failMax                                float64
-	duration, warm, settle, step                                    time.Duration
-	stock                                                           int
-	noThresholds                                                    bool
+	rate, startRate, p95Max, failMax                                          float64
+	duration, warm, settle, step                                              time.Duration
+	stock                                                                     int
+	noThresholds                                                              bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
