@@ -27,9 +27,15 @@ type Proc struct {
 // base URL, MariaDB, RabbitMQ and Redis by theirs, and the runner itself. A base URL that
 // does not point at this machine finds its service by name only.
 func ShopProcs(productsURL, ordersURL, mysqlAddr, amqpURL, redisURL string) []Proc {
-	return []Proc{
+	return append([]Proc{
 		{Name: "order-service", Port: localPort(ordersURL), Comm: "order-service"},
 		{Name: "product-service", Port: localPort(productsURL), Comm: "product-service"},
+	}, InfraProcs(mysqlAddr, amqpURL, redisURL)...)
+}
+
+// InfraProcs are MariaDB, RabbitMQ and Redis, found by their ports, and the runner itself.
+func InfraProcs(mysqlAddr, amqpURL, redisURL string) []Proc {
+	return []Proc{
 		{Name: "MariaDB", Port: localPort("mysql://" + mysqlAddr), Comm: "mariadbd"},
 		{Name: "RabbitMQ", Port: localPort(amqpURL), Comm: "beam.smp"},
 		{Name: "Redis", Port: localPort(redisURL), Comm: "redis-server"},
@@ -230,6 +236,9 @@ type CPU struct {
 	// OrdersPerSecPerCore is orders per second of box CPU: what one core sustains at this
 	// cost per order, the figure efficiency is judged by.
 	OrdersPerSecPerCore float64 `json:"ordersPerSecPerCore,omitempty"`
+	// OrdersPerSecPerCoreListed counts only the listed processes: the figure to read when
+	// other work shares the machine.
+	OrdersPerSecPerCoreListed float64 `json:"ordersPerSecPerCoreListed,omitempty"`
 }
 
 // CPUUsage turns two samples of the same meter into the CPU table of the window between them.
@@ -268,6 +277,9 @@ func (m *CPUMeter) CPUUsage(from, to CPUSample, start time.Time, requests, order
 	c.Box = line("whole machine", 0, box)
 	if orders > 0 && box > 0 {
 		c.OrdersPerSecPerCore = float64(orders) / box
+	}
+	if orders > 0 && listed > 0 {
+		c.OrdersPerSecPerCoreListed = float64(orders) / listed
 	}
 	return c
 }

@@ -269,6 +269,8 @@ func (c CPU) Print(w io.Writer) {
 	row(c.Box)
 	if perOrder {
 		fmt.Fprintf(w, "%s%.0f  (1000 ÷ %.3f ms of machine CPU per order)\n", dots("orders/s per core"), c.OrdersPerSecPerCore, c.Box.MsPerOrder)
+		fmt.Fprintf(w, "%s%.0f  (1000 ÷ %.3f ms; read this one when other work shares the machine: other processes %.2f cores)\n",
+			dots("… the processes above only"), c.OrdersPerSecPerCoreListed, c.Listed.MsPerOrder, c.Other.Cores)
 	}
 }
 

@@ -126,15 +126,29 @@ func shape(o options) string {
 
 // meter finds the shop's processes for the CPU table; nil (and a note) where /proc is not there.
 func meter(o options, stdout io.Writer) *loadtest.CPUMeter {
-	mysqlAddr := "127.0.0.1:3306"
+	mysqlAddr, amqpURL := infraAddrs(o)
+	return newMeter(loadtest.ShopProcs(o.products, o.orders, mysqlAddr, amqpURL, o.redisURL), stdout)
+}
+
+// infraMeter is meter without the services, for the baseline.
+func infraMeter(o options, stdout io.Writer) *loadtest.CPUMeter {
+	mysqlAddr, amqpURL := infraAddrs(o)
+	return newMeter(loadtest.InfraProcs(mysqlAddr, amqpURL, o.redisURL), stdout)
+}
+
+func infraAddrs(o options) (mysqlAddr, amqpURL string) {
+	mysqlAddr, amqpURL = "127.0.0.1:3306", o.amqpURL
 	if cfg, err := mysql.ParseDSN(o.mysqlDSN); err == nil && cfg.Net == "tcp" {
 		mysqlAddr = cfg.Addr
 	}
-	amqpURL := o.amqpURL
 	if amqpURL == "" {
 		amqpURL = "amqp://127.0.0.1:5672/"
 	}
-	m, err := loadtest.NewCPUMeter("/proc", loadtest.ShopProcs(o.products, o.orders, mysqlAddr, amqpURL, o.redisURL))
+	return mysqlAddr, amqpURL
+}
+
+func newMeter(procs []loadtest.Proc, stdout io.Writer) *loadtest.CPUMeter {
+	m, err := loadtest.NewCPUMeter("/proc", procs)
 	if err != nil {
 		fmt.Fprintf(stdout, "CPU not measured: %v\n", err)
 		return nil
