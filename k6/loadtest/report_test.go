@@ -68,10 +68,14 @@ func TestSummaryPrintIsReadable(t *testing.T) {
 	assert.Contains(t, text, "not measured: no process named redis-server")
 	assert.Contains(t, text, "orders/s per core...........: 1000  (1000 ÷ 1.000 ms of machine CPU per order)")
 
+	assert.NotContains(t, text, "the services were behind")
+
 	s.Thresholds.Enforced = false
+	s.Settled = 12 * time.Second
 	out.Reset()
 	s.Print(&out)
 	assert.Contains(t, out.String(), "(reported, not enforced)")
+	assert.Contains(t, out.String(), "the services were behind: the last order became final 12s after the run")
 }
 
 // The SVG is a real chart: well-formed, axes with labels and units, tick labels, a legend

@@ -97,8 +97,10 @@ type Summary struct {
 	Thresholds  *Thresholds   `json:"thresholds,omitempty"`
 	Invariants  string        `json:"invariants,omitempty"`
 	InvariantOK bool          `json:"invariantsOk,omitempty"`
-	CPU         *CPU          `json:"cpu,omitempty"`
-	CPUError    string        `json:"cpuError,omitempty"` // why the CPU could not be measured
+	// Settled is how long after the run the last order became final: the saga's backlog.
+	Settled  time.Duration `json:"settledNs,omitempty"`
+	CPU      *CPU          `json:"cpu,omitempty"`
+	CPUError string        `json:"cpuError,omitempty"` // why the CPU could not be measured
 }
 
 // Check evaluates the thresholds against the run.
@@ -231,10 +233,20 @@ func (s Summary) Print(w io.Writer) {
 	}
 	if s.CPU != nil {
 		s.CPU.Print(w)
+		if s.Settled > behind {
+			fmt.Fprintf(w, "  ! the services were behind: the last order became final %s after the run, so part of the\n"+
+				"    window's work fell outside it and the CPU per order above is understated; measure at a rate\n"+
+				"    the machine sustains.\n", s.Settled.Round(100*time.Millisecond))
+		}
 	} else if s.CPUError != "" {
 		fmt.Fprintf(w, "\n  CPU not measured: %s\n", s.CPUError)
 	}
 }
+
+// behind is how long the saga may take to settle after a run before the CPU window is known to
+// have missed a noticeable part of its orders' work (the relays linger 25 ms, a consumer batch
+// takes a few ms; a backlog takes seconds).
+const behind = 2 * time.Second
 
 // Print writes the CPU table.
 func (c CPU) Print(w io.Writer) {

@@ -189,7 +189,7 @@ func finish(ctx context.Context, o options, stdout io.Writer, shop *loadtest.Sho
 	if shop != nil {
 		sum.Setup = &loadtest.Setup{Requests: loadtest.SetupRequests, Orders: 1}
 		v, err := shop.Verify(ctx, productID, int32(o.stock), accepted, o.settle)
-		sum.Invariants = v.String()
+		sum.Invariants, sum.Settled = v.String(), v.Waited
 		if err == nil && o.amqpURL != "" {
 			if err = loadtest.QueuesEmpty(o.amqpURL, loadtest.SagaQueues(o.queuePrefix), o.settle); err == nil {
 				sum.Invariants += "; queues and dead-letter queues empty"
