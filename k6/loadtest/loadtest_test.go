@@ -54,3 +54,24 @@ func TestBareRunCountsEveryRequest(t *testing.T) {
 	sum.Print(&out)
 	assert.Contains(t, out.String(), "http_req_failed.............: 0.00%  0 of ")
 }
+
+// Every second of the summary counts all requests sent in it, whatever their latency.
+func TestSecondsCountEveryRequestOfTheSecondItWasSent(t *testing.T) {
+	c := loadtest.NewCollector()
+	for i := range 10 { // second 0: ten requests, the slowest 2 s
+		c.Add(loadtest.Sample{At: time.Duration(i) * 90 * time.Millisecond, Latency: time.Duration(i+1) * 200 * time.Millisecond, Code: 201, Order: true})
+	}
+	c.Add(loadtest.Sample{At: 1500 * time.Millisecond, Latency: time.Millisecond, Code: 503, Failed: true})
+	c.Add(loadtest.Sample{At: 2001 * time.Millisecond, Latency: time.Millisecond, Code: 201, Order: true}) // past the last whole second
+	secs := c.Seconds(2*time.Second+5*time.Millisecond, func(sec int) float64 { return float64(100 * (sec + 1)) })
+	require.Len(t, secs, 2)
+	assert.Equal(t, loadtest.Second{Second: 0, Target: 100, Requests: 10, P50ms: 1000, P95ms: 2000, P99ms: 2000}, secs[0])
+	assert.Equal(t, loadtest.Second{Second: 1, Target: 200, Requests: 1, Failed: 1, P50ms: 1, P95ms: 1, P99ms: 1}, secs[1])
+	live := c.SecondStats(0, 100)
+	assert.Equal(t, 10, live.Requests)
+
+	requests, orders := c.Since(time.Second)
+	assert.Equal(t, 2, requests)
+	assert.Equal(t, 1, orders)
+	assert.Len(t, c.Seconds(300*time.Millisecond, func(int) float64 { return 0 }), 1, "a run shorter than a second has one")
+}

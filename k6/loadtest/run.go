@@ -64,8 +64,8 @@ func (a Attack) Run(ctx context.Context) Summary {
 		vegeta.MaxConnections(0), vegeta.Workers(64), vegeta.MaxWorkers(4096), vegeta.HTTP2(false))
 	col := NewCollector()
 	pacer := StagedPacer{Start: a.StartRate, Stages: a.Stages}
+	targetAt := func(sec int) float64 { return pacer.Rate(time.Duration(sec)*time.Second + time.Second/2) }
 	var mu sync.Mutex
-	var seconds []Second
 	var cpuFrom *CPUSample
 	var cpuErr error
 	start := time.Now()
@@ -91,10 +91,8 @@ func (a Attack) Run(ctx context.Context) Summary {
 				cpuFrom, cpuErr = &s, err
 				mu.Unlock()
 			case <-tick.C:
-				target := pacer.Rate(time.Duration(sec)*time.Second + time.Second/2)
 				mu.Lock()
-				st := col.SecondStats(sec, target)
-				seconds = append(seconds, st)
+				st := col.SecondStats(sec, targetAt(sec))
 				mu.Unlock()
 				if a.Progress != nil {
 					fmt.Fprintf(a.Progress, "  %3ds  target %6.0f/s  achieved %6d/s  p50 %7.2fms  p95 %7.2fms  p99 %7.2fms  errors %d\n",
@@ -119,7 +117,7 @@ func (a Attack) Run(ctx context.Context) Summary {
 	elapsed := time.Since(start)
 	close(stop)
 	<-done
-	sum := col.Summary(a.Name, elapsed, seconds)
+	sum := col.Summary(a.Name, elapsed, col.Seconds(elapsed, targetAt))
 	switch {
 	case a.Meter == nil:
 	case cpuErr != nil:

@@ -51,7 +51,7 @@ func Summarize(latencies []time.Duration) Percentiles {
 	return Percentiles{Min: s[0], Avg: sum / time.Duration(len(s)), Med: at(0.5), P90: at(0.9), P95: at(0.95), P99: at(0.99), Max: s[len(s)-1]}
 }
 
-// Second is one second of a run, for the progress line and the plot.
+// Second is one second of a run: the requests sent in it and their outcome.
 type Second struct {
 	Second   int     `json:"second"`
 	Target   float64 `json:"targetRate"`
@@ -124,7 +124,8 @@ func (c *Collector) Add(s Sample) {
 	c.codes[s.Code]++
 }
 
-// SecondStats summarizes the samples that started in second sec.
+// SecondStats summarizes the samples that started in second sec and have completed: the live
+// progress line (Seconds counts them all once the run is over).
 func (c *Collector) SecondStats(sec int, target float64) Second {
 	var lat []time.Duration
 	out := Second{Second: sec, Target: target}
@@ -144,6 +145,34 @@ func (c *Collector) SecondStats(sec int, target float64) Second {
 	}
 	p := Summarize(lat)
 	out.P50ms, out.P95ms, out.P99ms = ms(p.Med), ms(p.P95), ms(p.P99)
+	return out
+}
+
+// Seconds summarizes every second of the run from all samples, once the run is over: the live
+// line of a second cannot count the requests of that second still waiting for their response.
+func (c *Collector) Seconds(duration time.Duration, target func(sec int) float64) []Second {
+	n := int(duration / time.Second) // whole seconds; the pacer's last hit may fall just after
+	if n == 0 && duration > 0 {
+		n = 1
+	}
+	lat := make([][]time.Duration, n)
+	out := make([]Second, n)
+	for _, s := range c.samples {
+		i := int(s.At / time.Second)
+		if i < 0 || i >= n {
+			continue
+		}
+		out[i].Requests++
+		if s.Failed {
+			out[i].Failed++
+		}
+		lat[i] = append(lat[i], s.Latency)
+	}
+	for i := range out {
+		p := Summarize(lat[i])
+		out[i].Second, out[i].Target = i, target(i)
+		out[i].P50ms, out[i].P95ms, out[i].P99ms = ms(p.Med), ms(p.P95), ms(p.P99)
+	}
 	return out
 }
 
