@@ -7,7 +7,9 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"strconv"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -249,8 +251,8 @@ func errorChart(s Summary) (*plot.Plot, error) {
 	return p, nil
 }
 
-// cpuChart is one bar per process, the rest of the machine and the whole machine, in ms of
-// CPU per order (per request when the run placed no orders).
+// cpuChart is one bar per process (blue), then their sum, the rest of the machine and the whole
+// machine (grey), top to bottom, in ms of CPU per order (per request when the run placed no orders).
 func cpuChart(s Summary) (*plot.Plot, error) {
 	c := s.CPU
 	if c == nil {
@@ -263,35 +265,57 @@ func cpuChart(s Summary) (*plot.Plot, error) {
 		}
 		return x.MsPerRequest
 	}
-	var names []string
-	var vals plotter.Values
-	for _, x := range append(append([]ProcessCPU(nil), c.Processes...), c.Other, c.Box) {
-		if x.Missing != "" {
-			continue
+	type bar struct {
+		name    string
+		v       float64
+		summary bool
+	}
+	var rows []bar
+	for _, x := range c.Processes {
+		if x.Missing == "" {
+			rows = append(rows, bar{x.Name, per(x), false})
 		}
-		names = append(names, x.Name)
-		vals = append(vals, per(x))
 	}
+	rows = append(rows, bar{"shop processes (Σ)", per(c.Listed), true}, bar{c.Other.Name, per(c.Other), true}, bar{c.Box.Name, per(c.Box), true})
+	slices.Reverse(rows) // the first row at the top
+
 	p := plot.New()
+	unit, n := "order", c.Orders
+	if !perOrder {
+		unit, n = "request", c.Requests
+	}
+	p.Title.Text = fmt.Sprintf("CPU per %s over the measured window (%s, %d %ss)\nmachine %.3f ms, shop processes %.3f ms",
+		unit, c.Window.Round(100*time.Millisecond), n, unit, per(c.Box), per(c.Listed))
 	if perOrder {
-		p.Title.Text = fmt.Sprintf("CPU per order over the measured window (%s, %d orders): machine %.3f ms = %.0f orders/s per core",
-			c.Window.Round(100e6), c.Orders, c.Box.MsPerOrder, c.OrdersPerSecPerCore)
-		p.X.Label.Text = "CPU per order (ms)"
-	} else {
-		p.Title.Text = fmt.Sprintf("CPU per request over the measured window (%s, %d requests): machine %.3f ms",
-			c.Window.Round(100e6), c.Requests, c.Box.MsPerRequest)
-		p.X.Label.Text = "CPU per request (ms)"
+		p.Title.Text += fmt.Sprintf(" = %.0f and %.0f orders/s per core", c.OrdersPerSecPerCore, c.OrdersPerSecPerCoreListed)
 	}
-	bars, err := plotter.NewBarChart(vals, vg.Points(11))
-	if err != nil {
-		return nil, err
-	}
-	bars.Horizontal, bars.Color, bars.LineStyle.Width = true, blue, 0
-	p.Add(plotter.NewGrid(), bars)
+	p.X.Label.Text = "CPU per " + unit + " (ms)"
+	procs, sums := make(plotter.Values, len(rows)), make(plotter.Values, len(rows))
+	var names []string
 	var labels plotter.XYLabels
-	for i, v := range vals {
-		labels.XYs = append(labels.XYs, plotter.XY{X: v, Y: float64(i)})
-		labels.Labels = append(labels.Labels, " "+strconv.FormatFloat(v, 'f', 3, 64))
+	top := 0.0
+	for i, r := range rows {
+		if r.summary {
+			sums[i] = r.v
+		} else {
+			procs[i] = r.v
+		}
+		names = append(names, r.name)
+		labels.XYs = append(labels.XYs, plotter.XY{X: r.v, Y: float64(i)})
+		labels.Labels = append(labels.Labels, " "+strconv.FormatFloat(r.v, 'f', 3, 64))
+		top = max(top, r.v)
+	}
+	p.Add(plotter.NewGrid())
+	for _, b := range []struct {
+		vals plotter.Values
+		c    color.Color
+	}{{procs, blue}, {sums, grey}} {
+		bars, err := plotter.NewBarChart(b.vals, vg.Points(11))
+		if err != nil {
+			return nil, err
+		}
+		bars.Horizontal, bars.Color, bars.LineStyle.Width = true, b.c, 0
+		p.Add(bars)
 	}
 	l, err := plotter.NewLabels(labels)
 	if err != nil {
@@ -303,12 +327,7 @@ func cpuChart(s Summary) (*plot.Plot, error) {
 	}
 	p.Add(l)
 	p.NominalY(names...)
-	p.X.Min = 0
-	top := 0.0
-	for _, v := range vals {
-		top = max(top, v)
-	}
-	p.X.Max = max(top*1.15, 1e-3) // room for the value labels
+	p.X.Min, p.X.Max = 0, max(top*1.15, 1e-3) // room for the value labels
 	return p, nil
 }
 

@@ -40,7 +40,7 @@ func aRun() loadtest.Summary {
 		Listed:              loadtest.ProcessCPU{Name: "Σ processes above", Seconds: 0.3, MsPerOrder: 0.5},
 		Other:               loadtest.ProcessCPU{Name: "other processes", Seconds: 0.3, MsPerOrder: 0.5},
 		Box:                 loadtest.ProcessCPU{Name: "whole machine", Seconds: 0.6, Cores: 0.1, MsPerOrder: 1, MsPerRequest: 1},
-		OrdersPerSecPerCore: 1000,
+		OrdersPerSecPerCore: 1000, OrdersPerSecPerCoreListed: 2000,
 	}
 	return s
 }
@@ -88,19 +88,14 @@ func TestPlotSVGHasAxesLegendThresholdsAndCPU(t *testing.T) {
 		"time since start (s)", "requests per second", "latency (ms, log scale)", "failed (% of the second's requests)",
 		"target rate", "achieved (requests sent)", "failed", "p50", "p95", "p99", "measured window (CPU table)",
 		"threshold p(95) < 300ms", "threshold rate < 1.00%",
-		"CPU per order (ms)", "order-service", "whole machine", "other processes", "0.500", "1.000",
+		"CPU per order (ms)", "order-service", "whole machine", "other processes", "shop processes (Σ)", "0.500", "1.000",
 		"0", "5", "10", // time axis ticks
 	} {
 		assert.Contains(t, texts, want)
 	}
 	assert.NotContains(t, texts, "Redis", "a process that was not measured has no bar")
-	var title string
-	for _, x := range texts {
-		if strings.HasPrefix(x, "CPU per order over the measured window") {
-			title = x
-		}
-	}
-	assert.Contains(t, title, "machine 1.000 ms = 1000 orders/s per core")
+	assert.Contains(t, texts, "CPU per order over the measured window (6s, 600 orders)")
+	assert.Contains(t, texts, "machine 1.000 ms, shop processes 0.500 ms = 1000 and 2000 orders/s per core")
 }
 
 // Without a CPU table (no /proc, or a run stopped early) the report still draws the time charts.
