@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -86,7 +87,7 @@ func NewCPUMeter(root string, procs []Proc) (*CPUMeter, error) {
 		return nil, fmt.Errorf("proc filesystem: %w", err)
 	}
 	m := &CPUMeter{fs: fs}
-	listeners := listeningInodes(fs)
+	listeners := listeningInodes(root)
 	var all procfs.Procs
 	for _, p := range procs {
 		f := foundProc{Proc: p}
@@ -113,24 +114,32 @@ func NewCPUMeter(root string, procs []Proc) (*CPUMeter, error) {
 	return m, nil
 }
 
-// listeningInodes maps each listening TCP port (IPv4 and IPv6) to its sockets' inodes.
-func listeningInodes(fs procfs.FS) map[int]map[uint64]bool {
-	const tcpListen = 0x0A
+// listeningInodes maps each listening TCP port (IPv4 and IPv6) to its sockets' inodes, from
+// /proc/net/tcp and tcp6 (procfs deprecates its reader of these for netlink; the files stay).
+func listeningInodes(root string) map[int]map[uint64]bool {
+	const tcpListen = "0A"
 	out := map[int]map[uint64]bool{}
-	for _, read := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
-		lines, err := read()
+	for _, name := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join(root, "net", name))
 		if err != nil {
 			continue // e.g. no IPv6
 		}
-		for _, l := range lines {
-			if l.St != tcpListen {
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode …
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != tcpListen {
 				continue
 			}
-			port := int(l.LocalPort)
-			if out[port] == nil {
-				out[port] = map[uint64]bool{}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			port, perr := strconv.ParseUint(hexPort, 16, 16)
+			inode, ierr := strconv.ParseUint(f[9], 10, 64)
+			if perr != nil || ierr != nil {
+				continue
 			}
-			out[port][l.Inode] = true
+			if out[int(port)] == nil {
+				out[int(port)] = map[uint64]bool{}
+			}
+			out[int(port)][inode] = true
 		}
 	}
 	return out

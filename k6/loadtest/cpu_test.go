@@ -83,13 +83,18 @@ func TestCPUMeterFindsProcessesAndAccountsPerOrder(t *testing.T) {
 	f.process(400, "beam.smp", 10, 10)
 	f.process(401, "beam.smp", 10, 10)
 	f.process(500, "loadrunner", 50, 50)
+	f.process(600, "redis-server", 10, 10, 888)
+	f.write("net/tcp6", "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"+
+		"   0: 00000000000000000000000001000000:18EB 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 888 1 0000000000000000 100 0 0 10 0\n")
 
 	procs := []loadtest.Proc{
 		{Name: "order-service", Port: 4000, Comm: "order-service"},     // by its listening port
 		{Name: "product-service", Port: 3000, Comm: "product-service"}, // nothing on 3000: by name
 		{Name: "MariaDB", Port: 3306, Comm: "mariadbd"},
 		{Name: "RabbitMQ", Port: 5672, Comm: "beam.smp"},  // two of them, none on the port
-		{Name: "Redis", Port: 6379, Comm: "redis-server"}, // not running
+		{Name: "Redis", Port: 6379, Comm: "redis-server"}, // on [::1]
+		{Name: "ghost", Port: 9999},                       // nothing there, no name to look for
+		{Name: "absent", Port: 9998, Comm: "absent"},      // neither on its port nor by name
 		{Name: "load runner", PID: 500},
 	}
 	m, err := loadtest.NewCPUMeter(f.root, procs)
@@ -129,7 +134,9 @@ func TestCPUMeterFindsProcessesAndAccountsPerOrder(t *testing.T) {
 	assert.InDelta(t, 0.4, byName["MariaDB"].MsPerOrder, 1e-9)
 	assert.InDelta(t, 0.1, byName["load runner"].MsPerOrder, 1e-9)
 	assert.Contains(t, byName["RabbitMQ"].Missing, "2 processes named beam.smp")
-	assert.Contains(t, byName["Redis"].Missing, "no process named redis-server")
+	assert.Equal(t, 600, byName["Redis"].PID)
+	assert.Contains(t, byName["ghost"].Missing, "nothing listens on port 9999 here")
+	assert.Contains(t, byName["absent"].Missing, "no process named absent")
 
 	assert.InDelta(t, 11, c.Listed.Seconds, 1e-9)
 	assert.InDelta(t, 12, c.Box.Seconds, 1e-9)
