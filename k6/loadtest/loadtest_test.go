@@ -70,8 +70,8 @@ func TestSecondsCountEveryRequestOfTheSecondItWasSent(t *testing.T) {
 	live := c.SecondStats(0, 100)
 	assert.Equal(t, 10, live.Requests)
 
-	requests, orders := c.Since(time.Second)
-	assert.Equal(t, 2, requests)
-	assert.Equal(t, 1, orders)
+	steady := c.Since(time.Second)
+	assert.Equal(t, loadtest.Phase{From: time.Second, Requests: 2, Failed: 1, Orders: 1,
+		Latency: loadtest.Percentiles{Min: time.Millisecond, Avg: time.Millisecond, Med: time.Millisecond, P90: time.Millisecond, P95: time.Millisecond, P99: time.Millisecond, Max: time.Millisecond}}, steady)
 	assert.Len(t, c.Seconds(300*time.Millisecond, func(int) float64 { return 0 }), 1, "a run shorter than a second has one")
 }

@@ -196,8 +196,12 @@ func latencyChart(s Summary) (*plot.Plot, error) {
 	}
 	lo = max(min(lo, hi)/2, 0.01)
 	hi *= 3
-	p, err := timeChart(s, fmt.Sprintf("latency per second — whole run: p50 %s, p95 %s, p99 %s",
-		fmtDuration(s.Latency.Med), fmtDuration(s.Latency.P95), fmtDuration(s.Latency.P99)), "latency (ms, log scale)", lo, hi)
+	title := fmt.Sprintf("latency per second — whole run: p50 %s, p95 %s, p99 %s",
+		fmtDuration(s.Latency.Med), fmtDuration(s.Latency.P95), fmtDuration(s.Latency.P99))
+	if st := s.Steady; st != nil && st.From > 0 {
+		title += fmt.Sprintf("; steady phase: p50 %s, p95 %s, p99 %s", fmtDuration(st.Latency.Med), fmtDuration(st.Latency.P95), fmtDuration(st.Latency.P99))
+	}
+	p, err := timeChart(s, title, "latency (ms, log scale)", lo, hi)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,8 @@ func aRun() loadtest.Summary {
 		s.Seconds = append(s.Seconds, sec)
 	}
 	s.Check(300*time.Millisecond, 0.01, true)
+	s.Steady = &loadtest.Phase{From: 4 * time.Second, Requests: 600, Failed: 3, Orders: 597,
+		Latency: loadtest.Percentiles{Avg: 2 * time.Millisecond, Med: time.Millisecond, P90: 3 * time.Millisecond, P95: 4 * time.Millisecond, P99: 9 * time.Millisecond, Max: 20 * time.Millisecond}}
 	s.CPU = &loadtest.CPU{From: 4 * time.Second, Window: 6 * time.Second, Cores: 2, Requests: 600, Orders: 600,
 		Processes: []loadtest.ProcessCPU{
 			{Name: "order-service", PID: 10, Seconds: 0.3, Cores: 0.05, MsPerOrder: 0.5, MsPerRequest: 0.5},
@@ -59,6 +61,9 @@ func TestSummaryPrintIsReadable(t *testing.T) {
 	assert.Contains(t, text, "✗ http_req_failed rate<1.00%")
 	assert.Contains(t, text, "p(95)=7.00ms")
 	assert.Contains(t, text, "3 of 900")
+	assert.Contains(t, text, "steady phase, from 4s on (the warm-up excluded):")
+	assert.Contains(t, text, "med=1.00ms p(90)=3.00ms p(95)=4.00ms p(99)=9.00ms max=20.00ms")
+	assert.Contains(t, text, "0.50%  3 of 600")
 	assert.Contains(t, text, "201: 897, 503: 2, no response: 1")
 	assert.Contains(t, text, "3 requests before the run")
 	assert.Contains(t, text, "897 accepted in the run + 1 setup = 898")
@@ -94,6 +99,7 @@ func TestPlotSVGHasAxesLegendThresholdsAndCPU(t *testing.T) {
 		assert.Contains(t, texts, want)
 	}
 	assert.NotContains(t, texts, "Redis", "a process that was not measured has no bar")
+	assert.Contains(t, texts, "latency per second — whole run: p50 2.00ms, p95 7.00ms, p99 12.00ms; steady phase: p50 1.00ms, p95 4.00ms, p99 9.00ms")
 	assert.Contains(t, texts, "CPU per order over the measured window (6s, 600 orders)")
 	assert.Contains(t, texts, "machine 1.000 ms, shop processes 0.500 ms = 1000 and 2000 orders/s per core")
 }

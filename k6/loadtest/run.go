@@ -118,6 +118,14 @@ func (a Attack) Run(ctx context.Context) Summary {
 	close(stop)
 	<-done
 	sum := col.Summary(a.Name, elapsed, col.Seconds(elapsed, targetAt))
+	from := a.MeasureFrom
+	if cpuFrom != nil {
+		from = cpuFrom.At.Sub(start) // the window the CPU was sampled over
+	}
+	if from < elapsed {
+		steady := col.Since(from)
+		sum.Steady = &steady
+	}
 	switch {
 	case a.Meter == nil:
 	case cpuErr != nil:
@@ -130,8 +138,7 @@ func (a Attack) Run(ctx context.Context) Summary {
 			sum.CPUError = err.Error()
 			break
 		}
-		requests, orders := col.Since(cpuFrom.At.Sub(start))
-		c := a.Meter.CPUUsage(*cpuFrom, to, start, requests, orders)
+		c := a.Meter.CPUUsage(*cpuFrom, to, start, sum.Steady.Requests, sum.Steady.Orders)
 		sum.CPU = &c
 	}
 	return sum

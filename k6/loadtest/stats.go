@@ -99,6 +99,7 @@ type Summary struct {
 	InvariantOK bool          `json:"invariantsOk,omitempty"`
 	// Settled is how long after the run the last order became final: the saga's backlog.
 	Settled  time.Duration `json:"settledNs,omitempty"`
+	Steady   *Phase        `json:"steady,omitempty"` // the measured window's requests
 	CPU      *CPU          `json:"cpu,omitempty"`
 	CPUError string        `json:"cpuError,omitempty"` // why the CPU could not be measured
 }
@@ -176,17 +177,35 @@ func (c *Collector) Seconds(duration time.Duration, target func(sec int) float64
 	return out
 }
 
-// Since counts the requests, and the accepted orders among them, sent from `from` on.
-func (c *Collector) Since(from time.Duration) (requests, orders int) {
+// Phase is the part of a run from a moment on: the steady phase after the warm-up, whose
+// latency is the one to compare at a given rate, and whose orders the CPU table divides by.
+type Phase struct {
+	From     time.Duration `json:"fromNs"` // since the start of the run
+	Requests int           `json:"requests"`
+	Failed   int           `json:"failed"`
+	Orders   int           `json:"orders"` // accepted (201)
+	Latency  Percentiles   `json:"latencyNs"`
+}
+
+// Since summarizes the requests sent from `from` on.
+func (c *Collector) Since(from time.Duration) Phase {
+	p := Phase{From: from}
+	var lat []time.Duration
 	for _, s := range c.samples {
-		if s.At >= from {
-			requests++
-			if s.Order {
-				orders++
-			}
+		if s.At < from {
+			continue
+		}
+		p.Requests++
+		lat = append(lat, s.Latency)
+		if s.Failed {
+			p.Failed++
+		}
+		if s.Order {
+			p.Orders++
 		}
 	}
-	return requests, orders
+	p.Latency = Summarize(lat)
+	return p
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -259,6 +278,13 @@ func (s Summary) Print(w io.Writer) {
 	}
 	if s.Invariants != "" {
 		fmt.Fprintf(w, "%s%s%s\n", dots("invariants"), mark(s.InvariantOK), s.Invariants)
+	}
+	if p := s.Steady; p != nil && p.From > 0 {
+		l := p.Latency
+		fmt.Fprintf(w, "\n  steady phase, from %s on (the warm-up excluded):\n", p.From.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "%savg=%s med=%s p(90)=%s p(95)=%s p(99)=%s max=%s\n", dots("http_req_duration"),
+			fmtDuration(l.Avg), fmtDuration(l.Med), fmtDuration(l.P90), fmtDuration(l.P95), fmtDuration(l.P99), fmtDuration(l.Max))
+		fmt.Fprintf(w, "%s%.2f%%  %d of %d\n", dots("http_req_failed"), 100*float64(p.Failed)/float64(max(p.Requests, 1)), p.Failed, p.Requests)
 	}
 	if s.CPU != nil {
 		s.CPU.Print(w)
