@@ -199,7 +199,7 @@ func latencyChart(s Summary) (*plot.Plot, error) {
 	title := fmt.Sprintf("latency per second — whole run: p50 %s, p95 %s, p99 %s",
 		fmtDuration(s.Latency.Med), fmtDuration(s.Latency.P95), fmtDuration(s.Latency.P99))
 	if st := s.Steady; st != nil && st.From > 0 {
-		title += fmt.Sprintf("; steady phase: p50 %s, p95 %s, p99 %s", fmtDuration(st.Latency.Med), fmtDuration(st.Latency.P95), fmtDuration(st.Latency.P99))
+		title += fmt.Sprintf("\nsteady phase (CPU window): p50 %s, p95 %s, p99 %s", fmtDuration(st.Latency.Med), fmtDuration(st.Latency.P95), fmtDuration(st.Latency.P99))
 	}
 	p, err := timeChart(s, title, "latency (ms, log scale)", lo, hi)
 	if err != nil {

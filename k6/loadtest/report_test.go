@@ -99,7 +99,8 @@ func TestPlotSVGHasAxesLegendThresholdsAndCPU(t *testing.T) {
 		assert.Contains(t, texts, want)
 	}
 	assert.NotContains(t, texts, "Redis", "a process that was not measured has no bar")
-	assert.Contains(t, texts, "latency per second — whole run: p50 2.00ms, p95 7.00ms, p99 12.00ms; steady phase: p50 1.00ms, p95 4.00ms, p99 9.00ms")
+	assert.Contains(t, texts, "latency per second — whole run: p50 2.00ms, p95 7.00ms, p99 12.00ms")
+	assert.Contains(t, texts, "steady phase (CPU window): p50 1.00ms, p95 4.00ms, p99 9.00ms")
 	assert.Contains(t, texts, "CPU per order over the measured window (6s, 600 orders)")
 	assert.Contains(t, texts, "machine 1.000 ms, shop processes 0.500 ms = 1000 and 2000 orders/s per core")
 }
