@@ -48,24 +48,30 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
 run: infra build ## Start both services in the foreground (Ctrl-C stops both)
 	@scripts/run.sh
 
-# TUNE relaxes the local MariaDB redo-log fsync for load runs (see the script); TUNE= skips it.
-TUNE ?= infra/local/tune-for-load.sh &&
+# TUNE runs a load target through infra/local/tune-for-load.sh, which sets the local MariaDB's
+# innodb_flush_log_at_trx_commit=2 for the run — SERVER-WIDE, said on the terminal — and restores
+# the value it found when the run ends (also on failure and Ctrl-C). TUNE= leaves the server alone.
+TUNE ?= infra/local/tune-for-load.sh
 LOAD := $(TUNE) go run ./k6/cmd/loadrunner -amqp-url amqp://guest:guest@127.0.0.1:5672/
 
 .PHONY: load
-load: ## The original k6 scenario (ramp 200→1000/s, then 1000/s) against running services + invariants
+load: ## The original k6 scenario (ramp 200→1000/s, then 1000/s) against running services + invariants + CPU per order
 	$(LOAD) -scenario orders $(LOAD_FLAGS)
 
+.PHONY: load-steady
+load-steady: ## Open loop, 5 s warm-up then 20 s at RATE (default 1000/s): CPU per order and latency at a steady rate
+	$(LOAD) -scenario orders -start-rate $${RATE:-1000} -rate $${RATE:-1000} -warm 5s -duration 20s $(LOAD_FLAGS)
+
 .PHONY: load-mixed
-load-mixed: ## Reads mixed with orders (k6/mixed.test.js) + invariants
+load-mixed: ## Reads mixed with orders (k6/mixed.test.js) + invariants + CPU per order
 	$(LOAD) -scenario mixed $(LOAD_FLAGS)
 
 .PHONY: load-max
-load-max: ## Step the order rate up until p95 >= 300 ms or >= 1 % fail; report the last rate that held
+load-max: ## Step the order rate up until p95 >= 300 ms or >= 1 % fail; report the last rate that held and CPU per order per step
 	$(LOAD) -scenario max $(LOAD_FLAGS)
 
 .PHONY: bench-baseline
-bench-baseline: ## Raw limits in one run: a bare net/http handler, MySQL INSERT+INSERT+COMMIT x16
+bench-baseline: ## Raw limits in one run, with CPU per operation: bare net/http, MySQL INSERT+INSERT+COMMIT x16, RabbitMQ alone; the floor per order
 	go run ./k6/cmd/loadrunner -scenario baseline -amqp-url amqp://guest:guest@127.0.0.1:5672/ -rate $${RATE:-5000} -duration $${DURATION:-10s} $(LOAD_FLAGS)
 
 .PHONY: up

@@ -23,6 +23,18 @@ type loadRun struct {
 		Failed      int            `json:"failed"`
 		StatusCodes map[string]int `json:"statusCodes"`
 		Invariants  string         `json:"invariants"`
+		CPU         *struct {
+			Orders    int `json:"orders"`
+			Processes []struct {
+				Name    string `json:"name"`
+				PID     int    `json:"pid"`
+				Missing string `json:"missing"`
+			} `json:"processes"`
+			Box struct {
+				MsPerOrder float64 `json:"msPerOrder"`
+			} `json:"box"`
+			OrdersPerSecPerCore float64 `json:"ordersPerSecPerCore"`
+		} `json:"cpu"`
 	}
 	plot []byte
 }
@@ -60,6 +72,20 @@ func TestLoadSmoke(t *testing.T) {
 	assert.Contains(t, r.summary.Invariants, "queues and dead-letter queues empty")
 	assert.Contains(t, r.stdout, "http_req_duration")
 	assert.Contains(t, string(r.plot), "<svg", "the latency-and-throughput plot is written")
+
+	// The CPU table found this stack's own services by their ports, even with other copies of
+	// the services running on the machine, and accounted the orders of the steady phase.
+	require.NotNil(t, r.summary.CPU, r.stdout)
+	pids := map[string]int{}
+	for _, p := range r.summary.CPU.Processes {
+		pids[p.Name] = p.PID
+	}
+	assert.Equal(t, s.product.cmd.Process.Pid, pids["product-service"], r.stdout)
+	assert.Equal(t, s.order.cmd.Process.Pid, pids["order-service"], r.stdout)
+	assert.Positive(t, r.summary.CPU.Orders)
+	assert.Positive(t, r.summary.CPU.Box.MsPerOrder)
+	assert.Positive(t, r.summary.CPU.OrdersPerSecPerCore)
+	assert.Contains(t, r.stdout, "orders/s per core")
 }
 
 // TestLoadRunnerScenarios runs the other scenarios of the Makefile briefly: reads mixed with

@@ -55,6 +55,7 @@ curl -fs localhost:4000/metrics | grep -q 'shop_http_requests_total{method="POST
 
 # Every load target of the README, briefly.
 make load TUNE= LOAD_FLAGS="-rate 50 -warm 0 -duration 2s -out $(mktemp -d)"
+make load-steady TUNE= RATE=50 LOAD_FLAGS="-warm 1s -duration 2s -out $(mktemp -d)"
 make load-mixed TUNE= LOAD_FLAGS="-rate 50 -warm 0 -duration 2s -out $(mktemp -d)"
 make load-max TUNE= LOAD_FLAGS="-step 1s -out $(mktemp -d)"
 make bench-baseline RATE=100 DURATION=1s LOAD_FLAGS="-out $(mktemp -d)"

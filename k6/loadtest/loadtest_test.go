@@ -3,8 +3,6 @@ package loadtest_test
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
-	"io"
 	"testing"
 	"time"
 
@@ -52,47 +50,28 @@ func TestBareRunCountsEveryRequest(t *testing.T) {
 	assert.Equal(t, sum.Requests, sum.StatusCodes[200])
 	assert.Contains(t, progress.String(), "target")
 
-	var out, page bytes.Buffer
+	var out bytes.Buffer
 	sum.Print(&out)
-	assert.Contains(t, out.String(), "http_req_failed....: 0.00%")
-	require.NoError(t, loadtest.WritePlot(&page, sum))
-	assert.Contains(t, page.String(), "<svg")
-	assert.NotContains(t, page.String(), "<script")
+	assert.Contains(t, out.String(), "http_req_failed.............: 0.00%  0 of ")
+}
 
-	// The standalone SVG (what the README shows) is well-formed XML with both charts.
-	var img bytes.Buffer
-	require.NoError(t, loadtest.WritePlotSVG(&img, sum))
-	dec := xml.NewDecoder(bytes.NewReader(img.Bytes()))
-	polylines := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err, img.String())
-		if el, ok := tok.(xml.StartElement); ok && el.Name.Local == "polyline" {
-			polylines++
-		}
+// Every second of the summary counts all requests sent in it, whatever their latency.
+func TestSecondsCountEveryRequestOfTheSecondItWasSent(t *testing.T) {
+	c := loadtest.NewCollector()
+	for i := range 10 { // second 0: ten requests, the slowest 2 s
+		c.Add(loadtest.Sample{At: time.Duration(i) * 90 * time.Millisecond, Latency: time.Duration(i+1) * 200 * time.Millisecond, Code: 201, Order: true})
 	}
-	assert.Equal(t, 5, polylines, "target, rate, p50, p95, p99")
-}
+	c.Add(loadtest.Sample{At: 1500 * time.Millisecond, Latency: time.Millisecond, Code: 503, Failed: true})
+	c.Add(loadtest.Sample{At: 2001 * time.Millisecond, Latency: time.Millisecond, Code: 201, Order: true}) // past the last whole second
+	secs := c.Seconds(2*time.Second+5*time.Millisecond, func(sec int) float64 { return float64(100 * (sec + 1)) })
+	require.Len(t, secs, 2)
+	assert.Equal(t, loadtest.Second{Second: 0, Target: 100, Requests: 10, P50ms: 1000, P95ms: 2000, P99ms: 2000}, secs[0])
+	assert.Equal(t, loadtest.Second{Second: 1, Target: 200, Requests: 1, Failed: 1, P50ms: 1, P95ms: 1, P99ms: 1}, secs[1])
+	live := c.SecondStats(0, 100)
+	assert.Equal(t, 10, live.Requests)
 
-func TestSagaQueues(t *testing.T) {
-	assert.Equal(t, []string{"p_product-service__order-created", "p_product-service__order-created.dlq",
-		"p_order-service__stock-results", "p_order-service__stock-results.dlq"}, loadtest.SagaQueues("p_"))
-}
-
-func TestStagedPacerFollowsTheRamp(t *testing.T) {
-	p := loadtest.StagedPacer{Start: 200, Stages: []loadtest.Stage{{10 * time.Second, 400}, {10 * time.Second, 400}}}
-	assert.InDelta(t, 200, p.Rate(0), 0.001)
-	assert.InDelta(t, 300, p.Rate(5*time.Second), 0.001)
-	assert.InDelta(t, 400, p.Rate(15*time.Second), 0.001)
-	wait, stop := p.Pace(5*time.Second, 0)
-	assert.False(t, stop)
-	assert.Zero(t, wait, "behind schedule: no wait")
-	// After 10 s the schedule has sent (200+400)/2*10 = 3000; the next hit is due 1/400 s later.
-	wait, _ = p.Pace(10*time.Second, 3000)
-	assert.InDelta(t, float64(2500*time.Microsecond), float64(wait), float64(50*time.Microsecond))
-	_, stop = p.Pace(20*time.Second, 7000)
-	assert.True(t, stop)
+	steady := c.Since(time.Second)
+	assert.Equal(t, loadtest.Phase{From: time.Second, Requests: 2, Failed: 1, Orders: 1,
+		Latency: loadtest.Percentiles{Min: time.Millisecond, Avg: time.Millisecond, Med: time.Millisecond, P90: time.Millisecond, P95: time.Millisecond, P99: time.Millisecond, Max: time.Millisecond}}, steady)
+	assert.Len(t, c.Seconds(300*time.Millisecond, func(int) float64 { return 0 }), 1, "a run shorter than a second has one")
 }

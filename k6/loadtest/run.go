@@ -38,11 +38,21 @@ type Attack struct {
 	Progress  io.Writer // a line per second; nil for none
 	// OnResult sees every result (e.g. to collect the ids of created orders).
 	OnResult func(*vegeta.Result)
+	// Meter, when set, measures CPU from MeasureFrom (the start of the steady phase) to the
+	// end of the attack; the summary's CPU table covers only that window.
+	Meter       *CPUMeter
+	MeasureFrom time.Duration
 }
 
 // Failed reports whether a result counts as failed: a transport error or a status >= 400
 // (k6's http_req_failed with the default expected statuses).
 func Failed(r *vegeta.Result) bool { return r.Error != "" || r.Code == 0 || r.Code >= 400 }
+
+// AcceptedOrder reports whether a result is an accepted order: the runs' only POST is
+// POST /orders, and 201 means the order was stored.
+func AcceptedOrder(r *vegeta.Result) bool {
+	return r.Method == http.MethodPost && r.Code == http.StatusCreated
+}
 
 // Run plays the attack and returns its summary.
 func (a Attack) Run(ctx context.Context) Summary {
@@ -53,26 +63,36 @@ func (a Attack) Run(ctx context.Context) Summary {
 	attacker := vegeta.NewAttacker(vegeta.Timeout(timeout), vegeta.KeepAlive(true), vegeta.Connections(10000),
 		vegeta.MaxConnections(0), vegeta.Workers(64), vegeta.MaxWorkers(4096), vegeta.HTTP2(false))
 	col := NewCollector()
+	pacer := StagedPacer{Start: a.StartRate, Stages: a.Stages}
+	targetAt := func(sec int) float64 { return pacer.Rate(time.Duration(sec)*time.Second + time.Second/2) }
 	var mu sync.Mutex
+	var cpuFrom *CPUSample
+	var cpuErr error
 	start := time.Now()
-	var target atomic.Uint64 // current target rate ×1000, for the progress line
-	var stopped atomic.Bool
-	var seconds []Second
-	stopProgress := make(chan struct{})
-	progressDone := make(chan struct{})
+	stop := make(chan struct{})
+	done := make(chan struct{})
 	go func() { // owned by Run: stopped and waited for before Run returns
-		defer close(progressDone)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		sec := 0
-		for {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		var measure <-chan time.Time
+		if a.Meter != nil {
+			t := time.NewTimer(a.MeasureFrom)
+			defer t.Stop()
+			measure = t.C
+		}
+		for sec := 0; ; {
 			select {
-			case <-stopProgress:
+			case <-stop:
 				return
-			case <-t.C:
+			case <-measure:
+				s, err := a.Meter.Sample()
 				mu.Lock()
-				st := col.SecondStats(sec, float64(target.Load())/1000)
-				seconds = append(seconds, st)
+				cpuFrom, cpuErr = &s, err
+				mu.Unlock()
+			case <-tick.C:
+				mu.Lock()
+				st := col.SecondStats(sec, targetAt(sec))
 				mu.Unlock()
 				if a.Progress != nil {
 					fmt.Fprintf(a.Progress, "  %3ds  target %6.0f/s  achieved %6d/s  p50 %7.2fms  p95 %7.2fms  p99 %7.2fms  errors %d\n",
@@ -83,30 +103,45 @@ func (a Attack) Run(ctx context.Context) Summary {
 		}
 	}()
 
-	pacer := StagedPacer{Start: a.StartRate, Stages: a.Stages}
-	go func() { // keeps the progress line's target current; ends with the attack
-		for !stopped.Load() {
-			target.Store(uint64(pacer.Rate(time.Since(start)) * 1000))
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
 	for r := range attacker.Attack(a.Targeter, pacer, 0, a.Name) {
 		if a.OnResult != nil {
 			a.OnResult(r)
 		}
 		mu.Lock()
-		col.Add(Sample{At: r.Timestamp.Sub(start), Latency: r.Latency, Code: int(r.Code), Failed: Failed(r)})
+		col.Add(Sample{At: r.Timestamp.Sub(start), Latency: r.Latency, Code: int(r.Code), Failed: Failed(r), Order: AcceptedOrder(r)})
 		mu.Unlock()
 		if ctx.Err() != nil {
 			attacker.Stop()
 		}
 	}
-	stopped.Store(true)
-	close(stopProgress)
-	<-progressDone
-	mu.Lock()
-	defer mu.Unlock()
-	return col.Summary(a.Name, time.Since(start), seconds)
+	elapsed := time.Since(start)
+	close(stop)
+	<-done
+	sum := col.Summary(a.Name, elapsed, col.Seconds(elapsed, targetAt))
+	from := a.MeasureFrom
+	if cpuFrom != nil {
+		from = cpuFrom.At.Sub(start) // the window the CPU was sampled over
+	}
+	if from < elapsed {
+		steady := col.Since(from)
+		sum.Steady = &steady
+	}
+	switch {
+	case a.Meter == nil:
+	case cpuErr != nil:
+		sum.CPUError = cpuErr.Error()
+	case cpuFrom == nil:
+		sum.CPUError = fmt.Sprintf("the run ended before the measured window (from %s)", a.MeasureFrom)
+	default:
+		to, err := a.Meter.Sample()
+		if err != nil {
+			sum.CPUError = err.Error()
+			break
+		}
+		c := a.Meter.CPUUsage(*cpuFrom, to, start, sum.Steady.Requests, sum.Steady.Orders)
+		sum.CPU = &c
+	}
+	return sum
 }
 
 // OrderTargeter posts {productId, qty} to ordersURL/orders.
@@ -149,7 +184,7 @@ func OrderIDCollector() (func(*vegeta.Result), func() []int64) {
 	var mu sync.Mutex
 	var ids []int64
 	on := func(r *vegeta.Result) {
-		if r.Code != http.StatusCreated || r.Method != http.MethodPost {
+		if !AcceptedOrder(r) {
 			return
 		}
 		var o struct {

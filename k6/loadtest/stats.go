@@ -1,8 +1,9 @@
 // Package loadtest plays the original k6 scenarios with vegeta as a library: open-loop arrival
 // rates (constant and k6-style ramping stages), a live progress line, a k6-like summary,
-// summary.json, a latency-and-throughput plot, and — after every run — the invariants that make
-// a fast run a correct one (every accepted order exists once, reaches a final status, and the
-// stock adds up).
+// summary.json, a report with throughput, latency, errors and the CPU per order over the
+// measured (steady) phase — sampled from /proc for every process of the shop and the whole
+// machine — and, after every run, the invariants that make a fast run a correct one (every
+// accepted order exists once, reaches a final status, and the stock adds up).
 package loadtest
 
 import (
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sample is one request's outcome.
@@ -20,6 +22,7 @@ type Sample struct {
 	Latency time.Duration
 	Code    int
 	Failed  bool
+	Order   bool // an accepted order: POST answered 201
 }
 
 // Percentiles of a set of latencies.
@@ -48,7 +51,7 @@ func Summarize(latencies []time.Duration) Percentiles {
 	return Percentiles{Min: s[0], Avg: sum / time.Duration(len(s)), Med: at(0.5), P90: at(0.9), P95: at(0.95), P99: at(0.99), Max: s[len(s)-1]}
 }
 
-// Second is one second of a run, for the progress line and the plot.
+// Second is one second of a run: the requests sent in it and their outcome.
 type Second struct {
 	Second   int     `json:"second"`
 	Target   float64 `json:"targetRate"`
@@ -59,19 +62,52 @@ type Second struct {
 	P99ms    float64 `json:"p99Ms"`
 }
 
+// Thresholds are the run's pass criteria (k6's thresholds) and whether they held.
+type Thresholds struct {
+	P95Max        time.Duration `json:"p95MaxNs"`
+	P95OK         bool          `json:"p95Ok"`
+	FailedRateMax float64       `json:"failedRateMax"`
+	FailedOK      bool          `json:"failedOk"`
+	// Enforced is false when the run only reports them (-no-thresholds, the max search).
+	Enforced bool `json:"enforced"`
+}
+
+// Setup counts the requests made before the measured run (create the product, read it back,
+// place the first order): they are not in Requests, but the setup order is among the orders
+// the invariant check counts.
+type Setup struct {
+	Requests int `json:"requests"`
+	Orders   int `json:"orders"`
+}
+
 // Summary is the result of a run, written to summary.json.
 type Summary struct {
-	Scenario    string         `json:"scenario"`
-	Requests    int            `json:"requests"`
-	Failed      int            `json:"failed"`
-	FailedRate  float64        `json:"failedRate"`
-	Duration    time.Duration  `json:"durationNs"`
-	Rate        float64        `json:"rate"`
-	Latency     Percentiles    `json:"latencyNs"`
-	StatusCodes map[int]int    `json:"statusCodes"`
-	Seconds     []Second       `json:"seconds"`
-	Thresholds  map[string]any `json:"thresholds,omitempty"`
-	Invariants  string         `json:"invariants,omitempty"`
+	Scenario    string        `json:"scenario"`
+	Shape       string        `json:"shape,omitempty"` // the rate schedule, in words
+	Requests    int           `json:"requests"`
+	Failed      int           `json:"failed"`
+	FailedRate  float64       `json:"failedRate"`
+	Orders      int           `json:"orders"` // orders accepted (201) during the run
+	Duration    time.Duration `json:"durationNs"`
+	Rate        float64       `json:"rate"`
+	Latency     Percentiles   `json:"latencyNs"`
+	StatusCodes map[int]int   `json:"statusCodes"`
+	Seconds     []Second      `json:"seconds"`
+	Setup       *Setup        `json:"setup,omitempty"`
+	Thresholds  *Thresholds   `json:"thresholds,omitempty"`
+	Invariants  string        `json:"invariants,omitempty"`
+	InvariantOK bool          `json:"invariantsOk,omitempty"`
+	// Settled is how long after the run the last order became final: the saga's backlog.
+	Settled  time.Duration `json:"settledNs,omitempty"`
+	Steady   *Phase        `json:"steady,omitempty"` // the measured window's requests
+	CPU      *CPU          `json:"cpu,omitempty"`
+	CPUError string        `json:"cpuError,omitempty"` // why the CPU could not be measured
+}
+
+// Check evaluates the thresholds against the run.
+func (s *Summary) Check(p95Max time.Duration, failedRateMax float64, enforced bool) {
+	s.Thresholds = &Thresholds{P95Max: p95Max, P95OK: s.Latency.P95 < p95Max,
+		FailedRateMax: failedRateMax, FailedOK: s.FailedRate < failedRateMax, Enforced: enforced}
 }
 
 // Collector aggregates samples as they arrive.
@@ -89,7 +125,8 @@ func (c *Collector) Add(s Sample) {
 	c.codes[s.Code]++
 }
 
-// SecondStats summarizes the samples that started in second sec.
+// SecondStats summarizes the samples that started in second sec and have completed: the live
+// progress line (Seconds counts them all once the run is over).
 func (c *Collector) SecondStats(sec int, target float64) Second {
 	var lat []time.Duration
 	out := Second{Second: sec, Target: target}
@@ -112,22 +149,83 @@ func (c *Collector) SecondStats(sec int, target float64) Second {
 	return out
 }
 
+// Seconds summarizes every second of the run from all samples, once the run is over: the live
+// line of a second cannot count the requests of that second still waiting for their response.
+func (c *Collector) Seconds(duration time.Duration, target func(sec int) float64) []Second {
+	n := int(duration / time.Second) // whole seconds; the pacer's last hit may fall just after
+	if n == 0 && duration > 0 {
+		n = 1
+	}
+	lat := make([][]time.Duration, n)
+	out := make([]Second, n)
+	for _, s := range c.samples {
+		i := int(s.At / time.Second)
+		if i < 0 || i >= n {
+			continue
+		}
+		out[i].Requests++
+		if s.Failed {
+			out[i].Failed++
+		}
+		lat[i] = append(lat[i], s.Latency)
+	}
+	for i := range out {
+		p := Summarize(lat[i])
+		out[i].Second, out[i].Target = i, target(i)
+		out[i].P50ms, out[i].P95ms, out[i].P99ms = ms(p.Med), ms(p.P95), ms(p.P99)
+	}
+	return out
+}
+
+// Phase is the part of a run from a moment on: the steady phase after the warm-up, whose
+// latency is the one to compare at a given rate, and whose orders the CPU table divides by.
+type Phase struct {
+	From     time.Duration `json:"fromNs"` // since the start of the run
+	Requests int           `json:"requests"`
+	Failed   int           `json:"failed"`
+	Orders   int           `json:"orders"` // accepted (201)
+	Latency  Percentiles   `json:"latencyNs"`
+}
+
+// Since summarizes the requests sent from `from` on.
+func (c *Collector) Since(from time.Duration) Phase {
+	p := Phase{From: from}
+	var lat []time.Duration
+	for _, s := range c.samples {
+		if s.At < from {
+			continue
+		}
+		p.Requests++
+		lat = append(lat, s.Latency)
+		if s.Failed {
+			p.Failed++
+		}
+		if s.Order {
+			p.Orders++
+		}
+	}
+	p.Latency = Summarize(lat)
+	return p
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Summary builds the run's summary.
 func (c *Collector) Summary(scenario string, duration time.Duration, seconds []Second) Summary {
 	lat := make([]time.Duration, 0, len(c.samples))
-	failed := 0
+	sum := Summary{Scenario: scenario, Requests: len(c.samples), Duration: duration, StatusCodes: c.codes, Seconds: seconds}
 	for _, s := range c.samples {
 		lat = append(lat, s.Latency)
 		if s.Failed {
-			failed++
+			sum.Failed++
+		}
+		if s.Order {
+			sum.Orders++
 		}
 	}
-	sum := Summary{Scenario: scenario, Requests: len(c.samples), Failed: failed, Duration: duration,
-		Latency: Summarize(lat), StatusCodes: c.codes, Seconds: seconds}
+	sum.Latency = Summarize(lat)
 	if sum.Requests > 0 {
-		sum.FailedRate = float64(failed) / float64(sum.Requests)
+		sum.FailedRate = float64(sum.Failed) / float64(sum.Requests)
 	}
 	if duration > 0 {
 		sum.Rate = float64(sum.Requests) / duration.Seconds()
@@ -135,25 +233,127 @@ func (c *Collector) Summary(scenario string, duration time.Duration, seconds []S
 	return sum
 }
 
-// Print writes a k6-like summary.
+// Print writes a k6-like end-of-test summary: ✓/✗ marks the thresholds, then the CPU table of
+// the measured window.
 func (s Summary) Print(w io.Writer) {
 	l := s.Latency
-	f := func(d time.Duration) string { return fmt.Sprintf("%.2fms", ms(d)) }
-	fmt.Fprintf(w, "\n  scenario: %s\n\n", s.Scenario)
-	fmt.Fprintf(w, "  http_req_duration..: avg=%s min=%s med=%s p(90)=%s p(95)=%s p(99)=%s max=%s\n",
+	f := func(d time.Duration) string { return fmtDuration(d) }
+	mark := func(ok bool) string {
+		if ok {
+			return "✓ "
+		}
+		return "✗ "
+	}
+	fmt.Fprintf(w, "\n  scenario: %s", s.Scenario)
+	if s.Shape != "" {
+		fmt.Fprintf(w, " — %s", s.Shape)
+	}
+	fmt.Fprintf(w, "\n\n")
+	if t := s.Thresholds; t != nil {
+		note := ""
+		if !t.Enforced {
+			note = "  (reported, not enforced)"
+		}
+		fmt.Fprintf(w, "  %shttp_req_duration p(95)<%s%s\n", mark(t.P95OK), t.P95Max, note)
+		fmt.Fprintf(w, "  %shttp_req_failed rate<%.2f%%%s\n\n", mark(t.FailedOK), 100*t.FailedRateMax, note)
+	}
+	fmt.Fprintf(w, "%savg=%s min=%s med=%s p(90)=%s p(95)=%s p(99)=%s max=%s\n", dots("http_req_duration"),
 		f(l.Avg), f(l.Min), f(l.Med), f(l.P90), f(l.P95), f(l.P99), f(l.Max))
-	fmt.Fprintf(w, "  http_req_failed....: %.2f%%  %d out of %d\n", 100*s.FailedRate, s.Failed, s.Requests)
-	fmt.Fprintf(w, "  http_reqs..........: %d  %.1f/s over %s\n", s.Requests, s.Rate, s.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "%s%.2f%%  %d of %d\n", dots("http_req_failed"), 100*s.FailedRate, s.Failed, s.Requests)
+	fmt.Fprintf(w, "%s%d  %.1f/s over %s\n", dots("http_reqs"), s.Requests, s.Rate, s.Duration.Round(time.Millisecond))
 	var codes []string
 	for code, n := range s.StatusCodes {
-		codes = append(codes, fmt.Sprintf("%d×%d", code, n))
+		name := fmt.Sprint(code)
+		if code == 0 {
+			name = "no response"
+		}
+		codes = append(codes, fmt.Sprintf("%s: %d", name, n))
 	}
 	sort.Strings(codes)
-	fmt.Fprintf(w, "  status codes.......: %s\n", strings.Join(codes, " "))
-	for name, v := range s.Thresholds {
-		fmt.Fprintf(w, "  threshold %-9s: %v\n", name, v)
+	fmt.Fprintf(w, "%s%s\n", dots("status codes"), strings.Join(codes, ", "))
+	if s.Setup != nil {
+		fmt.Fprintf(w, "%s%d requests before the run (create the product, read it back, place %d order), not counted above\n",
+			dots("setup"), s.Setup.Requests, s.Setup.Orders)
+		fmt.Fprintf(w, "%s%d accepted in the run + %d setup = %d\n", dots("orders"), s.Orders, s.Setup.Orders, s.Orders+s.Setup.Orders)
 	}
 	if s.Invariants != "" {
-		fmt.Fprintf(w, "  invariants.........: %s\n", s.Invariants)
+		fmt.Fprintf(w, "%s%s%s\n", dots("invariants"), mark(s.InvariantOK), s.Invariants)
+	}
+	if p := s.Steady; p != nil && p.From > 0 {
+		l := p.Latency
+		fmt.Fprintf(w, "\n  steady phase, from %s on (the warm-up excluded):\n", p.From.Round(100*time.Millisecond))
+		fmt.Fprintf(w, "%savg=%s med=%s p(90)=%s p(95)=%s p(99)=%s max=%s\n", dots("http_req_duration"),
+			fmtDuration(l.Avg), fmtDuration(l.Med), fmtDuration(l.P90), fmtDuration(l.P95), fmtDuration(l.P99), fmtDuration(l.Max))
+		fmt.Fprintf(w, "%s%.2f%%  %d of %d\n", dots("http_req_failed"), 100*float64(p.Failed)/float64(max(p.Requests, 1)), p.Failed, p.Requests)
+	}
+	if s.CPU != nil {
+		s.CPU.Print(w)
+		if s.Settled > behind {
+			fmt.Fprintf(w, "  ! the services were behind: the last order became final %s after the run, so part of the\n"+
+				"    window's work fell outside it and the CPU per order above is understated; measure at a rate\n"+
+				"    the machine sustains.\n", s.Settled.Round(100*time.Millisecond))
+		}
+	} else if s.CPUError != "" {
+		fmt.Fprintf(w, "\n  CPU not measured: %s\n", s.CPUError)
+	}
+}
+
+// behind is how long the saga may take to settle after a run before the CPU window is known to
+// have missed a noticeable part of its orders' work (the relays linger 25 ms, a consumer batch
+// takes a few ms; a backlog takes seconds).
+const behind = 2 * time.Second
+
+// Print writes the CPU table.
+func (c CPU) Print(w io.Writer) {
+	perOrder := c.Orders > 0
+	what, n := "request", c.Requests
+	if perOrder {
+		what, n = "order", c.Orders
+	}
+	fmt.Fprintf(w, "\n  CPU over the measured window (%s from %s on): %d %ss, %.1f/s; %d cores\n",
+		c.Window.Round(100*time.Millisecond), c.From.Round(100*time.Millisecond), n, what, float64(n)/max(c.Window.Seconds(), 1e-9), c.Cores)
+	fmt.Fprintf(w, "    %-20s %8s %9s %7s %12s\n", "process", "pid", "CPU s", "cores", "ms/"+what)
+	row := func(p ProcessCPU) {
+		per := p.MsPerRequest
+		if perOrder {
+			per = p.MsPerOrder
+		}
+		pid := ""
+		if p.PID > 0 {
+			pid = fmt.Sprint(p.PID)
+		}
+		fmt.Fprintf(w, "    %-20s %8s %9.2f %7.2f %12.3f\n", p.Name, pid, p.Seconds, p.Cores, per)
+	}
+	for _, p := range c.Processes {
+		if p.Missing != "" {
+			fmt.Fprintf(w, "    %-20s %8s not measured: %s\n", p.Name, "", p.Missing)
+			continue
+		}
+		row(p)
+	}
+	row(c.Listed)
+	row(c.Other)
+	row(c.Box)
+	if perOrder {
+		fmt.Fprintf(w, "%s%.0f  (1000 ÷ %.3f ms of machine CPU per order)\n", dots("orders/s per core"), c.OrdersPerSecPerCore, c.Box.MsPerOrder)
+		fmt.Fprintf(w, "%s%.0f  (1000 ÷ %.3f ms; read this one when other work shares the machine: other processes %.2f cores)\n",
+			dots("… the processes above only"), c.OrdersPerSecPerCoreListed, c.Listed.MsPerOrder, c.Other.Cores)
+	}
+}
+
+// dots pads a metric name with dots, as k6 does.
+func dots(name string) string {
+	return "  " + name + strings.Repeat(".", max(3, 28-utf8.RuneCountInString(name))) + ": "
+}
+
+// fmtDuration prints like k6: µs below a millisecond, ms below a second, else seconds.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.2fµs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", ms(d))
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 }

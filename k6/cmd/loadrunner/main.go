@@ -1,9 +1,11 @@
 // Command loadrunner plays the k6 scenarios of this directory with vegeta, here where k6 cannot
-// be installed: `orders` (the original: warm ramp 200→1000/s over 30 s, then 1000/s for 30 s),
-// `mixed`, `max` (steps the order rate up until p95 ≥ 300 ms or ≥ 1 % fail), `get` (cached
-// GET /products/{id}), `bare` (a bare net/http handler, the baseline) and `baseline` (bare plus
-// MySQL INSERT+INSERT+COMMIT at concurrency 16). Every order run ends with the invariant check;
-// a run whose invariants fail exits non-zero whatever its latency.
+// be installed: `orders` (the original: warm ramp 200→1000/s over 30 s, then 1000/s for 30 s;
+// with -start-rate equal to -rate the warm-up is flat), `mixed`, `max` (steps the order rate up
+// until p95 ≥ 300 ms or ≥ 1 % fail), `get` (cached GET /products/{id}), `bare` (a bare net/http
+// handler, the baseline) and `baseline` (bare plus MySQL INSERT+INSERT+COMMIT at concurrency 16
+// and the broker alone). Every run accounts for the CPU of the shop's processes and the whole
+// machine over its measured (steady) phase, from /proc. Every order run ends with the invariant
+// check; a run whose invariants fail exits non-zero whatever its latency.
 package main
 
 import (
@@ -19,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/shopworks/shop/k6/loadtest"
 )
 
@@ -33,11 +37,11 @@ func main() {
 }
 
 type options struct {
-	scenario, products, orders, out, amqpURL, queuePrefix, mysqlDSN string
-	rate, startRate, p95Max, failMax                                float64
-	duration, warm, settle, step                                    time.Duration
-	stock                                                           int
-	noThresholds                                                    bool
+	scenario, products, orders, out, amqpURL, queuePrefix, mysqlDSN, redisURL string
+	rate, startRate, p95Max, failMax                                          float64
+	duration, warm, settle, step                                              time.Duration
+	stock                                                                     int
+	noThresholds                                                              bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -50,10 +54,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.amqpURL, "amqp-url", "", "RabbitMQ URL; when set, saga queues and DLQs must be empty after the run")
 	fs.StringVar(&o.queuePrefix, "queue-prefix", "", "prefix of the services' queue names")
 	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/", "MySQL DSN (no database) for the baseline's scratch database")
+	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis URL (only to find Redis's process for the CPU table)")
 	fs.Float64Var(&o.rate, "rate", 1000, "steady rate (requests/s)")
-	fs.Float64Var(&o.startRate, "start-rate", 200, "rate at which the warm ramp starts")
-	fs.DurationVar(&o.duration, "duration", 30*time.Second, "steady phase duration")
-	fs.DurationVar(&o.warm, "warm", 30*time.Second, "warm ramp duration (0 = none)")
+	fs.Float64Var(&o.startRate, "start-rate", 200, "rate at which the warm-up starts (= -rate: a flat warm-up)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "steady phase duration (the CPU is measured over it)")
+	fs.DurationVar(&o.warm, "warm", 30*time.Second, "warm-up duration before the steady phase (0 = none)")
 	fs.DurationVar(&o.step, "step", 10*time.Second, "max: duration of each rate step")
 	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long orders may take to reach a final status")
 	fs.IntVar(&o.stock, "stock", 999999, "stock of the setup product")
@@ -90,6 +95,8 @@ func env(k, def string) string {
 	return def
 }
 
+// stages is the k6 original's warm ramp — three equal legs to 40 %, 70 % and 100 % of the rate,
+// never below the start rate (so -start-rate = -rate warms up flat) — then the steady phase.
 func stages(o *options) []loadtest.Stage {
 	if o.warm <= 0 {
 		o.startRate = o.rate // no warm-up: start at the steady rate
@@ -98,10 +105,55 @@ func stages(o *options) []loadtest.Stage {
 	if o.warm > 0 {
 		third := o.warm / 3
 		for _, f := range []float64{0.4, 0.7, 1} {
-			s = append(s, loadtest.Stage{Duration: third, Target: o.rate * f})
+			s = append(s, loadtest.Stage{Duration: third, Target: max(o.rate*f, min(o.startRate, o.rate))})
 		}
 	}
 	return append(s, loadtest.Stage{Duration: o.duration, Target: o.rate})
+}
+
+// shape describes the rate schedule in words, for the summary.
+func shape(o options) string {
+	steady := fmt.Sprintf("%.0f/s for %s", o.rate, o.duration)
+	switch {
+	case o.warm <= 0:
+		return steady + ", no warm-up"
+	case o.startRate >= o.rate:
+		return fmt.Sprintf("warm-up %s at %.0f/s, then %s", o.warm, o.rate, steady)
+	default:
+		return fmt.Sprintf("ramp %.0f→%.0f/s over %s, then %s", o.startRate, o.rate, o.warm, steady)
+	}
+}
+
+// meter finds the shop's processes for the CPU table; nil (and a note) where /proc is not there.
+func meter(o options, stdout io.Writer) *loadtest.CPUMeter {
+	mysqlAddr, amqpURL := infraAddrs(o)
+	return newMeter(loadtest.ShopProcs(o.products, o.orders, mysqlAddr, amqpURL, o.redisURL), stdout)
+}
+
+// infraMeter is meter without the services, for the baseline.
+func infraMeter(o options, stdout io.Writer) *loadtest.CPUMeter {
+	mysqlAddr, amqpURL := infraAddrs(o)
+	return newMeter(loadtest.InfraProcs(mysqlAddr, amqpURL, o.redisURL), stdout)
+}
+
+func infraAddrs(o options) (mysqlAddr, amqpURL string) {
+	mysqlAddr, amqpURL = "127.0.0.1:3306", o.amqpURL
+	if cfg, err := mysql.ParseDSN(o.mysqlDSN); err == nil && cfg.Net == "tcp" {
+		mysqlAddr = cfg.Addr
+	}
+	if amqpURL == "" {
+		amqpURL = "amqp://127.0.0.1:5672/"
+	}
+	return mysqlAddr, amqpURL
+}
+
+func newMeter(procs []loadtest.Proc, stdout io.Writer) *loadtest.CPUMeter {
+	m, err := loadtest.NewCPUMeter("/proc", procs)
+	if err != nil {
+		fmt.Fprintf(stdout, "CPU not measured: %v\n", err)
+		return nil
+	}
+	return m
 }
 
 func runOrders(ctx context.Context, o options, stdout io.Writer) error {
@@ -118,36 +170,36 @@ func runOrders(ctx context.Context, o options, stdout io.Writer) error {
 	if o.scenario == "mixed" {
 		targeter = loadtest.MixedTargeter(shop.ProductsURL, shop.OrdersURL, productID)
 	}
-	fmt.Fprintf(stdout, "scenario %s: product %d, rate %.0f/s (warm %s from %.0f/s, steady %s)\n", o.scenario, productID, o.rate, o.warm, o.startRate, o.duration)
 	st := stages(&o)
-	sum := loadtest.Attack{Name: o.scenario, StartRate: o.startRate, Stages: st, Targeter: targeter, Progress: stdout, OnResult: onResult}.Run(ctx)
+	fmt.Fprintf(stdout, "scenario %s: product %d, %s; CPU measured over the steady phase\n", o.scenario, productID, shape(o))
+	sum := loadtest.Attack{Name: o.scenario, StartRate: o.startRate, Stages: st, Targeter: targeter, Progress: stdout, OnResult: onResult,
+		Meter: meter(o, stdout), MeasureFrom: max(o.warm, 0)}.Run(ctx)
+	sum.Shape = shape(o)
 	return finish(ctx, o, stdout, shop, sum, productID, append(accepted(), firstOrder))
 }
 
 // finish checks thresholds and invariants, writes the results and prints the summary.
 func finish(ctx context.Context, o options, stdout io.Writer, shop *loadtest.Shop, sum loadtest.Summary, productID int64, accepted []int64) error {
 	var problems []error
-	p95ok := float64(sum.Latency.P95)/float64(time.Millisecond) < o.p95Max
-	failOK := sum.FailedRate < o.failMax
-	sum.Thresholds = map[string]any{"p95": map[string]any{"max_ms": o.p95Max, "ok": p95ok}, "failed": map[string]any{"max": o.failMax, "ok": failOK}}
-	if !o.noThresholds && (!p95ok || !failOK) {
+	sum.Check(time.Duration(o.p95Max*float64(time.Millisecond)), o.failMax, !o.noThresholds)
+	if t := sum.Thresholds; t.Enforced && (!t.P95OK || !t.FailedOK) {
 		problems = append(problems, fmt.Errorf("thresholds crossed: p95 %.2f ms (max %.0f), failed %.2f%% (max %.1f%%)",
 			float64(sum.Latency.P95)/1e6, o.p95Max, 100*sum.FailedRate, 100*o.failMax))
 	}
 	if shop != nil {
+		sum.Setup = &loadtest.Setup{Requests: loadtest.SetupRequests, Orders: 1}
 		v, err := shop.Verify(ctx, productID, int32(o.stock), accepted, o.settle)
-		sum.Invariants = v.String()
-		if err != nil {
-			sum.Invariants += " — FAILED: " + err.Error()
-			problems = append(problems, fmt.Errorf("invariants: %w", err))
-		} else if o.amqpURL != "" {
-			if err := loadtest.QueuesEmpty(o.amqpURL, loadtest.SagaQueues(o.queuePrefix), o.settle); err != nil {
-				problems = append(problems, fmt.Errorf("invariants: %w", err))
-				sum.Invariants += " — FAILED: " + err.Error()
-			} else {
+		sum.Invariants, sum.Settled = v.String(), v.Waited
+		if err == nil && o.amqpURL != "" {
+			if err = loadtest.QueuesEmpty(o.amqpURL, loadtest.SagaQueues(o.queuePrefix), o.settle); err == nil {
 				sum.Invariants += "; queues and dead-letter queues empty"
 			}
 		}
+		if err != nil {
+			sum.Invariants += " — FAILED: " + err.Error()
+			problems = append(problems, fmt.Errorf("invariants: %w", err))
+		}
+		sum.InvariantOK = err == nil
 	}
 	sum.Print(stdout)
 	if err := writeResults(o.out, sum); err != nil {
@@ -169,7 +221,7 @@ func writeResults(dir string, sum loadtest.Summary) error {
 		return fmt.Errorf("write plot: %w", err)
 	}
 	defer f.Close()
-	if err := loadtest.WritePlot(f, sum); err != nil {
+	if err := loadtest.WriteReport(f, sum); err != nil {
 		return fmt.Errorf("write plot: %w", err)
 	}
 	img, err := os.Create(filepath.Join(dir, "plot.svg"))

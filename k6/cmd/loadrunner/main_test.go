@@ -37,6 +37,9 @@ func TestBaselineScenario(t *testing.T) {
 	published, _ := strconv.Atoi(m[3])
 	assert.Positive(t, consumed)
 	assert.LessOrEqual(t, consumed, published)
+	assert.Regexp(t, `CPU per message: RabbitMQ \d+\.\d+ ms`, stdout.String())
+	assert.Regexp(t, `broker limit at 1 message\(s\) per order: RabbitMQ ≥ \d+\.\d+ ms of CPU per order = at most \d+ orders/s per broker core`, stdout.String())
+	assert.Regexp(t, `broker limit at 2 message\(s\) per order`, stdout.String())
 
 	raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
 	require.NoError(t, err)
@@ -64,7 +67,18 @@ func TestStagesFollowTheOriginalShape(t *testing.T) {
 	assert.Equal(t, 400.0, st[0].Target)
 	assert.Equal(t, 700.0, st[1].Target)
 	assert.Equal(t, 1000.0, st[3].Target)
+	assert.Equal(t, "ramp 200→1000/s over 30s, then 1000/s for 30s", shape(o))
 	o = options{rate: 500, startRate: 200}
 	assert.Len(t, stages(&o), 1)
 	assert.Equal(t, 500.0, o.startRate, "no warm-up starts at the steady rate")
+	assert.Equal(t, "500/s for 0s, no warm-up", shape(o))
+
+	// The steady-rate measurement: a flat warm-up at the rate, then the steady phase.
+	o = options{rate: 1000, startRate: 1000, warm: 5e9, duration: 20e9}
+	st = stages(&o)
+	require.Len(t, st, 4)
+	for _, s := range st {
+		assert.Equal(t, 1000.0, s.Target)
+	}
+	assert.Equal(t, "warm-up 5s at 1000/s, then 1000/s for 20s", shape(o))
 }

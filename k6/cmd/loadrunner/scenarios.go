@@ -27,6 +27,7 @@ func runMax(ctx context.Context, o options, stdout io.Writer) error {
 		return err
 	}
 	onResult, accepted := loadtest.OrderIDCollector()
+	m := meter(o, stdout)
 	held := 0.0
 	var last loadtest.Summary
 	for _, rate := range []float64{1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 8000} {
@@ -34,13 +35,16 @@ func runMax(ctx context.Context, o options, stdout io.Writer) error {
 			break
 		}
 		fmt.Fprintf(stdout, "step %.0f/s for %s\n", rate, o.step)
+		// The first fifth of a step lets the services catch up with the new rate; the CPU
+		// is measured over the rest.
 		sum := loadtest.Attack{Name: "max@" + strconv.Itoa(int(rate)), StartRate: rate,
 			Stages:   []loadtest.Stage{{Duration: o.step, Target: rate}},
-			Targeter: loadtest.OrderTargeter(shop.OrdersURL, productID, 1), Progress: stdout, OnResult: onResult}.Run(ctx)
+			Targeter: loadtest.OrderTargeter(shop.OrdersURL, productID, 1), Progress: stdout, OnResult: onResult,
+			Meter: m, MeasureFrom: o.step / 5}.Run(ctx)
 		last = sum
 		p95 := float64(sum.Latency.P95) / float64(time.Millisecond)
 		achieved := sum.Rate >= 0.95*rate
-		fmt.Fprintf(stdout, "  → %.0f/s achieved, p95 %.2f ms, failed %.2f%%\n", sum.Rate, p95, 100*sum.FailedRate)
+		fmt.Fprintf(stdout, "  → %.0f/s achieved, p95 %.2f ms, failed %.2f%%%s\n", sum.Rate, p95, 100*sum.FailedRate, cpuNote(sum))
 		if p95 >= o.p95Max || sum.FailedRate >= o.failMax || !achieved {
 			break
 		}
@@ -49,7 +53,16 @@ func runMax(ctx context.Context, o options, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "\nmax sustainable POST /orders rate: %.0f/s (p95 < %.0f ms, failed < %.1f%%)\n", held, o.p95Max, 100*o.failMax)
 	o.noThresholds = true // the last step crossed them by design
 	last.Scenario = fmt.Sprintf("max (held %.0f/s)", held)
+	last.Shape = "the summary is the last step's, the one that crossed a threshold"
 	return finish(ctx, o, stdout, shop, last, productID, append(accepted(), firstOrder))
+}
+
+// cpuNote is a step's CPU in one phrase.
+func cpuNote(s loadtest.Summary) string {
+	if s.CPU == nil || s.CPU.Orders == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; machine CPU %.3f ms per order = %.0f orders/s per core", s.CPU.Box.MsPerOrder, s.CPU.OrdersPerSecPerCore)
 }
 
 func runGet(ctx context.Context, o options, stdout io.Writer) error {
@@ -63,7 +76,8 @@ func runGet(ctx context.Context, o options, stdout io.Writer) error {
 	}
 	url := shop.ProductsURL + "/products/" + strconv.FormatInt(productID, 10)
 	sum := loadtest.Attack{Name: "get", StartRate: o.rate, Stages: []loadtest.Stage{{Duration: o.duration, Target: o.rate}},
-		Targeter: loadtest.GetTargeter(url), Progress: stdout}.Run(ctx)
+		Targeter: loadtest.GetTargeter(url), Progress: stdout, Meter: meter(o, stdout)}.Run(ctx)
+	sum.Shape = fmt.Sprintf("%.0f/s for %s", o.rate, o.duration)
 	return finish(ctx, o, stdout, nil, sum, 0, nil)
 }
 
@@ -74,37 +88,95 @@ func runBare(ctx context.Context, o options, stdout io.Writer) (loadtest.Summary
 	}
 	defer stop()
 	sum := loadtest.Attack{Name: "bare net/http", StartRate: o.rate, Stages: []loadtest.Stage{{Duration: o.duration, Target: o.rate}},
-		Targeter: loadtest.GetTargeter(url + "/products/1"), Progress: stdout}.Run(ctx)
+		Targeter: loadtest.GetTargeter(url + "/products/1"), Progress: stdout, Meter: infraMeter(o, stdout)}.Run(ctx)
+	sum.Shape = fmt.Sprintf("%.0f/s for %s; the handler runs inside the runner", o.rate, o.duration)
 	return sum, finish(ctx, o, stdout, nil, sum, 0, nil)
 }
 
 // runBaseline measures the raw limits the targets are ratios of, in one run: a bare net/http
 // handler under the same runner, MySQL INSERT + INSERT + COMMIT at concurrency 16 and, with
-// -amqp-url, the broker's confirmed publish + ack rate through a quorum queue (every order takes
-// that path twice: order.created, then stock.reserved).
+// -amqp-url, the broker's confirmed publish + ack rate through a quorum queue — each with its
+// CPU per operation — and the broker's CPU per order at one and at two messages per order.
 func runBaseline(ctx context.Context, o options, stdout io.Writer) error {
 	o.noThresholds = true
 	bare, err := runBare(ctx, o, stdout)
 	if err != nil {
 		return err
 	}
-	tps, err := insertInsertCommit(ctx, o.mysqlDSN, 16, o.duration)
+	m := infraMeter(o, stdout)
+	var tps float64
+	dbCPU, err := measureCPU(m, func() (int, error) {
+		var err error
+		tps, err = insertInsertCommit(ctx, o.mysqlDSN, 16, o.duration)
+		return int(tps * o.duration.Seconds()), err
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nbaseline: bare net/http %.0f req/s at p95 %.2f ms (offered %.0f/s); MySQL INSERT+INSERT+COMMIT ×16: %.0f tx/s\n",
-		bare.Rate, float64(bare.Latency.P95)/1e6, o.rate, tps)
+	fmt.Fprintf(stdout, "\nbaseline: bare net/http %.0f req/s at p95 %.2f ms (offered %.0f/s)\n", bare.Rate, float64(bare.Latency.P95)/1e6, o.rate)
+	fmt.Fprintf(stdout, "baseline:   CPU per request: %s (client and handler both in the runner)\n", perOp(bare.CPU, "load runner"))
+	fmt.Fprintf(stdout, "baseline: MySQL INSERT+INSERT+COMMIT ×16: %.0f tx/s\n", tps)
+	fmt.Fprintf(stdout, "baseline:   CPU per transaction: %s\n", perOp(dbCPU, "MariaDB"))
 	if o.amqpURL == "" {
 		fmt.Fprintln(stdout, "baseline: RabbitMQ not measured (no -amqp-url)")
 		return nil
 	}
-	b, err := loadtest.MeasureBroker(ctx, o.amqpURL, o.queuePrefix, o.duration)
+	var b loadtest.BrokerBaseline
+	mqCPU, err := measureCPU(m, func() (int, error) {
+		var err error
+		b, err = loadtest.MeasureBroker(ctx, o.amqpURL, o.queuePrefix, o.duration)
+		return b.Consumed, err
+	})
 	if err != nil {
 		return fmt.Errorf("broker baseline: %w", err)
 	}
-	fmt.Fprintf(stdout, "baseline: RabbitMQ quorum queue, persistent, confirmed publish + ack: %.0f msg/s (%d consumed of %d published in %s) → at most %.0f orders/s at two saga messages per order\n",
-		b.Rate(), b.Consumed, b.Published, b.Duration.Round(time.Millisecond), b.Rate()/2)
+	fmt.Fprintf(stdout, "baseline: RabbitMQ quorum queue, persistent, confirmed publish + ack: %.0f msg/s (%d consumed of %d published in %s) → at most %.0f orders/s at two saga messages per order, %.0f at one\n",
+		b.Rate(), b.Consumed, b.Published, b.Duration.Round(time.Millisecond), b.Rate()/2, b.Rate())
+	fmt.Fprintf(stdout, "baseline:   CPU per message: %s (publisher and consumer in the runner)\n", perOp(mqCPU, "RabbitMQ"))
+	// The broker's share of an order at its limit: what RabbitMQ alone spends per confirmed,
+	// persistent, acked message, times the messages an order costs — one in the target design
+	// (order.created; the batched reply of a reservation transaction adds a fraction of one),
+	// two in today's saga. A load run's CPU table shows how far RabbitMQ's ms/order is from it.
+	if mq, ok := mqCPU.Process("RabbitMQ"); ok && mq.MsPerRequest > 0 {
+		for _, n := range []float64{1, 2} {
+			fmt.Fprintf(stdout, "baseline: broker limit at %.0f message(s) per order: RabbitMQ ≥ %.3f ms of CPU per order = at most %.0f orders/s per broker core\n",
+				n, n*mq.MsPerRequest, 1000/(n*mq.MsPerRequest))
+		}
+	}
 	return nil
+}
+
+// measureCPU runs op, which reports how many operations it did, between two CPU samples; the
+// returned table is per operation (nil when the meter is nil or could not sample).
+func measureCPU(m *loadtest.CPUMeter, op func() (int, error)) (*loadtest.CPU, error) {
+	if m == nil {
+		_, err := op()
+		return nil, err
+	}
+	from, ferr := m.Sample()
+	n, err := op()
+	if err != nil || ferr != nil {
+		return nil, err
+	}
+	to, terr := m.Sample()
+	if terr != nil {
+		return nil, nil // the figure is missing; the measurement itself did not fail
+	}
+	c := m.CPUUsage(from, to, from.At, n, 0)
+	return &c, nil
+}
+
+// perOp is "<process> x ms, the measured processes y ms, machine z ms" per operation.
+func perOp(c *loadtest.CPU, process string) string {
+	if c == nil || c.Requests == 0 {
+		return "not measured"
+	}
+	out := ""
+	if p, ok := c.Process(process); ok {
+		out += fmt.Sprintf("%s %.3f ms, ", p.Name, p.MsPerRequest)
+	}
+	return out + fmt.Sprintf("measured processes %.3f ms, whole machine %.3f ms (other processes busy %.2f cores)",
+		c.Listed.MsPerRequest, c.Box.MsPerRequest, c.Other.Cores)
 }
 
 func insertInsertCommit(ctx context.Context, rootDSN string, workers int, d time.Duration) (float64, error) {
