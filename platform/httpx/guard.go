@@ -84,27 +84,3 @@ func RateLimit(requests int, window time.Duration) func(http.Handler) http.Handl
 		}),
 	)
 }
-
-// MaxInFlight sheds load: beyond limit concurrent requests it answers 503 with Retry-After at
-// once instead of queueing, so an overloaded service keeps a bounded number of goroutines and
-// memory and recovers as soon as the load drops. limit <= 0 disables it.
-func MaxInFlight(limit int) func(http.Handler) http.Handler {
-	if limit <= 0 {
-		return func(next http.Handler) http.Handler { return next }
-	}
-	slots := make(chan struct{}, limit)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case slots <- struct{}{}:
-				defer func() { <-slots }()
-				next.ServeHTTP(w, r)
-			default:
-				p := NewProblem(http.StatusServiceUnavailable, CodeServiceUnavailable, "Overloaded",
-					"The service is at its concurrency limit; retry shortly.")
-				p.RetryAfter = 1
-				WriteProblem(w, r, p)
-			}
-		})
-	}
-}

@@ -65,33 +65,74 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 	}
 }
 
-func TestMaxInFlightShedsBeyondTheLimit(t *testing.T) {
+func TestSheddingAnswersAtOnceWhatCannotStartInTime(t *testing.T) {
 	release := make(chan struct{})
-	entered := make(chan struct{}, 2)
-	slow := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	entered := make(chan struct{}, 4)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		entered <- struct{}{}
 		<-release
 		w.WriteHeader(http.StatusNoContent)
 	})
-	h := httpx.RequestID(httpx.MaxInFlight(2)(slow))
-	done := make(chan int, 2)
+	h := httpx.RequestID(httpx.Shed(httpx.Shedding{Limit: 2, MaxWait: 50 * time.Millisecond, Exempt: []string{"/healthz"}})(slow))
+	serve := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec
+	}
+	done := make(chan int, 3)
 	for range 2 {
-		go func() {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-			done <- rec.Code
-		}()
+		go func() { done <- serve("/").Code }()
 	}
 	<-entered
 	<-entered
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	// Both slots are held: a third request waits at most MaxWait, then is shed.
+	rec := serve("/")
 	assert.Equal(t, 503, rec.Code)
 	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+	assert.NotEmpty(t, rec.Header().Get("X-Request-Id"))
+	assert.Equal(t, 200, serve("/healthz").Code, "probes are never shed")
+	// A waiter that gets a slot within MaxWait runs.
+	go func() { done <- serve("/").Code }()
+	time.Sleep(10 * time.Millisecond)
+	release <- struct{}{}
+	<-entered
 	close(release)
-	assert.Equal(t, 204, <-done)
-	assert.Equal(t, 204, <-done)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	assert.Equal(t, 204, rec.Code, "recovers once load drops")
+	for range 3 {
+		assert.Equal(t, 204, <-done)
+	}
+	assert.Equal(t, 204, serve("/").Code, "recovers once load drops")
+}
+
+func TestSheddingPredictsLongWaitsAndRefusesThemAtOnce(t *testing.T) {
+	gate := make(chan struct{})
+	h := httpx.Shed(httpx.Shedding{Limit: 1, MaxWait: 50 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-gate
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	serve := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code
+	}
+	// Teach it that a request holds its slot for ~100 ms, twice MaxWait.
+	for range 16 {
+		go func() { time.Sleep(150 * time.Millisecond); gate <- struct{}{} }()
+		if code := serve("/slow"); code != 204 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	held := make(chan int, 1)
+	go func() { held <- serve("/slow") }()
+	time.Sleep(20 * time.Millisecond) // the slot is taken
+	go func() { time.Sleep(5 * time.Millisecond); gate <- struct{}{} }()
+	assert.Equal(t, 503, serve("/fast"), "refused at once although the slot frees within MaxWait: the predicted wait was too long")
+	assert.Equal(t, 204, <-held)
+	assert.Equal(t, 204, serve("/fast"))
 }

@@ -25,8 +25,9 @@ type RouterConfig struct {
 	// RateLimitRequests per RateLimitWindow per client IP; 0 disables rate limiting.
 	RateLimitRequests int
 	RateLimitWindow   time.Duration
-	// MaxInFlight bounds concurrent requests; beyond it requests are shed with 503. 0 = unbounded.
-	MaxInFlight int
+	// Shedding bounds the requests running at once and how long others may wait to start; beyond
+	// that they are shed with 503. A zero Limit disables it. The probes and /metrics are exempt.
+	Shedding Shedding
 	// Extra middleware run after request ID, recover, access log and metrics, before validation
 	// (e.g. rate limiting).
 	Extra []func(http.Handler) http.Handler
@@ -49,7 +50,9 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 	if window <= 0 {
 		window = time.Second
 	}
-	r.Use(MaxInFlight(cfg.MaxInFlight), RateLimit(cfg.RateLimitRequests, window), APIKeyAuth(cfg.APIKeys))
+	shedding := cfg.Shedding
+	shedding.Exempt = append(shedding.Exempt, "/healthz", "/readyz", "/metrics", "/health")
+	r.Use(Shed(shedding), RateLimit(cfg.RateLimitRequests, window), APIKeyAuth(cfg.APIKeys))
 	r.Use(cfg.Extra...)
 	r.Use(NewValidator(cfg.Spec, cfg.MaxBodyBytes).Middleware)
 	r.NotFound(NotFound)

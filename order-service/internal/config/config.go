@@ -46,6 +46,7 @@ type Config struct {
 	APIKeys            []string
 	RateLimitRPS       int
 	MaxInFlight        int
+	MaxQueueWait       time.Duration
 	ConsumerWorkers    int
 	WriteBatchMax      int
 	WriteBatchWorkers  int
@@ -80,7 +81,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownTimeout:    e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:            e.List("API_KEYS"),
 		RateLimitRPS:       e.Int("RATE_LIMIT_RPS", 0),
-		MaxInFlight:        e.Int("MAX_IN_FLIGHT", 1024),
+		MaxInFlight:        e.Int("MAX_IN_FLIGHT", 128),
+		MaxQueueWait:       e.Duration("MAX_QUEUE_WAIT", 100*time.Millisecond),
 		ConsumerWorkers:    e.Int("CONSUMER_WORKERS", 32),
 		WriteBatchMax:      e.Int("WRITE_BATCH_MAX", 128),
 		WriteBatchWorkers:  e.Int("WRITE_BATCH_WORKERS", 1),
@@ -119,6 +121,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.WriteTimeout < 100*time.Millisecond || c.WriteTimeout > time.Minute {
 		e.Fail("WRITE_TIMEOUT", "must be 100ms..1m")
 	}
+	if c.MaxInFlight < 0 {
+		e.Fail("MAX_IN_FLIGHT", "must be 0 (no shedding) or more")
+	}
+	if c.MaxQueueWait < 0 || c.MaxQueueWait > 10*time.Second {
+		e.Fail("MAX_QUEUE_WAIT", "must be 0s..10s")
+	}
 	if c.ConsumerWorkers < 1 {
 		e.Fail("CONSUMER_WORKERS", "must be at least 1")
 	}
@@ -153,6 +161,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("writeTimeout", c.WriteTimeout),
 		slog.Int("apiKeys", len(c.APIKeys)),
 		slog.Int("rateLimitRPS", c.RateLimitRPS),
+		slog.Int("maxInFlight", c.MaxInFlight),
+		slog.Duration("maxQueueWait", c.MaxQueueWait),
 		slog.Int("consumerWorkers", c.ConsumerWorkers),
 		slog.Int("writeBatchMax", c.WriteBatchMax),
 		slog.Int("writeBatchWorkers", c.WriteBatchWorkers),

@@ -188,7 +188,7 @@ type HandlerConfig struct {
 	Registry          *prometheus.Registry
 	APIKeys           []string
 	RateLimitRequests int
-	MaxInFlight       int
+	Shedding          httpx.Shedding
 }
 
 // NewHandler builds the HTTP handler with the shared middleware, validator and problem writer.
@@ -200,7 +200,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "order-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
-		MaxInFlight: cfg.MaxInFlight,
+		Shedding: cfg.Shedding,
 	})
 	if err != nil {
 		return nil, err

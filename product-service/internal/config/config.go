@@ -39,6 +39,7 @@ type Config struct {
 	OrdersAPIKey    string
 	RateLimitRPS    int
 	MaxInFlight     int
+	MaxQueueWait    time.Duration
 	ConsumerWorkers int
 }
 
@@ -65,7 +66,8 @@ func Load(getenv func(string) string) (Config, error) {
 		APIKeys:         e.List("API_KEYS"),
 		OrdersAPIKey:    e.Str("ORDERS_API_KEY", ""),
 		RateLimitRPS:    e.Int("RATE_LIMIT_RPS", 0),
-		MaxInFlight:     e.Int("MAX_IN_FLIGHT", 1024),
+		MaxInFlight:     e.Int("MAX_IN_FLIGHT", 128),
+		MaxQueueWait:    e.Duration("MAX_QUEUE_WAIT", 100*time.Millisecond),
 		ConsumerWorkers: e.Int("CONSUMER_WORKERS", 32),
 	}
 	dsn, err := dbx.URLToDSN(e.Str("DATABASE_URL", "mysql://product:product@127.0.0.1:3306/productdb"))
@@ -100,6 +102,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.WriteTimeout < 100*time.Millisecond || c.WriteTimeout > time.Minute {
 		e.Fail("WRITE_TIMEOUT", "must be 100ms..1m")
 	}
+	if c.MaxInFlight < 0 {
+		e.Fail("MAX_IN_FLIGHT", "must be 0 (no shedding) or more")
+	}
+	if c.MaxQueueWait < 0 || c.MaxQueueWait > 10*time.Second {
+		e.Fail("MAX_QUEUE_WAIT", "must be 0s..10s")
+	}
 	if c.ConsumerWorkers < 1 {
 		e.Fail("CONSUMER_WORKERS", "must be at least 1")
 	}
@@ -129,6 +137,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("localCacheTTL", c.LocalCacheTTL),
 		slog.Int("apiKeys", len(c.APIKeys)),
 		slog.Int("rateLimitRPS", c.RateLimitRPS),
+		slog.Int("maxInFlight", c.MaxInFlight),
+		slog.Duration("maxQueueWait", c.MaxQueueWait),
 	)
 }
 

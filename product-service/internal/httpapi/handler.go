@@ -18,7 +18,7 @@ type HandlerConfig struct {
 	Registry          *prometheus.Registry
 	APIKeys           []string
 	RateLimitRequests int
-	MaxInFlight       int
+	Shedding          httpx.Shedding
 }
 
 // NewHandler builds the HTTP handler: the shared middleware and validator of platform/httpx,
@@ -31,7 +31,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "product-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
-		MaxInFlight: cfg.MaxInFlight,
+		Shedding: cfg.Shedding,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,97 @@
+package httpx
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Shedding bounds the work a service takes on by how long a request would wait to start, not by
+// a count of waiting requests: at most Limit requests run at once, and a request that finds no
+// free slot waits only if its predicted wait — the requests ahead of it times the recent time a
+// request holds a slot, over Limit — is within MaxWait (and never longer than MaxWait). Others are
+// answered 503 with Retry-After at once. So an overloaded or stalled service answers its 503s
+// fast, keeps the accepted requests' latency bounded, and holds a bounded number of goroutines and
+// memory. Paths under Exempt (probes, metrics) are never shed.
+type Shedding struct {
+	Limit   int           // requests running at once; <= 0 disables shedding
+	MaxWait time.Duration // longest wait for a slot; default 100 ms
+	Exempt  []string      // path prefixes that bypass the limit
+}
+
+type shedder struct {
+	cfg     Shedding
+	slots   chan struct{}
+	waiting atomic.Int64
+	hold    atomic.Int64 // moving average of how long a request holds a slot, in ns
+}
+
+// Shed returns the load-shedding middleware of cfg.
+func Shed(cfg Shedding) func(http.Handler) http.Handler {
+	if cfg.Limit <= 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 100 * time.Millisecond
+	}
+	s := &shedder{cfg: cfg, slots: make(chan struct{}, cfg.Limit)}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.exempt(r.URL.Path) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if !s.acquire() {
+				p := NewProblem(http.StatusServiceUnavailable, CodeServiceUnavailable, "Overloaded",
+					"The service is at capacity; retry shortly.")
+				p.RetryAfter = 1
+				WriteProblem(w, r, p)
+				return
+			}
+			start := time.Now()
+			defer s.release(start)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func (s *shedder) exempt(path string) bool {
+	for _, p := range s.cfg.Exempt {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// acquire takes a slot, waiting only when the predicted wait is within MaxWait.
+func (s *shedder) acquire() bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	ahead := s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	if time.Duration(ahead*s.hold.Load()/int64(s.cfg.Limit)) > s.cfg.MaxWait {
+		return false
+	}
+	t := time.NewTimer(s.cfg.MaxWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// release frees the slot and folds the time it was held into the average (1/16 weight; a lost
+// update between concurrent releases only delays the average a little).
+func (s *shedder) release(start time.Time) {
+	<-s.slots
+	held := int64(time.Since(start))
+	old := s.hold.Load()
+	s.hold.Store(old + (held-old)/16)
+}
