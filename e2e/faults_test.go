@@ -157,7 +157,9 @@ func (s *stack) checkTruthful(t *testing.T, productID int64, initial int32, answ
 // Redis refusing, then frozen, while orders stream in: no request fails, nothing is lost.
 func TestRedisFaultsAreNotOnTheWritePath(t *testing.T) {
 	redis := testkit.NewProxy(t, testkit.RedisAddr())
-	s := startStack(t, func(p, o map[string]string) { p["REDIS_URL"], o["REDIS_URL"] = "redis://"+redis.Addr(), "redis://"+redis.Addr() })
+	s := startStack(t, func(p, o map[string]string) {
+		p["REDIS_URL"], o["REDIS_URL"] = "redis://"+redis.Addr(), "redis://"+redis.Addr()
+	})
 	const stock = 100000
 	p := s.createProduct(t, "RedisFaults", money.FromCents(100), stock)
 	s.placeOrders(t, p.Id, 1, 1) // warm the price cache
@@ -178,7 +180,9 @@ func TestRedisFaultsAreNotOnTheWritePath(t *testing.T) {
 // contents, the first reads already show the writes.
 func TestNoStaleReadAfterRedisReturnsWithOldContents(t *testing.T) {
 	redis := testkit.NewProxy(t, testkit.RedisAddr())
-	s := startStack(t, func(p, o map[string]string) { p["REDIS_URL"], o["REDIS_URL"] = "redis://"+redis.Addr(), "redis://"+redis.Addr() })
+	s := startStack(t, func(p, o map[string]string) {
+		p["REDIS_URL"], o["REDIS_URL"] = "redis://"+redis.Addr(), "redis://"+redis.Addr()
+	})
 	ctx := context.Background()
 	p := s.createProduct(t, "Before", money.FromCents(100), 50)
 	s.placeOrders(t, p.Id, 1, 1)
