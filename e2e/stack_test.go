@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shopworks/shop/clients/events"
 	"github.com/shopworks/shop/clients/orderclient"
 	"github.com/shopworks/shop/clients/productclient"
 	"github.com/shopworks/shop/platform/amqpx"
@@ -192,7 +193,7 @@ func startStack(t testing.TB, opts ...stackOption) *stack {
 // queueNames are the durable queues a stack declares (and their dead-letter queues).
 func (s *stack) queueNames() []string {
 	var out []string
-	for _, q := range []string{"product-service__order-created", "order-service__stock-results"} {
+	for _, q := range []string{events.QueueOrderCreated, events.QueueStockResults} {
 		out = append(out, s.queuePrefix+q, s.queuePrefix+q+".dlq")
 	}
 	return out

@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"github.com/shopworks/shop/clients/events"
+
 	"fmt"
 	"time"
 
@@ -45,7 +47,7 @@ func QueuesEmpty(url string, queues []string, settle time.Duration) error {
 // SagaQueues are the durable queues of the saga and their dead-letter queues.
 func SagaQueues(prefix string) []string {
 	var out []string
-	for _, q := range []string{"product-service__order-created", "order-service__stock-results"} {
+	for _, q := range []string{events.QueueOrderCreated, events.QueueStockResults} {
 		out = append(out, prefix+q, prefix+q+".dlq")
 	}
 	return out

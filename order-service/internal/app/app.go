@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopworks/shop/clients/events"
 	"github.com/shopworks/shop/clients/productclient"
 	"github.com/shopworks/shop/order-service/internal/config"
 	"github.com/shopworks/shop/order-service/internal/httpapi"
@@ -52,13 +53,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	defer deps.Close()
 	db, rdb, conn, reg := deps.DB, deps.Redis, deps.AMQP, deps.Registry
 	stockResults := amqpx.ConsumerSpec{
-		Queue: cfg.StockResultsQueue(), Bindings: []string{messaging.KeyStockReserved, messaging.KeyStockRejected},
+		Queue: cfg.StockResultsQueue(), Bindings: []string{events.KeyStockReserved, events.KeyStockRejected},
 		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
 	}
-	productChanges := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{messaging.KeyProductUpdated, messaging.KeyProductDeleted}, Prefetch: 64}
+	productChanges := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{events.KeyProductUpdated, events.KeyProductDeleted}, Prefetch: 64}
 	// Both durable queues of the saga exist before the first order.created is published, whichever
 	// service starts first, so no event is dropped as unroutable.
-	for _, spec := range []amqpx.ConsumerSpec{stockResults, {Queue: cfg.OrderCreatedQueue(), Bindings: []string{cfg.OrderCreatedKey}}} {
+	for _, spec := range []amqpx.ConsumerSpec{stockResults, {Queue: cfg.OrderCreatedQueue(), Bindings: []string{events.KeyOrderCreated}}} {
 		if err := conn.DeclareTopology(spec); err != nil {
 			return fmt.Errorf("declare queue %s: %w", spec.Queue, err)
 		}
@@ -79,7 +80,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return fmt.Errorf("open the group-commit pool: %w", err)
 	}
 	defer batchDB.Close()
-	store := mysql.NewStore(db, batchDB, messaging.OrderCreated(cfg.OrderCreatedKey), mysql.Options{QueryTimeout: cfg.WriteTimeout})
+	store := mysql.NewStore(db, batchDB, messaging.OrderCreated, mysql.Options{QueryTimeout: cfg.WriteTimeout})
 	pages := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	stale := invalidation.New(pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, reg)
 	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)

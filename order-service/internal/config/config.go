@@ -9,6 +9,8 @@
 package config
 
 import (
+	"github.com/shopworks/shop/clients/events"
+
 	"log/slog"
 	"net"
 	"net/url"
@@ -29,7 +31,6 @@ type Config struct {
 	RabbitURL          string
 	Exchange           string
 	QueuePrefix        string
-	OrderCreatedKey    string
 	ProductBaseURL     string
 	ProductTimeout     time.Duration
 	WriteTimeout       time.Duration
@@ -64,9 +65,8 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisURL:           e.Str("REDIS_URL", "redis://127.0.0.1:6379"),
 		RedisKeyPrefix:     e.Str("REDIS_KEY_PREFIX", ""),
 		RabbitURL:          e.Str("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		Exchange:           e.Str("AMQP_EXCHANGE", "orders"),
+		Exchange:           e.Str("AMQP_EXCHANGE", events.DefaultExchange),
 		QueuePrefix:        e.Str("AMQP_QUEUE_PREFIX", ""),
-		OrderCreatedKey:    e.Str("AMQP_ROUTING_KEY_ORDER_CREATED", "order.created"),
 		ProductBaseURL:     strings.TrimRight(e.Str("PRODUCT_BASE_URL", "http://127.0.0.1:3000"), "/"),
 		ProductTimeout:     e.Duration("PRODUCT_TIMEOUT", 2*time.Second),
 		WriteTimeout:       e.Duration("WRITE_TIMEOUT", 2*time.Second),
@@ -127,6 +127,11 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.MaxQueueWait < 0 || c.MaxQueueWait > 10*time.Second {
 		e.Fail("MAX_QUEUE_WAIT", "must be 0s..10s")
 	}
+	// The original let the routing key be configured; the event contract fixes it, and
+	// product-service binds only that key: any other value would lose every order.
+	if key := e.Str("AMQP_ROUTING_KEY_ORDER_CREATED", events.KeyOrderCreated); key != events.KeyOrderCreated {
+		e.Fail("AMQP_ROUTING_KEY_ORDER_CREATED", "the event contract fixes it to "+events.KeyOrderCreated+" (product-service binds only that key)")
+	}
 	if c.ConsumerWorkers < 1 {
 		e.Fail("CONSUMER_WORKERS", "must be at least 1")
 	}
@@ -170,8 +175,8 @@ func (c Config) LogValue() slog.Value {
 }
 
 // StockResultsQueue is the durable queue of stock.reserved / stock.rejected.
-func (c Config) StockResultsQueue() string { return c.QueuePrefix + "order-service__stock-results" }
+func (c Config) StockResultsQueue() string { return c.QueuePrefix + events.QueueStockResults }
 
 // OrderCreatedQueue is product-service's queue, declared here too so that an order.created
 // published before product-service ever started is kept, not dropped as unroutable.
-func (c Config) OrderCreatedQueue() string { return c.QueuePrefix + "product-service__order-created" }
+func (c Config) OrderCreatedQueue() string { return c.QueuePrefix + events.QueueOrderCreated }

@@ -34,10 +34,12 @@ func TestDefaultsAndSeedNames(t *testing.T) {
 
 func TestBadValuesFail(t *testing.T) {
 	_, err := config.Load(getenv(map[string]string{"PORT": "0", "PRICE_CACHE_SIZE": "0", "IDEMPOTENCY_KEY_TTL": "1h", "PRODUCT_BASE_URL": "::",
-		"LOG_LEVEL": "loud", "MYSQL_DSN": "mysql://u:p@db-host", "DB_MAX_OPEN_CONNS": "1", "CONSUMER_WORKERS": "0", "WRITE_BATCH_MAX": "5000", "WRITE_BATCH_WORKERS": "0"}))
+		"LOG_LEVEL": "loud", "MYSQL_DSN": "mysql://u:p@db-host", "DB_MAX_OPEN_CONNS": "1", "CONSUMER_WORKERS": "0", "WRITE_BATCH_MAX": "5000", "WRITE_BATCH_WORKERS": "0",
+		"AMQP_ROUTING_KEY_ORDER_CREATED": "orders.new", "WRITE_TIMEOUT": "1ms", "MAX_IN_FLIGHT": "-1", "MAX_QUEUE_WAIT": "1m"}))
 	require.Error(t, err)
 	for _, v := range []string{"PORT", "PRICE_CACHE_SIZE", "IDEMPOTENCY_KEY_TTL", "PRODUCT_BASE_URL", "LOG_LEVEL", "MYSQL_DSN",
-		"DB_MAX_OPEN_CONNS", "CONSUMER_WORKERS", "WRITE_BATCH_MAX", "WRITE_BATCH_WORKERS"} {
+		"DB_MAX_OPEN_CONNS", "CONSUMER_WORKERS", "WRITE_BATCH_MAX", "WRITE_BATCH_WORKERS", "AMQP_ROUTING_KEY_ORDER_CREATED", "WRITE_TIMEOUT",
+		"MAX_IN_FLIGHT", "MAX_QUEUE_WAIT"} {
 		assert.Contains(t, err.Error(), v)
 	}
 }

@@ -20,33 +20,23 @@ import (
 	"github.com/shopworks/shop/platform/outbox"
 )
 
-// Routing keys this service consumes.
-const (
-	KeyStockReserved  = "stock.reserved"
-	KeyStockRejected  = "stock.rejected"
-	KeyProductUpdated = "product.updated"
-	KeyProductDeleted = "product.deleted"
-)
-
-// OrderCreated returns the encoder of a new order's order.created (mysql.EventEncoder): the
-// original payload's fields plus eventId, unitPrice and status.
-func OrderCreated(routingKey string) func(o ordering.Order, eventID, correlationID string) (outbox.Event, error) {
-	return func(o ordering.Order, eventID, correlationID string) (outbox.Event, error) {
-		id, err := uuid.Parse(eventID)
-		if err != nil {
-			return outbox.Event{}, fmt.Errorf("order.created of order %d: event id: %w", o.ID, err)
-		}
-		unit := o.UnitPrice
-		status := events.OrderCreatedStatusPENDING
-		body, err := json.Marshal(events.OrderCreated{
-			EventId: &id, OrderId: o.ID, ProductId: o.ProductID, Qty: o.Qty,
-			UnitPrice: &unit, TotalPrice: o.TotalPrice, Status: &status, CreatedAt: o.CreatedAt.UTC(),
-		})
-		if err != nil {
-			return outbox.Event{}, fmt.Errorf("encode order.created of order %d: %w", o.ID, err)
-		}
-		return outbox.Event{ID: eventID, RoutingKey: routingKey, Payload: body, CorrelationID: correlationID}, nil
+// OrderCreated encodes a new order's order.created (mysql.EventEncoder): the original payload's
+// fields plus eventId, unitPrice and status.
+func OrderCreated(o ordering.Order, eventID, correlationID string) (outbox.Event, error) {
+	id, err := uuid.Parse(eventID)
+	if err != nil {
+		return outbox.Event{}, fmt.Errorf("order.created of order %d: event id: %w", o.ID, err)
 	}
+	unit := o.UnitPrice
+	status := events.OrderCreatedStatusPENDING
+	body, err := json.Marshal(events.OrderCreated{
+		EventId: &id, OrderId: o.ID, ProductId: o.ProductID, Qty: o.Qty,
+		UnitPrice: &unit, TotalPrice: o.TotalPrice, Status: &status, CreatedAt: o.CreatedAt.UTC(),
+	})
+	if err != nil {
+		return outbox.Event{}, fmt.Errorf("encode order.created of order %d: %w", o.ID, err)
+	}
+	return outbox.Event{ID: eventID, RoutingKey: events.KeyOrderCreated, Payload: body, CorrelationID: correlationID}, nil
 }
 
 // Settler applies stock results (ordering.Service).
@@ -91,13 +81,13 @@ type StockResult struct {
 // DecodeStockResult reads a stock result; anything no retry can fix is a permanent error.
 func DecodeStockResult(routingKey string, body []byte) (StockResult, error) {
 	switch routingKey {
-	case KeyStockReserved:
+	case events.KeyStockReserved:
 		var m events.StockReserved
 		if err := json.Unmarshal(body, &m); err != nil || m.OrderId < 1 {
 			return StockResult{}, amqpx.Permanent(fmt.Errorf("malformed stock.reserved: %v", err))
 		}
 		return StockResult{OrderID: m.OrderId, ProductID: m.ProductId, Reserved: true}, nil
-	case KeyStockRejected:
+	case events.KeyStockRejected:
 		var m events.StockRejected
 		if err := json.Unmarshal(body, &m); err != nil || m.OrderId < 1 {
 			return StockResult{}, amqpx.Permanent(fmt.Errorf("malformed stock.rejected: %v", err))
@@ -117,13 +107,13 @@ type ProductChanges struct {
 // Handle is the amqpx handler of product.updated and product.deleted.
 func (h *ProductChanges) Handle(ctx context.Context, d amqpx.Delivery) error {
 	switch d.RoutingKey {
-	case KeyProductUpdated:
+	case events.KeyProductUpdated:
 		var m events.ProductUpdated
 		if err := json.Unmarshal(d.Body, &m); err != nil {
 			return amqpx.Permanent(fmt.Errorf("malformed product.updated: %w", err))
 		}
 		h.Prices.Updated(pricing.Entry{Product: ordering.Product{ID: m.ProductId, Price: m.Price, Qty: m.Qty}, UpdatedAt: m.UpdatedAt})
-	case KeyProductDeleted:
+	case events.KeyProductDeleted:
 		var m events.ProductDeleted
 		if err := json.Unmarshal(d.Body, &m); err != nil {
 			return amqpx.Permanent(fmt.Errorf("malformed product.deleted: %w", err))

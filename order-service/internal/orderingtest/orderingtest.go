@@ -109,7 +109,7 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	s.Pages = rediscache.New(rdb, s.Prefix, time.Minute)
 	s.Stale = invalidation.New(s.Pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, nil)
-	s.Store = mysql.NewStore(open(t, dsn, false), open(t, dsn, true), messaging.OrderCreated("order.created"), o.Store)
+	s.Store = mysql.NewStore(open(t, dsn, false), open(t, dsn, true), messaging.OrderCreated, o.Store)
 	s.Service = ordering.NewService(ordering.Deps{Store: s.Store, Prices: o.Prices, Pages: s.Pages, Stale: s.Stale, Relay: s.Relay, Log: log}, o.Service)
 	ctx, stop := context.WithCancel(context.Background())
 	var running sync.WaitGroup

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shopworks/shop/clients/events"
 	"github.com/shopworks/shop/clients/orderclient"
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/boot"
@@ -54,7 +55,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	defer deps.Close()
 	db, rdb, conn, reg := deps.DB, deps.Redis, deps.AMQP, deps.Registry
 	consumer := amqpx.ConsumerSpec{
-		Queue: cfg.OrderCreatedQueue(), Bindings: []string{messaging.KeyOrderCreated},
+		Queue: cfg.OrderCreatedQueue(), Bindings: []string{events.KeyOrderCreated},
 		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
 	}
 	// Declared before anything is published, so order.created is never dropped as unroutable.

@@ -5,6 +5,8 @@
 package config
 
 import (
+	"github.com/shopworks/shop/clients/events"
+
 	"log/slog"
 	"net"
 	"net/url"
@@ -52,7 +54,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisURL:        e.Str("REDIS_URL", "redis://127.0.0.1:6379"),
 		RedisKeyPrefix:  e.Str("REDIS_KEY_PREFIX", ""),
 		RabbitURL:       e.Str("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		Exchange:        e.Str("AMQP_EXCHANGE", "orders"),
+		Exchange:        e.Str("AMQP_EXCHANGE", events.DefaultExchange),
 		QueuePrefix:     e.Str("AMQP_QUEUE_PREFIX", ""),
 		OrdersBaseURL:   strings.TrimRight(e.Str("ORDERS_BASE", "http://127.0.0.1:4000"), "/"),
 		OrdersTimeout:   e.Duration("ORDERS_TIMEOUT", 2500*time.Millisecond),
@@ -143,4 +145,4 @@ func (c Config) LogValue() slog.Value {
 }
 
 // OrderCreatedQueue is the durable queue product-service consumes order.created from.
-func (c Config) OrderCreatedQueue() string { return c.QueuePrefix + "product-service__order-created" }
+func (c Config) OrderCreatedQueue() string { return c.QueuePrefix + events.QueueOrderCreated }

@@ -15,15 +15,6 @@ import (
 	"github.com/shopworks/shop/product-service/internal/catalog"
 )
 
-// Routing keys of the events this service publishes and consumes.
-const (
-	KeyOrderCreated   = "order.created"
-	KeyStockReserved  = "stock.reserved"
-	KeyStockRejected  = "stock.rejected"
-	KeyProductUpdated = "product.updated"
-	KeyProductDeleted = "product.deleted"
-)
-
 func event(key, correlationID string, payload func(id uuid.UUID) any) (outbox.Event, error) {
 	id := uuid.New()
 	body, err := json.Marshal(payload(id))
@@ -35,7 +26,7 @@ func event(key, correlationID string, payload func(id uuid.UUID) any) (outbox.Ev
 
 // ProductUpdated encodes product.updated of a stored product (mysql.Events.Updated).
 func ProductUpdated(p catalog.Product, correlationID string) (outbox.Event, error) {
-	return event(KeyProductUpdated, correlationID, func(id uuid.UUID) any {
+	return event(events.KeyProductUpdated, correlationID, func(id uuid.UUID) any {
 		return events.ProductUpdated{EventId: id, ProductId: p.ID, Name: p.Name, Price: p.Price, Qty: p.Qty, UpdatedAt: p.UpdatedAt.UTC()}
 	})
 }
@@ -43,7 +34,7 @@ func ProductUpdated(p catalog.Product, correlationID string) (outbox.Event, erro
 // ProductDeleted returns the encoder of product.deleted (mysql.Events.Deleted), stamped by now.
 func ProductDeleted(now func() time.Time) func(p catalog.Product, correlationID string) (outbox.Event, error) {
 	return func(p catalog.Product, correlationID string) (outbox.Event, error) {
-		return event(KeyProductDeleted, correlationID, func(id uuid.UUID) any {
+		return event(events.KeyProductDeleted, correlationID, func(id uuid.UUID) any {
 			return events.ProductDeleted{EventId: id, ProductId: p.ID, DeletedAt: now().UTC()}
 		})
 	}
@@ -56,11 +47,11 @@ func StockResult(now func() time.Time) func(r catalog.ReservationResult) (outbox
 		req := r.Request
 		switch r.Outcome {
 		case catalog.Reserved:
-			return event(KeyStockReserved, req.CorrelationID, func(id uuid.UUID) any {
+			return event(events.KeyStockReserved, req.CorrelationID, func(id uuid.UUID) any {
 				return events.StockReserved{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty, ReservedAt: now().UTC()}
 			})
 		case catalog.InsufficientStock, catalog.ProductMissing:
-			return event(KeyStockRejected, req.CorrelationID, func(id uuid.UUID) any {
+			return event(events.KeyStockRejected, req.CorrelationID, func(id uuid.UUID) any {
 				return events.StockRejected{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty,
 					Reason: events.StockRejectedReason(r.Outcome), RejectedAt: now().UTC()}
 			})

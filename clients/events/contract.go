@@ -1,0 +1,20 @@
+package events
+
+// The event contract of api/events.yaml in one place: the exchange both services publish to by
+// default, the routing key of every event, and the durable queue each consumer owns (a
+// deployment may prefix queue names, e.g. AMQP_QUEUE_PREFIX; dead-letter queues add ".dlq").
+const (
+	// DefaultExchange is the durable topic exchange all events go through.
+	DefaultExchange = "orders"
+
+	KeyOrderCreated   = "order.created"   // order-service → product-service
+	KeyStockReserved  = "stock.reserved"  // product-service → order-service
+	KeyStockRejected  = "stock.rejected"  // product-service → order-service
+	KeyProductUpdated = "product.updated" // product-service → every order-service replica
+	KeyProductDeleted = "product.deleted" // product-service → every order-service replica
+
+	// QueueOrderCreated is product-service's queue of order.created.
+	QueueOrderCreated = "product-service__order-created"
+	// QueueStockResults is order-service's queue of stock.reserved and stock.rejected.
+	QueueStockResults = "order-service__stock-results"
+)
