@@ -23,6 +23,9 @@ type Session struct {
 	conn driver.Conn
 }
 
+// errNotASessionPool is what a pool not opened by Open (parameters interpolated) gets.
+var errNotASessionPool = errors.New("dbx: a Session needs a pool opened by dbx.Open with MultiStatements")
+
 // WithSession runs f on one connection of db. When f fails, an open transaction is rolled back;
 // if that fails too, the connection is discarded rather than returned to the pool mid-transaction.
 func WithSession(ctx context.Context, db *sql.DB, f func(*Session) error) error {
@@ -51,6 +54,9 @@ func (s *Session) Exec(ctx context.Context, query string, args ...any) (mysql.Re
 		return nil, err
 	}
 	res, err := s.conn.(driver.ExecerContext).ExecContext(ctx, query, nv)
+	if errors.Is(err, driver.ErrSkip) {
+		return nil, errNotASessionPool
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +107,9 @@ func (s *Session) Query(ctx context.Context, query string, args []any, row func(
 		return err
 	}
 	rows, err := s.conn.(driver.QueryerContext).QueryContext(ctx, query, nv)
+	if errors.Is(err, driver.ErrSkip) {
+		return errNotASessionPool
+	}
 	if err != nil {
 		return err
 	}

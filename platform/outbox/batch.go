@@ -2,107 +2,77 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/dbx"
 )
 
-// row is one claimed outbox row.
-type row struct {
-	id  int64
-	msg amqpx.Message
-}
-
-// relayBatch claims up to BatchSize unsent rows, publishes them with confirms and marks them
-// sent, in one transaction. It returns how many rows it published.
+// relayBatch claims up to BatchSize rows, publishes them with confirms and deletes them, in one
+// transaction and two round trips: the claim (READ COMMITTED, so no gap locks hold up the
+// services' inserts), then the delete with the COMMIT. It returns how many rows it published.
 func (r *Relay) relayBatch(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.PublishTimeout+2*dbTimeout)
 	defer cancel()
-	// READ COMMITTED: no gap locks, so concurrent Add inserts never wait for this transaction.
-	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-	if err != nil {
-		return 0, fmt.Errorf("outbox: begin relay transaction: %w", err)
+	var msgs []amqpx.Message
+	var ids []any
+	var perr error
+	err := dbx.WithSession(ctx, r.db, func(s *dbx.Session) error {
+		now := time.Now()
+		// The age is computed by the server so created_at's time zone never matters.
+		err := s.Query(ctx, `SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+			START TRANSACTION;
+			SELECT id, event_id, routing_key, payload, correlation_id, TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6))
+			FROM outbox ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`, []any{r.opts.BatchSize},
+			func(_ int, vals []driver.Value) error {
+				var m amqpx.Message
+				var id, ageUS int64
+				var body string
+				if err := dbx.Scan(vals, &id, &m.MessageID, &m.RoutingKey, &body, &m.CorrelationID, &ageUS); err != nil {
+					return fmt.Errorf("outbox: scan claimed row: %w", err)
+				}
+				m.Body = []byte(body)
+				m.Timestamp = now.Add(-time.Duration(ageUS) * time.Microsecond)
+				msgs, ids = append(msgs, m), append(ids, id)
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("outbox: claim pending rows: %w", err)
+		}
+		if len(msgs) == 0 {
+			_, err := s.Exec(ctx, "COMMIT")
+			return err
+		}
+		pctx, pcancel := context.WithTimeout(ctx, r.opts.PublishTimeout)
+		perr = r.pub.Publish(pctx, msgs)
+		pcancel()
+		if perr != nil {
+			// The rows stay for the next attempt; the count of failed attempts is kept for
+			// operators (observability only: rows are retried regardless).
+			_, err := s.Exec(ctx, "ROLLBACK;\nUPDATE outbox SET attempts = attempts + 1 WHERE id IN ("+placeholders(len(ids))+")", ids...)
+			return err
+		}
+		// One DELETE per row, all in one round trip: an equality on the primary key locks that
+		// row only, where an IN list becomes a range whose scan waits on the next row — claimed
+		// by another relay, which may be waiting on ours (a deadlock, then a republished batch).
+		if _, err := s.Exec(ctx, strings.Repeat("DELETE FROM outbox WHERE id = ?;\n", len(ids))+"COMMIT", ids...); err != nil {
+			return fmt.Errorf("outbox: delete %d published event(s) (they will be published again): %w", len(ids), err)
+		}
+		return nil
+	})
+	if perr != nil {
+		r.m.failures.Inc()
+		return 0, errors.Join(fmt.Errorf("outbox: publish %d event(s): %w", len(msgs), perr), err)
 	}
-	defer func() { _ = tx.Rollback() }() // no-op after Commit
-
-	rows, err := claim(ctx, tx, r.opts.BatchSize)
-	if err != nil || len(rows) == 0 {
+	if err != nil {
 		return 0, err
 	}
-	msgs := make([]amqpx.Message, len(rows))
-	ids := make([]any, len(rows))
-	for i, rw := range rows {
-		msgs[i], ids[i] = rw.msg, rw.id
-	}
-
-	pctx, pcancel := context.WithTimeout(ctx, r.opts.PublishTimeout)
-	perr := r.pub.Publish(pctx, msgs)
-	pcancel()
-	if perr != nil {
-		// Release the row locks first: the attempts update runs on another connection.
-		_ = tx.Rollback()
-		r.m.failures.Inc()
-		if err := r.bumpAttempts(ctx, ids); err != nil {
-			r.log.Warn("outbox relay: counting attempts", "err", err)
-		}
-		return 0, fmt.Errorf("outbox: publish %d event(s): %w", len(rows), perr)
-	}
-
-	mark := "UPDATE outbox SET sent_at = NOW(6) WHERE id IN (" + placeholders(len(ids)) + ")"
-	if _, err := tx.ExecContext(ctx, mark, ids...); err != nil {
-		return 0, fmt.Errorf("outbox: mark %d published event(s) sent (they will be published again): %w", len(ids), err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("outbox: commit %d published event(s) (they will be published again): %w", len(ids), err)
-	}
-	r.m.published.Add(float64(len(rows)))
-	return len(rows), nil
-}
-
-// claim locks the oldest unsent rows that no other relay holds. SKIP LOCKED is what lets
-// replicas work side by side without publishing the same row concurrently.
-func claim(ctx context.Context, tx *sql.Tx, limit int) ([]row, error) {
-	// The age is computed by the server so created_at's time zone never matters.
-	const q = `SELECT id, event_id, routing_key, payload, correlation_id,
-		TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6))
-		FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`
-	rs, err := tx.QueryContext(ctx, q, limit)
-	if err != nil {
-		return nil, fmt.Errorf("outbox: claim pending rows: %w", err)
-	}
-	defer func() { _ = rs.Close() }()
-	now := time.Now()
-	var out []row
-	for rs.Next() {
-		var (
-			rw    row
-			ageUS int64
-		)
-		if err := rs.Scan(&rw.id, &rw.msg.MessageID, &rw.msg.RoutingKey, &rw.msg.Body, &rw.msg.CorrelationID, &ageUS); err != nil {
-			return nil, fmt.Errorf("outbox: scan pending row: %w", err)
-		}
-		rw.msg.Timestamp = now.Add(-time.Duration(ageUS) * time.Microsecond)
-		out = append(out, rw)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("outbox: read pending rows: %w", err)
-	}
-	return out, nil
-}
-
-// bumpAttempts records a failed publish on the rows (observability only; rows are retried
-// regardless of the count).
-func (r *Relay) bumpAttempts(ctx context.Context, ids []any) error {
-	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	defer cancel()
-	q := "UPDATE outbox SET attempts = attempts + 1 WHERE sent_at IS NULL AND id IN (" + placeholders(len(ids)) + ")"
-	if _, err := r.db.ExecContext(ctx, q, ids...); err != nil {
-		return fmt.Errorf("outbox: increment attempts of %d row(s): %w", len(ids), err)
-	}
-	return nil
+	r.m.published.Add(float64(len(msgs)))
+	return len(msgs), nil
 }
 
 func placeholders(n int) string {

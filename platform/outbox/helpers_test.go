@@ -50,7 +50,8 @@ func testDB(t *testing.T) *sql.DB {
 		}
 	})
 	cfg.DBName = name
-	db := openDB(t, cfg) // closed before the DROP (cleanups are LIFO)
+	cfg.MultiStatements, cfg.InterpolateParams = true, true // the relay's pool, as dbx.Open makes it
+	db := openDB(t, cfg)       // closed before the DROP (cleanups are LIFO)
 	_, err = db.ExecContext(ctx, outbox.TableDDL)
 	require.NoError(t, err)
 	return db
@@ -215,7 +216,7 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func fastOptions() outbox.RelayOptions {
-	return outbox.RelayOptions{PollInterval: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
+	return outbox.RelayOptions{PollInterval: 50 * time.Millisecond, RetryDelay: 50 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
 }
 
 func backlog(t *testing.T, relay *outbox.Relay) int {

@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shop_outbox_published_total",
-			Help: "Outbox rows published with confirm and marked sent.",
+			Help: "Outbox rows published with confirm and deleted.",
 		}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shop_outbox_publish_failures_total",

@@ -22,11 +22,13 @@ var _ Publisher = (*amqpx.Conn)(nil)
 
 // RelayOptions tune a Relay; zero values mean the defaults.
 type RelayOptions struct {
-	BatchSize      int           // rows per transaction and publish; default 200
-	PollInterval   time.Duration // idle poll period, also the first retry delay; default 200 ms
-	MaxBackoff     time.Duration // cap of the retry delay after failed publishes; default 5 s
-	Retention      time.Duration // sent rows older than this are pruned; default 1 h
-	PruneInterval  time.Duration // how often to prune; default 1 min
+	BatchSize int // rows per transaction and publish; default 200
+	// PollInterval is how often an idle relay looks for rows nobody told it about (left by a
+	// replica that stopped before publishing them); default 5 s. Commits in this process wake it
+	// at once (Notify), so the poll costs the database almost nothing.
+	PollInterval   time.Duration
+	RetryDelay     time.Duration // first retry delay after a failed publish; default 200 ms
+	MaxBackoff     time.Duration // cap of the retry delay; default 5 s
 	PublishTimeout time.Duration // bound of one batch's publish and confirms; default 10 s
 	FlushTimeout   time.Duration // bound of the final flush after ctx is done; default 5 s
 	// Linger is how long the relay waits after a Notify before claiming, so that the events of
@@ -44,23 +46,23 @@ func (o RelayOptions) withDefaults() RelayOptions {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 200
 	}
-	def(&o.PollInterval, 200*time.Millisecond)
+	def(&o.PollInterval, 5*time.Second)
+	def(&o.RetryDelay, 200*time.Millisecond)
 	def(&o.MaxBackoff, 5*time.Second)
-	def(&o.Retention, time.Hour)
-	def(&o.PruneInterval, time.Minute)
 	def(&o.PublishTimeout, 10*time.Second)
 	def(&o.FlushTimeout, 5*time.Second)
-	o.MaxBackoff = max(o.MaxBackoff, o.PollInterval)
+	o.MaxBackoff = max(o.MaxBackoff, o.RetryDelay)
 	return o
 }
 
-// dbTimeout bounds each bookkeeping statement (claim, mark, count, prune round).
+// dbTimeout bounds each bookkeeping statement (claim, delete, count).
 const dbTimeout = 5 * time.Second
 
-// gaugeInterval limits how often the backlog gauges are recomputed (two aggregate queries).
-const gaugeInterval = time.Second
+// gaugeInterval limits how often the backlog gauges are recomputed (two queries).
+const gaugeInterval = 5 * time.Second
 
-// Relay moves committed outbox rows to the broker. Run one per replica; they share the work.
+// Relay moves committed outbox rows to the broker and deletes them. Run one per replica; they
+// share the work. Its pool must be opened with dbx.PoolConfig{MultiStatements: true}.
 type Relay struct {
 	db   *sql.DB
 	pub  Publisher
@@ -70,7 +72,7 @@ type Relay struct {
 	wake chan struct{} // size 1: Notify calls coalesce into one wake-up
 }
 
-// NewRelay builds a relay over db's outbox table. log may be nil (no logs), reg may be nil (no
+// NewRelay builds a relay over db's outbox table (a multi-statement pool). log may be nil (no logs), reg may be nil (no
 // metrics); a registration conflict is logged and leaves the metrics unexported.
 func NewRelay(db *sql.DB, pub Publisher, opts RelayOptions, log *slog.Logger, reg prometheus.Registerer) *Relay {
 	if log == nil {
@@ -100,24 +102,21 @@ func (r *Relay) Run(ctx context.Context) error {
 		return errors.New("outbox: Relay needs a *sql.DB and a Publisher")
 	}
 	r.log.Info("outbox relay started", "batch_size", r.opts.BatchSize, "poll_interval", r.opts.PollInterval)
-	var nextPrune, nextGauges time.Time
+	var nextGauges time.Time
 	var backoff time.Duration
 	for ctx.Err() == nil {
-		if now := time.Now(); !now.Before(nextPrune) {
-			r.pruneLogged(ctx)
-			nextPrune = now.Add(r.opts.PruneInterval)
-		}
 		// An in-flight batch is finished even if ctx ends meanwhile (it is bounded by
-		// PublishTimeout): interrupting it between publish and commit would only cause
+		// PublishTimeout): interrupting it between publish and delete would only cause
 		// duplicates.
 		n, err := r.relayBatch(context.WithoutCancel(ctx))
-		if now := time.Now(); !now.Before(nextGauges) && ctx.Err() == nil {
+		// After a failure too: a growing backlog is what operators watch during an outage.
+		if now := time.Now(); (err != nil || !now.Before(nextGauges)) && ctx.Err() == nil {
 			r.refreshGauges(ctx)
 			nextGauges = now.Add(gaugeInterval)
 		}
 		switch {
 		case err != nil:
-			backoff = min(max(2*backoff, r.opts.PollInterval), r.opts.MaxBackoff)
+			backoff = min(max(2*backoff, r.opts.RetryDelay), r.opts.MaxBackoff)
 			r.log.Warn("outbox relay: batch failed; retrying", "err", err, "retry_in", backoff)
 			// Notify does not cut a backoff short: a down broker must not be hammered.
 			sleepCtx(ctx, backoff)

@@ -2,8 +2,8 @@ package outbox
 
 // TableDDL creates the outbox table. Every publishing service puts exactly this statement in
 // its migrations; it runs on MariaDB ≥ 10.6 and MySQL 8 (SKIP LOCKED is needed by the relay).
-// ix_outbox_pending (sent_at, id) serves both the relay's "unsent in id order" scan and pruning
-// by sent_at.
+// Rows live only until they are published (the relay deletes them in the transaction that
+// claimed them), so the primary key serves every query and inserts maintain no other index.
 const TableDDL = `CREATE TABLE IF NOT EXISTS outbox (
   id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   event_id CHAR(36) NOT NULL,
@@ -11,8 +11,5 @@ const TableDDL = `CREATE TABLE IF NOT EXISTS outbox (
   payload LONGBLOB NOT NULL,
   correlation_id VARCHAR(128) NOT NULL DEFAULT '',
   created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  attempts INT NOT NULL DEFAULT 0,
-  sent_at DATETIME(6) NULL,
-  UNIQUE KEY uq_outbox_event (event_id),
-  KEY ix_outbox_pending (sent_at, id)
+  attempts INT NOT NULL DEFAULT 0
 ) ENGINE=InnoDB`

@@ -74,8 +74,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	})
 	defer prices.Close()
 
-	// The batched writes have their own small pool: multi-statement round trips stay confined to it.
-	batchDB, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: 2 * cfg.WriteBatchWorkers, MultiStatements: true})
+	// The batched writes and the outbox relay have their own small pool: multi-statement round
+	// trips stay confined to it.
+	batchDB, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: 2*cfg.WriteBatchWorkers + 1, MultiStatements: true})
 	if err != nil {
 		return fmt.Errorf("open the group-commit pool: %w", err)
 	}
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	store := mysql.NewStore(db, batchDB, messaging.OrderCreated, mysql.Options{QueryTimeout: cfg.WriteTimeout})
 	pages := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	stale := invalidation.New(pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, reg)
-	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
+	relay := outbox.NewRelay(batchDB, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
 	orders := ordering.NewService(ordering.Deps{Store: store, Prices: prices, Pages: pages, Stale: stale, Relay: relay, Log: log}, ordering.Options{
 		KeyTTL: cfg.IdempotencyKeyTTL, WriteTimeout: cfg.WriteTimeout, BatchMax: cfg.WriteBatchMax, BatchWorkers: cfg.WriteBatchWorkers,
 	})

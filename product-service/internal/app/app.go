@@ -63,8 +63,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return fmt.Errorf("declare queue %s: %w", consumer.Queue, err)
 	}
 
-	// Reservations are written in batches on their own small multi-statement pool.
-	batchDB, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: 2, MultiStatements: true})
+	// Reservations are written in batches, and the outbox relay works, on their own small
+	// multi-statement pool.
+	batchDB, err := dbx.Open(ctx, cfg.MySQLDSN, dbx.PoolConfig{MaxOpen: 3, MultiStatements: true})
 	if err != nil {
 		return fmt.Errorf("open the reservation pool: %w", err)
 	}
@@ -74,7 +75,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}, cfg.WriteTimeout)
 	docs := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	stale := invalidation.New(docs.InvalidateMany, invalidation.Options{Name: "product"}, log, reg)
-	relay := outbox.NewRelay(db, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
+	relay := outbox.NewRelay(batchDB, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
 	products := catalog.NewService(catalog.Deps{
 		Store: store, Docs: docs, Local: localcache.New(cfg.LocalCacheTTL, cfg.LocalCacheSize), Stale: stale, Relay: relay,
 		Encode: httpapi.EncodeProduct, Log: log,
