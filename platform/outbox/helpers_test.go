@@ -51,7 +51,7 @@ func testDB(t *testing.T) *sql.DB {
 	})
 	cfg.DBName = name
 	cfg.MultiStatements, cfg.InterpolateParams = true, true // the relay's pool, as dbx.Open makes it
-	db := openDB(t, cfg)       // closed before the DROP (cleanups are LIFO)
+	db := openDB(t, cfg)                                    // closed before the DROP (cleanups are LIFO)
 	_, err = db.ExecContext(ctx, outbox.TableDDL)
 	require.NoError(t, err)
 	return db
