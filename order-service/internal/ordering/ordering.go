@@ -23,11 +23,13 @@ import (
 // Status is where an order is in the stock saga.
 type Status string
 
-// The saga's statuses: PENDING until product-service reserved the stock or could not.
+// The saga's statuses: PENDING until product-service reserved the stock or could not; a client
+// may cancel a PENDING or CONFIRMED order, which gives its stock back.
 const (
 	Pending   Status = "PENDING"
 	Confirmed Status = "CONFIRMED"
 	Rejected  Status = "REJECTED"
+	Cancelled Status = "CANCELLED"
 )
 
 // Errors the HTTP layer maps to problems.
@@ -37,6 +39,8 @@ var (
 	ErrProductServiceUnavailable = errors.New("product-service unavailable")
 	ErrIdempotencyKeyReused      = errors.New("idempotency key reused with a different request")
 	ErrIdempotencyKeyInUse       = errors.New("a request with this idempotency key is still being processed")
+	// ErrNotCancellable: a REJECTED order has no stock to give back and cannot be cancelled.
+	ErrNotCancellable = errors.New("a rejected order cannot be cancelled")
 	// ErrOutcomeUnknown: the database did not confirm or deny a commit in time (the connection
 	// was lost or frozen after COMMIT was sent); the order may or may not be stored.
 	ErrOutcomeUnknown = errors.New("the database did not confirm whether the order was stored")
@@ -149,6 +153,23 @@ func Settle(current Status, reserved bool) (Status, bool) {
 	}
 	return Rejected, true
 }
+
+// Cancel returns the status a cancellation moves an order to and whether it changes the order:
+// PENDING and CONFIRMED become CANCELLED; cancelling a CANCELLED order again changes nothing and
+// answers the same; a REJECTED order cannot be cancelled.
+func Cancel(current Status) (Status, bool, error) {
+	switch current {
+	case Pending, Confirmed:
+		return Cancelled, true, nil
+	case Cancelled:
+		return Cancelled, false, nil
+	}
+	return current, false, ErrNotCancellable
+}
+
+// Final says whether a status never changes again through the saga (only a client's
+// cancellation can still change a CONFIRMED order).
+func (s Status) Final() bool { return s != Pending }
 
 // SettlementGroup is the settlements of a batch that set the same final status and reason: one
 // set-wise UPDATE each.

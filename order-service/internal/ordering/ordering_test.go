@@ -54,3 +54,24 @@ func TestFingerprintDependsOnTheBody(t *testing.T) {
 	assert.NotEqual(t, a, ordering.Request{ProductID: 1, Qty: 3}.Fingerprint())
 	assert.NotEqual(t, a, ordering.Request{ProductID: 12, Qty: 2}.Fingerprint())
 }
+
+func TestCancelRules(t *testing.T) {
+	for _, tc := range []struct {
+		cur     ordering.Status
+		want    ordering.Status
+		changed bool
+		err     error
+	}{
+		{ordering.Pending, ordering.Cancelled, true, nil},
+		{ordering.Confirmed, ordering.Cancelled, true, nil},
+		{ordering.Cancelled, ordering.Cancelled, false, nil},
+		{ordering.Rejected, ordering.Rejected, false, ordering.ErrNotCancellable},
+	} {
+		got, changed, err := ordering.Cancel(tc.cur)
+		assert.Equal(t, tc.want, got, tc.cur)
+		assert.Equal(t, tc.changed, changed, tc.cur)
+		assert.ErrorIs(t, err, tc.err, tc.cur)
+	}
+	assert.False(t, ordering.Pending.Final())
+	assert.True(t, ordering.Cancelled.Final())
+}

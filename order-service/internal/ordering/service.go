@@ -96,6 +96,7 @@ type Options struct {
 	BatchMax     int           // most orders or settlements written in one transaction; default 128
 	BatchWorkers int           // batches written at once; default 1
 	PruneEvery   time.Duration // how often expired keys are deleted; default 1 min
+	MaxWaiters   int           // requests waiting for an order's outcome at once; default 1000
 }
 
 // Service is order-service's application layer: every use case goes through it.
@@ -105,6 +106,7 @@ type Service struct {
 	creates  *groupcommit.Batcher[NewOrder, Order]
 	settles  *groupcommit.Batcher[Settlement, SettleResult]
 	inflight keyLocks
+	waiting  *waiters
 }
 
 // NewService returns a Service; Run must be running for writes to complete.
@@ -124,13 +126,16 @@ func NewService(d Deps, opts Options) *Service {
 	if opts.PruneEvery <= 0 {
 		opts.PruneEvery = time.Minute
 	}
+	if opts.MaxWaiters <= 0 {
+		opts.MaxWaiters = 1000
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
 	if d.NewUUID == nil {
 		d.NewUUID = uuid.New
 	}
-	s := &Service{d: d, opts: opts, inflight: keyLocks{held: map[string]struct{}{}}}
+	s := &Service{d: d, opts: opts, inflight: keyLocks{held: map[string]struct{}{}}, waiting: newWaiters(opts.MaxWaiters)}
 	batching := groupcommit.Options{MaxBatch: opts.BatchMax, Workers: opts.BatchWorkers, Timeout: opts.WriteTimeout}
 	s.settles = groupcommit.New(s.settleBatch, batching)
 	// A key recorded by another replica meanwhile fails the whole batch: replayed one order at a
@@ -285,13 +290,14 @@ func (s *Service) settleBatch(ctx context.Context, batch []Settlement) ([]Settle
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
+	var products, orders []int64
 	for i, r := range res {
 		if r.Changed {
-			ids = append(ids, batch[i].ProductID)
+			products, orders = append(products, batch[i].ProductID), append(orders, batch[i].OrderID)
 		}
 	}
-	s.d.Stale.Mark(ids...)
+	s.d.Stale.Mark(products...)
+	s.waiting.wake(orders...)
 	return res, nil
 }
 

@@ -165,3 +165,52 @@ func TestACutDuringCommitIsResolvedToTheTruth(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(8), got.ProductID)
 }
+
+func TestWaitingForTheOutcomeEndsWhenTheOrderSettles(t *testing.T) {
+	s := orderingtest.Start(t, orderingtest.Options{Service: ordering.Options{MaxWaiters: 2}})
+	ctx := context.Background()
+	o, _, err := place(t, s, 11, "")
+	require.NoError(t, err)
+	type result struct {
+		o      ordering.Order
+		waited bool
+		err    error
+	}
+	done := make(chan result, 3)
+	for range 3 { // the third exceeds the cap: answered at once, without waiting
+		go func() {
+			got, waited, err := s.Service.WaitForOutcome(ctx, o.ID, time.Minute)
+			done <- result{got, waited, err}
+		}()
+	}
+	capped := <-done
+	require.NoError(t, capped.err)
+	assert.False(t, capped.waited, "beyond the cap the wait is not taken")
+	assert.Equal(t, ordering.Pending, capped.o.Status)
+	_, err = s.Service.Settle(ctx, ordering.Settlement{OrderID: o.ID, ProductID: 11, Reserved: true})
+	require.NoError(t, err)
+	for range 2 {
+		r := <-done
+		require.NoError(t, r.err)
+		assert.True(t, r.waited)
+		assert.Equal(t, ordering.Confirmed, r.o.Status, "woken by the settlement, long before the minute")
+	}
+	got, waited, err := s.Service.WaitForOutcome(ctx, o.ID, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, waited, "a final order is answered at once")
+	assert.Equal(t, ordering.Confirmed, got.Status)
+	got, waited, err = s.Service.WaitForOutcome(ctx, 424242, time.Second)
+	assert.ErrorIs(t, err, ordering.ErrNotFound)
+	assert.False(t, waited)
+	_ = got
+}
+
+func TestAWaitEndsAtItsDeadlineWithTheOrderAsItIs(t *testing.T) {
+	s := orderingtest.Start(t, orderingtest.Options{})
+	o, _, err := place(t, s, 12, "")
+	require.NoError(t, err)
+	got, waited, err := s.Service.WaitForOutcome(context.Background(), o.ID, 100*time.Millisecond)
+	require.NoError(t, err)
+	assert.True(t, waited)
+	assert.Equal(t, ordering.Pending, got.Status)
+}
