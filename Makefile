@@ -13,7 +13,8 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: generate
-generate: ## Regenerate servers, clients and event types from api/*.yaml
+generate: ## Bundle api/*.yaml into api/bundled/ and regenerate servers, clients and event types from the bundles
+	@scripts/bundle.sh
 	@for m in $(GEN_MODULES); do (cd $$m && go generate ./...); done
 
 .PHONY: check-generated

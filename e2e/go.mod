@@ -49,6 +49,7 @@ require (
 	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/shopworks/shop/api v0.0.0
 	github.com/shopworks/shop/k6 v0.0.0
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
@@ -59,3 +60,5 @@ require (
 )
 
 replace github.com/shopworks/shop/k6 => ../k6
+
+replace github.com/shopworks/shop/api => ../api

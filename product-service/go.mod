@@ -33,6 +33,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/shopworks/shop/api v0.0.0
 	github.com/zeebo/xxh3 v1.1.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
@@ -45,3 +46,5 @@ require (
 replace github.com/shopworks/shop/clients => ../clients
 
 replace github.com/shopworks/shop/platform => ../platform
+
+replace github.com/shopworks/shop/api => ../api

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Regenerates the *.gen.go of the given modules and fails when they differ from what is on disk
-# (that is: someone changed a spec or a generator config without running `make generate`). The
-# files on disk are restored afterwards, so a failing check never rewrites your tree.
+# Regenerates the API bundles (api/bundled/*.json, scripts/bundle.sh) and the *.gen.go of the given
+# modules and fails when they differ from what is on disk (that is: someone changed a spec or a
+# generator config without running `make generate`). The files on disk are restored afterwards,
+# so a failing check never rewrites your tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 snap=$(mktemp -d)
 trap 'rm -rf "$snap"' EXIT
-mapfile -t files < <(for m in "$@"; do find "$m" -name '*.gen.go' -not -path '*/node_modules/*'; done | sort)
+generated() {
+  find api/bundled -name '*.json'
+  for m in "$@"; do find "$m" -name '*.gen.go' -not -path '*/node_modules/*'; done
+}
+mapfile -t files < <(generated "$@" | sort)
 for f in "${files[@]}"; do mkdir -p "$snap/$(dirname "$f")"; cp "$f" "$snap/$f"; done
+scripts/bundle.sh
 for m in "$@"; do (cd "$m" && go generate ./...); done
 status=0
-mapfile -t after < <(for m in "$@"; do find "$m" -name '*.gen.go' -not -path '*/node_modules/*'; done | sort)
+mapfile -t after < <(generated "$@" | sort)
 if [ "${files[*]}" != "${after[*]}" ]; then
   echo "check-generated: the set of generated files changed; run 'make generate' and commit" >&2
   status=1

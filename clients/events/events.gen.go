@@ -25,18 +25,18 @@ func (e OrderCreatedStatus) Valid() bool {
 	}
 }
 
-// Defines values for StockRejectedReason.
+// Defines values for RejectReason.
 const (
-	StockRejectedReasonINSUFFICIENTSTOCK StockRejectedReason = "INSUFFICIENT_STOCK"
-	StockRejectedReasonPRODUCTNOTFOUND   StockRejectedReason = "PRODUCT_NOT_FOUND"
+	RejectReasonINSUFFICIENTSTOCK RejectReason = "INSUFFICIENT_STOCK"
+	RejectReasonPRODUCTNOTFOUND   RejectReason = "PRODUCT_NOT_FOUND"
 )
 
-// Valid indicates whether the value is a known member of the StockRejectedReason enum.
-func (e StockRejectedReason) Valid() bool {
+// Valid indicates whether the value is a known member of the RejectReason enum.
+func (e RejectReason) Valid() bool {
 	switch e {
-	case StockRejectedReasonINSUFFICIENTSTOCK:
+	case RejectReasonINSUFFICIENTSTOCK:
 		return true
-	case StockRejectedReasonPRODUCTNOTFOUND:
+	case RejectReasonPRODUCTNOTFOUND:
 		return true
 	default:
 		return false
@@ -48,16 +48,18 @@ func (e StockRejectedReason) Valid() bool {
 // Example: 0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10
 type EventID = openapi_types.UUID
 
-// Money An exact amount with at most two decimals.
+// Money A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+// checked on the number's text, never through a float). Clients that parse JSON numbers as
+// IEEE doubles read every such amount exactly (at most 12 significant digits).
 //
-// Example: 2000
+// Example: 1000
 type Money = money.Amount
 
 // OrderCreated An order was stored as `PENDING`. The first five fields are the original service's payload;
 // messages with only those are still processed (deduplicated by `orderId`).
 type OrderCreated struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt Timestamp `json:"createdAt"`
 
 	// EventId Unique per event; also the AMQP `message_id`. Consumers deduplicate on it or on the order id.
 	//
@@ -76,14 +78,21 @@ type OrderCreated struct {
 	// Status Example: PENDING
 	Status *OrderCreatedStatus `json:"status,omitempty"`
 
-	// TotalPrice An exact amount with at most two decimals.
+	// TotalPrice A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+	// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+	// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+	// numbers as IEEE doubles must read them as decimals to keep every cent.
+	//
 	//
 	// Example: 2000
-	TotalPrice Money `json:"totalPrice"`
+	TotalPrice TotalMoney `json:"totalPrice"`
 
-	// UnitPrice An exact amount with at most two decimals.
+	// UnitPrice A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
 	//
-	// Example: 2000
+	//
+	// Example: 1000
 	UnitPrice *Money `json:"unitPrice,omitempty"`
 }
 
@@ -93,7 +102,7 @@ type OrderCreatedStatus string
 // ProductDeleted A product was deleted; it can no longer be ordered.
 type ProductDeleted struct {
 	// DeletedAt Example: 2026-11-25T10:00:00.000Z
-	DeletedAt time.Time `json:"deletedAt"`
+	DeletedAt Timestamp `json:"deletedAt"`
 
 	// EventId Unique per event; also the AMQP `message_id`. Consumers deduplicate on it or on the order id.
 	//
@@ -114,9 +123,12 @@ type ProductUpdated struct {
 	// Name Example: BFF Test
 	Name string `json:"name"`
 
-	// Price An exact amount with at most two decimals.
+	// Price A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
 	//
-	// Example: 2000
+	//
+	// Example: 1000
 	Price Money `json:"price"`
 
 	// ProductId Example: 26
@@ -126,8 +138,13 @@ type ProductUpdated struct {
 	Qty int32 `json:"qty"`
 
 	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
-	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedAt Timestamp `json:"updatedAt"`
 }
+
+// RejectReason Why product-service could not reserve the stock of an order.
+//
+// Example: INSUFFICIENT_STOCK
+type RejectReason string
 
 // StockRejected product-service could not reserve the stock for the order.
 type StockRejected struct {
@@ -145,15 +162,14 @@ type StockRejected struct {
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
 
-	// Reason Example: INSUFFICIENT_STOCK
-	Reason StockRejectedReason `json:"reason"`
+	// Reason Why product-service could not reserve the stock of an order.
+	//
+	// Example: INSUFFICIENT_STOCK
+	Reason RejectReason `json:"reason"`
 
-	// RejectedAt Example: 2026-11-25T10:00:00.050Z
-	RejectedAt time.Time `json:"rejectedAt"`
+	// RejectedAt Example: 2026-11-25T10:00:00.000Z
+	RejectedAt Timestamp `json:"rejectedAt"`
 }
-
-// StockRejectedReason Example: INSUFFICIENT_STOCK
-type StockRejectedReason string
 
 // StockReserved product-service took `qty` units of the product's stock for the order.
 type StockReserved struct {
@@ -171,11 +187,17 @@ type StockReserved struct {
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
 
-	// RemainingQty The product's stock after the reservation.
-	//
-	// Example: 48
-	RemainingQty *int32 `json:"remainingQty,omitempty"`
-
-	// ReservedAt Example: 2026-11-25T10:00:00.050Z
-	ReservedAt time.Time `json:"reservedAt"`
+	// ReservedAt Example: 2026-11-25T10:00:00.000Z
+	ReservedAt Timestamp `json:"reservedAt"`
 }
+
+// Timestamp Example: 2026-11-25T10:00:00.000Z
+type Timestamp = time.Time
+
+// TotalMoney A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+// numbers as IEEE doubles must read them as decimals to keep every cent.
+//
+// Example: 2000
+type TotalMoney = money.Amount

@@ -1,3 +1,3 @@
 package events
 
-//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../api/event-schemas.yaml
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../api/bundled/event-schemas.json

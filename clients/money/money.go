@@ -27,71 +27,52 @@ func FromCents(c int64) Amount { return Amount(c) }
 // Cents is the amount in cents.
 func (a Amount) Cents() int64 { return int64(a) }
 
-// Parse reads a decimal such as "1000", "1000.5", "1000.50" or "1e3". A leading minus is accepted
-// so that validation can report it as a range error rather than a syntax error.
+// Parse reads a decimal such as "1000", "1000.5", "1000.50", "1e3" or "0.5e-1" exactly, whatever
+// the notation (trailing zeros and exponents included), and fails when it has more than two
+// decimals or more than 14 integer digits. A leading minus is accepted so that validation can
+// report it as a range error rather than a syntax error.
 func Parse(s string) (Amount, error) {
 	orig := s
 	neg := strings.HasPrefix(s, "-")
 	if neg {
 		s = s[1:]
 	}
-	if strings.ContainsAny(s, "eE") {
-		return parseExponent(orig)
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e > 1_000_000 || e < -1_000_000 {
+			return 0, fmt.Errorf("%w: %q", ErrInvalid, orig)
+		}
+		mant, exp = s[:i], e
 	}
-	whole, frac, hasDot := strings.Cut(s, ".")
-	if whole == "" || !digits(whole) || (hasDot && (frac == "" || !digits(frac))) {
+	whole, frac, hasDot := strings.Cut(mant, ".")
+	if !digits(whole) || (hasDot && !digits(frac)) {
 		return 0, fmt.Errorf("%w: %q", ErrInvalid, orig)
 	}
-	frac = strings.TrimRight(frac, "0")
-	if len(frac) > 2 {
+	// The value is D × 10^scale, D the significant digits without leading or trailing zeros.
+	d := strings.TrimLeft(whole+frac, "0")
+	scale := exp - len(frac)
+	for strings.HasSuffix(d, "0") {
+		d = d[:len(d)-1]
+		scale++
+	}
+	if d == "" {
+		return 0, nil
+	}
+	if scale < -2 {
 		return 0, fmt.Errorf("%w: %q", ErrInvalid, orig)
 	}
-	w, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil || w > maxUnits {
+	if len(d)+scale > len(strconv.Itoa(maxUnits)) {
 		return 0, fmt.Errorf("%w: %q is too large", ErrInvalid, orig)
 	}
-	for len(frac) < 2 {
-		frac += "0"
+	c, err := strconv.ParseInt(d+strings.Repeat("0", scale+2), 10, 64)
+	if err != nil || c > maxUnits*100+99 {
+		return 0, fmt.Errorf("%w: %q is too large", ErrInvalid, orig)
 	}
-	f, _ := strconv.ParseInt(frac, 10, 64)
-	c := w*100 + f
 	if neg {
 		c = -c
 	}
 	return Amount(c), nil
-}
-
-// parseExponent handles JSON's exponent form (1e3, 1.5E+2) exactly via strconv's decimal parsing of
-// the mantissa, accepting only results that are whole cents.
-func parseExponent(s string) (Amount, error) {
-	mant, expText, _ := strings.Cut(strings.ToLower(s), "e")
-	exp, err := strconv.Atoi(expText)
-	if err != nil || exp > 20 || exp < -20 {
-		return 0, fmt.Errorf("%w: %q", ErrInvalid, s)
-	}
-	neg := strings.HasPrefix(mant, "-")
-	mant = strings.TrimPrefix(mant, "-")
-	whole, frac, _ := strings.Cut(mant, ".")
-	digitsAll := whole + frac
-	point := len(whole) + exp // position of the decimal point within digitsAll
-	if !digits(digitsAll) {
-		return 0, fmt.Errorf("%w: %q", ErrInvalid, s)
-	}
-	for point > len(digitsAll) {
-		digitsAll += "0"
-	}
-	for point < 0 {
-		digitsAll = "0" + digitsAll
-		point++
-	}
-	text := digitsAll[:point] + "." + digitsAll[point:]
-	if point == 0 {
-		text = "0" + text
-	}
-	if neg {
-		text = "-" + text
-	}
-	return Parse(strings.TrimSuffix(text, "."))
 }
 
 func digits(s string) bool {

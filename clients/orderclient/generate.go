@@ -1,3 +1,3 @@
 package orderclient
 
-//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../api/order-service.yaml
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../api/bundled/order-service.json

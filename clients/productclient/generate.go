@@ -1,3 +1,3 @@
 package productclient
 
-//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../api/product-service.yaml
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../api/bundled/product-service.json

@@ -104,7 +104,7 @@ func (s *Shop) Verify(ctx context.Context, productID int64, initialStock int32, 
 func (s *Shop) verifyOnce(ctx context.Context, productID int64, initialStock int32, accepted []int64) (Verdict, error) {
 	var v Verdict
 	seen := map[int64]int{}
-	limit := 1000
+	limit := int32(1000)
 	var after *int64
 	for {
 		resp, err := s.Orders.ListOrdersByProductWithResponse(ctx, productID, &orderclient.ListOrdersByProductParams{Limit: &limit, After: after})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -83,4 +84,28 @@ func RateLimit(requests int, window time.Duration) func(http.Handler) http.Handl
 			WriteProblem(w, r, p)
 		}),
 	)
+}
+
+// exceptPaths applies guard to every request but those whose path starts with one of prefixes
+// (the probes and /metrics, see NewRouter).
+func exceptPaths(prefixes []string, guard func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		guarded := guard(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hasAnyPrefix(r.URL.Path, prefixes) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		})
+	}
+}
+
+func hasAnyPrefix(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -40,6 +41,7 @@ paths:
               properties:
                 name: {type: string, minLength: 1}
                 qty: {type: integer, minimum: 1, maximum: 10}
+                price: {type: number, minimum: 0.01, maximum: 9999999999.99, multipleOf: 0.01}
       responses:
         '201': {description: ok}
   /things/{id}:
@@ -59,20 +61,37 @@ paths:
         '200': {description: ok}
 `
 
-func newTestRouter(t *testing.T, logs io.Writer) http.Handler {
+// testAsyncAPI stands for the events document a service serves.
+const testAsyncAPI = `{"asyncapi":"3.0.0","info":{"title":"t","version":"1"}}`
+
+// testOpenAPI is testSpec as the JSON document a service serves.
+func testOpenAPI(t *testing.T) []byte {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData([]byte(testSpec))
 	require.NoError(t, err)
-	require.NoError(t, doc.Validate(context.Background()))
-	r, err := httpx.NewRouter(httpx.RouterConfig{
-		Service: "test", Spec: doc, Log: httpx.NewLogger(logs, slog.LevelDebug, "test"),
+	openAPI, err := json.Marshal(doc)
+	require.NoError(t, err)
+	return openAPI
+}
+
+func newTestRouter(t *testing.T, logs io.Writer, opts ...func(*httpx.RouterConfig)) http.Handler {
+	t.Helper()
+	cfg := httpx.RouterConfig{
+		Service: "test", OpenAPI: testOpenAPI(t), AsyncAPI: []byte(testAsyncAPI), Log: httpx.NewLogger(logs, slog.LevelDebug, "test"),
 		Registry: prometheus.NewRegistry(), MaxBodyBytes: 64,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r, err := httpx.NewRouter(cfg)
 	require.NoError(t, err)
 	r.Post("/things", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) })
 	r.Get("/things/{id}", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("thing")) })
 	r.Get("/things/{id}-with-parts", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("parts")) })
 	r.Get("/boom", func(http.ResponseWriter, *http.Request) { panic("secret internal detail") })
+	for _, probe := range []string{"/health", "/healthz", "/readyz"} {
+		r.Get(probe, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+	}
 	return r
 }
 
@@ -181,9 +200,15 @@ func TestDocsAndSpecAreServedFromTheBinary(t *testing.T) {
 	assert.Greater(t, rec.Body.Len(), 100_000)
 	rec, _ = do(t, h, "GET", "/openapi.json", "", "")
 	assert.Equal(t, 200, rec.Code)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &doc))
-	assert.Contains(t, doc["paths"], "/things/{id}-with-parts")
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.Equal(t, string(testOpenAPI(t)), rec.Body.String(), "the document is served byte for byte")
+	rec, _ = do(t, h, "GET", "/asyncapi.json", "", "")
+	assert.Equal(t, 200, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.Equal(t, testAsyncAPI, rec.Body.String())
+	rec, _ = do(t, h, "GET", "/docs/", "", "")
+	assert.Contains(t, rec.Body.String(), `href="/asyncapi.json"`, "the docs page links the events document")
+	assert.Contains(t, rec.Body.String(), `href="/openapi.json"`)
 	rec, _ = do(t, h, "GET", "/metrics", "", "")
 	assert.Contains(t, rec.Body.String(), "shop_http_requests_total")
 }
@@ -332,4 +357,61 @@ func answersOK(url string) func() bool {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
+}
+
+// TestProbesAreNeverRateLimited: under a rate limit of one request per hour, the API answers 429
+// from the second request on, the health probes and /metrics never (shedding: guard_test.go).
+func TestProbesAreNeverRateLimited(t *testing.T) {
+	h := newTestRouter(t, io.Discard, func(c *httpx.RouterConfig) { c.RateLimitRequests, c.RateLimitWindow = 1, time.Hour })
+	rec, _ := do(t, h, "GET", "/things/1", "", "")
+	assert.Equal(t, 200, rec.Code)
+	rec, p := do(t, h, "GET", "/things/1", "", "")
+	assert.Equal(t, 429, rec.Code)
+	assert.Equal(t, httpx.CodeRateLimited, p.Code)
+	assert.NotEmpty(t, rec.Header().Get("Retry-After"))
+	for i := 0; i < 5; i++ {
+		for _, probe := range []string{"/health", "/healthz", "/readyz", "/metrics"} {
+			rec, _ := do(t, h, "GET", probe, "", "")
+			assert.Equal(t, 200, rec.Code, probe)
+		}
+	}
+}
+
+// TestMoneyHasAtMostTwoDecimalsExactly: multipleOf 0.01 is decided on the number's text. kin-openapi
+// alone passes 1.0000000000000001 (the same float as 1); a well-formed number is never "malformed".
+func TestMoneyHasAtMostTwoDecimalsExactly(t *testing.T) {
+	h := newTestRouter(t, io.Discard, func(c *httpx.RouterConfig) { c.MaxBodyBytes = 1 << 10 })
+	for _, price := range []string{"1.005", "1.0000000000000001", "0.5700000000000001", "10.0001e1"} {
+		rec, p := do(t, h, "POST", "/things", "application/json", `{"name":"a","qty":1,"price":`+price+`}`)
+		assert.Equal(t, 400, rec.Code, price)
+		assert.Equal(t, httpx.CodeValidationFailed, p.Code, price)
+		assert.Equal(t, []httpx.FieldError{{Field: "price", Message: "number must be a multiple of 0.01"}}, p.Errors, price)
+	}
+	for _, price := range []string{"0.07", "1234567.89", "9999999999.99", "1.10", "5e-2", "0.0000000000000000000000001e25"} {
+		rec, _ := do(t, h, "POST", "/things", "application/json", `{"name":"a","qty":1,"price":`+price+`}`)
+		assert.Equal(t, 201, rec.Code, price)
+	}
+	// Every failing field at once, the inexact price among them.
+	rec, p := do(t, h, "POST", "/things", "application/json", `{"name":"","qty":0,"price":1.0000000000000001}`)
+	assert.Equal(t, 400, rec.Code)
+	var fields []string
+	for _, f := range p.Errors {
+		fields = append(fields, f.Field)
+	}
+	assert.Equal(t, []string{"name", "price", "qty"}, fields)
+}
+
+// TestValidationProblemListsAtMostAHundredFields keeps the answer to a hostile body bounded.
+func TestValidationProblemListsAtMostAHundredFields(t *testing.T) {
+	h := newTestRouter(t, io.Discard, func(c *httpx.RouterConfig) { c.MaxBodyBytes = 1 << 20 })
+	var b strings.Builder
+	b.WriteString(`{"name":"a","qty":1`)
+	for i := 0; i < 150; i++ {
+		fmt.Fprintf(&b, `,"x%d":1`, i)
+	}
+	b.WriteString("}")
+	rec, p := do(t, h, "POST", "/things", "application/json", b.String())
+	assert.Equal(t, 400, rec.Code)
+	assert.Len(t, p.Errors, httpx.MaxFieldErrors)
+	assert.Equal(t, "The request has 150 invalid fields; the first 100 are listed.", p.Detail)
 }

@@ -64,11 +64,20 @@ func NewProblem(status int, code, title, detail string) *Problem {
 
 func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
 
-// ValidationProblem reports every failing field of a request at once.
+// MaxFieldErrors bounds the errors of a validation problem (the spec's Problem.errors maxItems):
+// a body with a hundred thousand unknown fields must not get an answer a hundred thousand lines long.
+const MaxFieldErrors = 100
+
+// ValidationProblem reports every failing field of a request at once (the first MaxFieldErrors;
+// the detail gives the full count).
 func ValidationProblem(fields []FieldError) *Problem {
 	detail := "The request has " + strconv.Itoa(len(fields)) + " invalid field"
 	if len(fields) != 1 {
 		detail += "s"
+	}
+	if len(fields) > MaxFieldErrors {
+		fields = fields[:MaxFieldErrors]
+		detail += "; the first " + strconv.Itoa(MaxFieldErrors) + " are listed"
 	}
 	p := NewProblem(http.StatusBadRequest, CodeValidationFailed, "Validation failed", detail+".")
 	p.Errors = fields

@@ -1,7 +1,7 @@
 package httpx
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,14 +15,20 @@ import (
 
 // RouterConfig is what NewRouter needs to build a service's HTTP front.
 type RouterConfig struct {
-	Service      string
-	Spec         *openapi3.T
+	Service string
+	// OpenAPI is the service's OpenAPI document (JSON; the bundle of api/*.yaml), served byte for
+	// byte at /openapi.json. Requests are validated against it.
+	OpenAPI []byte
+	// AsyncAPI, when set, is the AsyncAPI document (JSON) of the events the service exchanges,
+	// served byte for byte at /asyncapi.json and linked from /docs.
+	AsyncAPI     []byte
 	Log          *slog.Logger
 	Registry     *prometheus.Registry
 	MaxBodyBytes int64
 	// APIKeys, when not empty, are required (X-API-Key) on mutating requests.
 	APIKeys []string
-	// RateLimitRequests per RateLimitWindow per client IP; 0 disables rate limiting.
+	// RateLimitRequests per RateLimitWindow per client IP; 0 disables rate limiting. The probes and
+	// /metrics are exempt.
 	RateLimitRequests int
 	RateLimitWindow   time.Duration
 	// Shedding bounds the requests running at once and how long others may wait to start; beyond
@@ -33,13 +39,25 @@ type RouterConfig struct {
 	Extra []func(http.Handler) http.Handler
 }
 
-// NewRouter returns a chi router with the shared middleware chain, problem answers for unknown
-// routes and wrong methods, and /openapi.json, /docs and /metrics mounted. The service registers
-// its generated handlers on it (ChiServerOptions.BaseRouter).
-func NewRouter(cfg RouterConfig) (chi.Router, error) {
-	specJSON, err := json.Marshal(cfg.Spec)
+// LoadSpec parses and validates an OpenAPI document.
+func LoadSpec(doc []byte) (*openapi3.T, error) {
+	spec, err := openapi3.NewLoader().LoadFromData(doc)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s spec: %w", cfg.Service, err)
+		return nil, fmt.Errorf("load OpenAPI document: %w", err)
+	}
+	if err := spec.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("validate OpenAPI document: %w", err)
+	}
+	return spec, nil
+}
+
+// NewRouter returns a chi router with the shared middleware chain, problem answers for unknown
+// routes and wrong methods, and /openapi.json, /asyncapi.json, /docs and /metrics mounted. The
+// service registers its generated handlers on it (ChiServerOptions.BaseRouter).
+func NewRouter(cfg RouterConfig) (chi.Router, error) {
+	spec, err := LoadSpec(cfg.OpenAPI)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Service, err)
 	}
 	r := chi.NewRouter()
 	r.Use(RequestID, Recover(cfg.Log), AccessLog(cfg.Log))
@@ -50,23 +68,34 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 	if window <= 0 {
 		window = time.Second
 	}
+	// An orchestrator must see a service's health (and Prometheus its metrics) while it sheds load
+	// or limits a client's rate; the specs declare no 429 and no shedding 503 for the probes.
+	unguarded := []string{"/healthz", "/readyz", "/metrics", "/health"}
 	shedding := cfg.Shedding
-	shedding.Exempt = append(shedding.Exempt, "/healthz", "/readyz", "/metrics", "/health")
-	r.Use(Shed(shedding), RateLimit(cfg.RateLimitRequests, window), APIKeyAuth(cfg.APIKeys))
+	shedding.Exempt = append(shedding.Exempt, unguarded...)
+	r.Use(Shed(shedding), exceptPaths(unguarded, RateLimit(cfg.RateLimitRequests, window)), APIKeyAuth(cfg.APIKeys))
 	r.Use(cfg.Extra...)
-	r.Use(NewValidator(cfg.Spec, cfg.MaxBodyBytes).Middleware)
+	r.Use(NewValidator(spec, cfg.MaxBodyBytes).Middleware)
 	r.NotFound(NotFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 
-	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(specJSON)
-	})
-	r.Mount("/docs", SwaggerUI(cfg.Service))
+	r.Get("/openapi.json", serveDocument(cfg.OpenAPI))
+	if cfg.AsyncAPI != nil {
+		r.Get("/asyncapi.json", serveDocument(cfg.AsyncAPI))
+	}
+	r.Mount("/docs", SwaggerUI(cfg.Service, cfg.AsyncAPI != nil))
 	if cfg.Registry != nil {
 		r.Method(http.MethodGet, "/metrics", MetricsHandler(cfg.Registry))
 	}
 	return r, nil
+}
+
+// serveDocument answers an API document exactly as it was built (api/bundled/*.json).
+func serveDocument(doc []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	}
 }
 
 var allMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,

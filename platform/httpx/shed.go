@@ -2,7 +2,6 @@ package httpx
 
 import (
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -56,14 +55,7 @@ func Shed(cfg Shedding) func(http.Handler) http.Handler {
 	}
 }
 
-func (s *shedder) exempt(path string) bool {
-	for _, p := range s.cfg.Exempt {
-		if strings.HasPrefix(path, p) {
-			return true
-		}
-	}
-	return false
-}
+func (s *shedder) exempt(path string) bool { return hasAnyPrefix(path, s.cfg.Exempt) }
 
 // acquire takes a slot, waiting only when the predicted wait is within MaxWait.
 func (s *shedder) acquire() bool {

@@ -18,11 +18,16 @@ var swaggerPage = template.Must(template.New("docs").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>{{.}} — API docs</title>
+  <title>{{.Service}} — API docs</title>
   <link rel="stylesheet" href="/docs/swagger-ui.css">
   <link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+  <style>#api-documents { font-family: sans-serif; font-size: 14px; max-width: 1460px; margin: 12px auto 0; padding: 0 20px; }</style>
 </head>
 <body>
+  <nav id="api-documents">Documents:
+    <a href="/openapi.json">OpenAPI 3.0 (/openapi.json)</a>{{if .Events}} ·
+    <a href="/asyncapi.json">events: AsyncAPI 3.0 (/asyncapi.json)</a>{{end}}
+  </nav>
   <div id="swagger-ui"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
   <script src="/docs/init.js"></script>
@@ -42,8 +47,9 @@ const swaggerInit = `window.ui = SwaggerUIBundle({
 });
 `
 
-// SwaggerUI serves the UI page at / and its assets beneath it; mount it at /docs.
-func SwaggerUI(service string) http.Handler {
+// SwaggerUI serves the UI page at / and its assets beneath it; mount it at /docs. The page links
+// the documents themselves, and the AsyncAPI document of the events when events is true.
+func SwaggerUI(service string, events bool) http.Handler {
 	assets, _ := fs.Sub(swaggerAssets, "swaggerui/assets")
 	files := http.FileServer(http.FS(assets))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +57,10 @@ func SwaggerUI(service string) http.Handler {
 		switch name {
 		case "", "/", "/index.html":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_ = swaggerPage.Execute(w, service)
+			_ = swaggerPage.Execute(w, struct {
+				Service string
+				Events  bool
+			}{service, events})
 		case "/init.js":
 			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 			_, _ = w.Write([]byte(swaggerInit))

@@ -1,10 +1,15 @@
 package httpx
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -23,6 +28,7 @@ const DefaultMaxBodyBytes = 1 << 20
 // for `/products/{id}`.
 type Validator struct {
 	routes       map[string]*routers.Route // "METHOD pattern"
+	exact        map[*routers.Route]*openapi3.Schema
 	maxBodyBytes int64
 	options      *openapi3filter.Options
 }
@@ -34,6 +40,7 @@ func NewValidator(spec *openapi3.T, maxBodyBytes int64) *Validator {
 	}
 	v := &Validator{
 		routes:       map[string]*routers.Route{},
+		exact:        map[*routers.Route]*openapi3.Schema{},
 		maxBodyBytes: maxBodyBytes,
 		options: &openapi3filter.Options{
 			MultiError:         true,
@@ -42,7 +49,14 @@ func NewValidator(spec *openapi3.T, maxBodyBytes int64) *Validator {
 	}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
-			v.routes[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			route := &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			v.routes[method+" "+path] = route
+			if op.RequestBody != nil && op.RequestBody.Value != nil {
+				if mt := op.RequestBody.Value.Content.Get("application/json"); mt != nil && mt.Schema != nil &&
+					hasMultipleOf(mt.Schema.Value, map[*openapi3.Schema]bool{}) {
+					v.exact[route] = mt.Schema.Value
+				}
+			}
 		}
 	}
 	return v
@@ -76,23 +90,132 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 			Request: r, PathParams: params, Route: route, Options: v.options,
 		})
-		if err != nil {
-			WriteProblem(w, r, problemFromValidation(err))
+		var inexact []FieldError
+		if schema, ok := v.exact[route]; ok && r.GetBody != nil {
+			inexact = inexactMultiples(r, schema)
+		}
+		if err != nil || len(inexact) > 0 {
+			WriteProblem(w, r, problemFromValidation(err, inexact))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// problemFromValidation turns kin-openapi's errors into one problem: 413 and 415 win, otherwise a
-// 400 listing every failing field.
-func problemFromValidation(err error) *Problem {
+// hasMultipleOf reports whether s or a schema inside it has multipleOf.
+func hasMultipleOf(s *openapi3.Schema, seen map[*openapi3.Schema]bool) bool {
+	if s == nil || seen[s] {
+		return false
+	}
+	seen[s] = true
+	if s.MultipleOf != nil {
+		return true
+	}
+	for _, p := range s.Properties {
+		if p != nil && hasMultipleOf(p.Value, seen) {
+			return true
+		}
+	}
+	if s.Items != nil && hasMultipleOf(s.Items.Value, seen) {
+		return true
+	}
+	for _, sub := range s.AllOf {
+		if sub != nil && hasMultipleOf(sub.Value, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+// inexactMultiples checks multipleOf on the JSON text of every number of the request body that
+// schema constrains with it. kin-openapi checks multipleOf through float64, with a tolerance of a
+// few ulps so that 1234567.89 passes for 0.01; so does 1.0000000000000001, which parses to the
+// same float as 1 but has more than two decimals: for money that is a validation failure, not
+// something to round. The body is the one kin-openapi read (r.GetBody); an undecodable body was
+// already reported as malformed.
+func inexactMultiples(r *http.Request, schema *openapi3.Schema) []FieldError {
+	rc, err := r.GetBody()
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var body any
+	if dec.Decode(&body) != nil {
+		return nil
+	}
+	var out []FieldError
+	walkMultiples(schema, body, nil, &out)
+	return out
+}
+
+func walkMultiples(s *openapi3.Schema, v any, path []string, out *[]FieldError) {
+	if s == nil {
+		return
+	}
+	for _, sub := range s.AllOf {
+		if sub != nil {
+			walkMultiples(sub.Value, v, path, out)
+		}
+	}
+	switch x := v.(type) {
+	case json.Number:
+		if s.MultipleOf != nil && !exactMultipleOf(string(x), *s.MultipleOf) {
+			field := strings.Join(path, ".")
+			if field == "" {
+				field = "body"
+			}
+			*out = append(*out, FieldError{Field: field, Message: fmt.Sprintf("number must be a multiple of %g", *s.MultipleOf)})
+		}
+	case map[string]any:
+		for k, pv := range x {
+			if p := s.Properties[k]; p != nil {
+				walkMultiples(p.Value, pv, append(path[:len(path):len(path)], k), out)
+			}
+		}
+	case []any:
+		if s.Items != nil {
+			for i, item := range x {
+				walkMultiples(s.Items.Value, item, append(path[:len(path):len(path)], strconv.Itoa(i)), out)
+			}
+		}
+	}
+}
+
+// exactMultipleOf reports whether the JSON number text is an exact multiple of step (as written
+// in the spec, e.g. 0.01), in decimal arithmetic. A number whose exponent is beyond ±400 is out of
+// every range a schema here declares, which kin-openapi reports; it is not checked again.
+func exactMultipleOf(text string, step float64) bool {
+	if i := strings.IndexAny(text, "eE"); i >= 0 {
+		if exp, err := strconv.Atoi(text[i+1:]); err != nil || exp > 400 || exp < -400 {
+			return true
+		}
+	}
+	x, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return true
+	}
+	m, ok := new(big.Rat).SetString(strconv.FormatFloat(step, 'f', -1, 64))
+	if !ok || m.Sign() <= 0 {
+		return true
+	}
+	return new(big.Rat).Quo(x, m).IsInt()
+}
+
+// problemFromValidation turns kin-openapi's errors (and the inexact multiples) into one problem:
+// 413 and 415 win, then malformed JSON, otherwise a 400 listing every failing field.
+func problemFromValidation(err error, inexact []FieldError) *Problem {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large",
 			fmt.Sprintf("The body is larger than %d bytes.", tooBig.Limit))
 	}
-	var fields []FieldError
+	fields := inexact
 	var walk func(error)
 	// Type switches, not errors.As: a RequestError unwraps to a MultiError of schema errors, and
 	// MultiError.As matches any member, so errors.As would skip the level that names the field.
@@ -108,7 +231,9 @@ func problemFromValidation(err error) *Problem {
 			fields = append(fields, FieldError{Field: "request", Message: cleanMessage(e.Error())})
 		}
 	}
-	walk(err)
+	if err != nil {
+		walk(err)
+	}
 	for _, f := range fields {
 		if f.Field == "Content-Type" {
 			return NewProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Unsupported media type",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/order-service/internal/httpapi/api"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/platform/dbx"
@@ -50,7 +51,7 @@ func toAPI(o ordering.Order) api.Order {
 		Status: api.OrderStatus(o.Status), CreatedAt: o.CreatedAt.UTC(), UpdatedAt: ptr(o.UpdatedAt.UTC()),
 	}
 	if o.RejectReason != "" {
-		out.RejectReason = ptr(o.RejectReason)
+		out.RejectReason = ptr(api.RejectReason(o.RejectReason))
 	}
 	return out
 }
@@ -97,7 +98,7 @@ const defaultLimit = 100
 func (s *Server) ListOrdersByProduct(ctx context.Context, req api.ListOrdersByProductRequestObject) (api.ListOrdersByProductResponseObject, error) {
 	limit := defaultLimit
 	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
+		limit = int(*req.Params.Limit)
 	}
 	var after int64
 	if req.Params.After != nil {
@@ -193,12 +194,8 @@ type HandlerConfig struct {
 
 // NewHandler builds the HTTP handler with the shared middleware, validator and problem writer.
 func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
-	spec, err := api.GetSpec()
-	if err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", err)
-	}
 	r, err := httpx.NewRouter(httpx.RouterConfig{
-		Service: "order-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
+		Service: "order-service", OpenAPI: apidocs.OrderService(), AsyncAPI: apidocs.Events(), Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
 		Shedding: cfg.Shedding,
 	})

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,10 +20,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/clients/money"
 	"github.com/shopworks/shop/clients/productclient"
 	"github.com/shopworks/shop/order-service/internal/httpapi"
-	"github.com/shopworks/shop/order-service/internal/httpapi/api"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/order-service/internal/orderingtest"
 	"github.com/shopworks/shop/order-service/internal/pricing"
@@ -67,7 +66,7 @@ func newFixtureWith(t testing.TB, redisURL string) *fixture {
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	spec, err := api.GetSpec()
+	spec, err := httpx.LoadSpec(apidocs.OrderService())
 	require.NoError(t, err)
 	return &fixture{db: stack.DB, orders: stack.Service, prices: prices, catalog: catalog, products: products, server: ts,
 		client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
@@ -101,7 +100,7 @@ func (f *fixture) count(t testing.TB, table string) int {
 }
 
 func eventSchema(t testing.TB, name string) *openapi3.Schema {
-	doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join("..", "..", "..", "api", "event-schemas.yaml"))
+	doc, err := httpx.LoadSpec(apidocs.EventSchemas())
 	require.NoError(t, err)
 	return doc.Components.Schemas[name].Value
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/clients/money"
 	"github.com/shopworks/shop/clients/productclient"
 	"github.com/shopworks/shop/order-service/internal/httpapi"
-	"github.com/shopworks/shop/order-service/internal/httpapi/api"
 	"github.com/shopworks/shop/order-service/internal/messaging"
 	"github.com/shopworks/shop/order-service/internal/mysql"
 	"github.com/shopworks/shop/order-service/internal/ordering"
@@ -64,7 +64,7 @@ func TestDependenciesDownAnswer503Problems(t *testing.T) {
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	defer ts.Close()
-	spec, err := api.GetSpec()
+	spec, err := httpx.LoadSpec(apidocs.OrderService())
 	require.NoError(t, err)
 	client := &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}
 

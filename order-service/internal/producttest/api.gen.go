@@ -80,6 +80,69 @@ func (e OrderStatus) Valid() bool {
 	}
 }
 
+// Defines values for ProblemCode.
+const (
+	ProblemCodeBADJSON                   ProblemCode = "BAD_JSON"
+	ProblemCodeIDEMPOTENCYKEYINUSE       ProblemCode = "IDEMPOTENCY_KEY_IN_USE"
+	ProblemCodeIDEMPOTENCYKEYREUSED      ProblemCode = "IDEMPOTENCY_KEY_REUSED"
+	ProblemCodeINSUFFICIENTSTOCK         ProblemCode = "INSUFFICIENT_STOCK"
+	ProblemCodeINTERNAL                  ProblemCode = "INTERNAL"
+	ProblemCodeMETHODNOTALLOWED          ProblemCode = "METHOD_NOT_ALLOWED"
+	ProblemCodeNOTFOUND                  ProblemCode = "NOT_FOUND"
+	ProblemCodeNOTIMPLEMENTED            ProblemCode = "NOT_IMPLEMENTED"
+	ProblemCodeORDERNOTFOUND             ProblemCode = "ORDER_NOT_FOUND"
+	ProblemCodePAYLOADTOOLARGE           ProblemCode = "PAYLOAD_TOO_LARGE"
+	ProblemCodePRODUCTNOTFOUND           ProblemCode = "PRODUCT_NOT_FOUND"
+	ProblemCodePRODUCTSERVICEUNAVAILABLE ProblemCode = "PRODUCT_SERVICE_UNAVAILABLE"
+	ProblemCodeRATELIMITED               ProblemCode = "RATE_LIMITED"
+	ProblemCodeSERVICEUNAVAILABLE        ProblemCode = "SERVICE_UNAVAILABLE"
+	ProblemCodeUNAUTHORIZED              ProblemCode = "UNAUTHORIZED"
+	ProblemCodeUNSUPPORTEDMEDIATYPE      ProblemCode = "UNSUPPORTED_MEDIA_TYPE"
+	ProblemCodeVALIDATIONFAILED          ProblemCode = "VALIDATION_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the ProblemCode enum.
+func (e ProblemCode) Valid() bool {
+	switch e {
+	case ProblemCodeBADJSON:
+		return true
+	case ProblemCodeIDEMPOTENCYKEYINUSE:
+		return true
+	case ProblemCodeIDEMPOTENCYKEYREUSED:
+		return true
+	case ProblemCodeINSUFFICIENTSTOCK:
+		return true
+	case ProblemCodeINTERNAL:
+		return true
+	case ProblemCodeMETHODNOTALLOWED:
+		return true
+	case ProblemCodeNOTFOUND:
+		return true
+	case ProblemCodeNOTIMPLEMENTED:
+		return true
+	case ProblemCodeORDERNOTFOUND:
+		return true
+	case ProblemCodePAYLOADTOOLARGE:
+		return true
+	case ProblemCodePRODUCTNOTFOUND:
+		return true
+	case ProblemCodePRODUCTSERVICEUNAVAILABLE:
+		return true
+	case ProblemCodeRATELIMITED:
+		return true
+	case ProblemCodeSERVICEUNAVAILABLE:
+		return true
+	case ProblemCodeUNAUTHORIZED:
+		return true
+	case ProblemCodeUNSUPPORTEDMEDIATYPE:
+		return true
+	case ProblemCodeVALIDATIONFAILED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessStatus.
 const (
 	ReadinessStatusDegraded    ReadinessStatus = "degraded"
@@ -95,6 +158,24 @@ func (e ReadinessStatus) Valid() bool {
 	case ReadinessStatusReady:
 		return true
 	case ReadinessStatusUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectReason.
+const (
+	RejectReasonINSUFFICIENTSTOCK RejectReason = "INSUFFICIENT_STOCK"
+	RejectReasonPRODUCTNOTFOUND   RejectReason = "PRODUCT_NOT_FOUND"
+)
+
+// Valid indicates whether the value is a known member of the RejectReason enum.
+func (e RejectReason) Valid() bool {
+	switch e {
+	case RejectReasonINSUFFICIENTSTOCK:
+		return true
+	case RejectReasonPRODUCTNOTFOUND:
 		return true
 	default:
 		return false
@@ -117,7 +198,7 @@ type DependencyStatusStatus string
 
 // FieldError defines model for FieldError.
 type FieldError struct {
-	// Field The failing field (`price`, `query.limit`, `header.X-Request-ID`, or `body` for the whole body).
+	// Field The failing field (`price`, `limit`, `X-Request-ID`, or `body` for the whole body).
 	//
 	// Example: price
 	Field string `json:"field"`
@@ -132,15 +213,17 @@ type Health struct {
 	Status string `json:"status"`
 }
 
-// Money An exact amount with at most two decimals.
+// Money A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+// checked on the number's text, never through a float). Clients that parse JSON numbers as
+// IEEE doubles read every such amount exactly (at most 12 significant digits).
 //
 // Example: 1000
 type Money = money.Amount
 
-// Order An order as order-service reports it.
+// Order An order, as order-service reports it.
 type Order struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt Timestamp `json:"createdAt"`
 
 	// Id Example: 101
 	Id int64 `json:"id"`
@@ -151,10 +234,10 @@ type Order struct {
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
 
-	// RejectReason Why the order was rejected (only when `REJECTED`).
+	// RejectReason Why product-service could not reserve the stock of an order.
 	//
 	// Example: INSUFFICIENT_STOCK
-	RejectReason *string `json:"rejectReason,omitempty"`
+	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
 	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
 	//
@@ -162,18 +245,25 @@ type Order struct {
 	// Example: CONFIRMED
 	Status OrderStatus `json:"status"`
 
-	// TotalPrice An exact amount with at most two decimals.
+	// TotalPrice A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+	// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+	// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+	// numbers as IEEE doubles must read them as decimals to keep every cent.
 	//
-	// Example: 1000
-	TotalPrice Money `json:"totalPrice"`
+	//
+	// Example: 2000
+	TotalPrice TotalMoney `json:"totalPrice"`
 
-	// UnitPrice An exact amount with at most two decimals.
+	// UnitPrice A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	UnitPrice Money `json:"unitPrice"`
 
-	// UpdatedAt Example: 2026-11-25T10:00:00.120Z
-	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
+	UpdatedAt *Timestamp `json:"updatedAt,omitempty"`
 }
 
 // OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
@@ -183,38 +273,49 @@ type OrderStatus string
 
 // Problem RFC 9457 problem details, with a stable machine `code`.
 type Problem struct {
-	// Code Stable machine word: VALIDATION_FAILED, BAD_JSON, NOT_FOUND, METHOD_NOT_ALLOWED,
-	// UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE, PRODUCT_NOT_FOUND, RATE_LIMITED,
-	// SERVICE_UNAVAILABLE, UNAUTHORIZED, INTERNAL, NOT_IMPLEMENTED.
+	// Code Stable machine word. Each operation documents the codes it answers; the list is shared
+	// by both services.
 	//
 	//
 	// Example: VALIDATION_FAILED
-	Code string `json:"code"`
+	Code ProblemCode `json:"code"`
 
 	// Detail Example: The request has 1 invalid field.
-	Detail *string       `json:"detail,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors Every failing field, at most 100 (`detail` gives the full count).
 	Errors *[]FieldError `json:"errors,omitempty"`
 
-	// Instance Example: /products/26
+	// Instance The path of the request.
+	//
+	// Example: /orders
 	Instance *string `json:"instance,omitempty"`
 
 	// RequestId Example: demo-123
 	RequestId string `json:"requestId"`
 
 	// Status Example: 400
-	Status int `json:"status"`
+	Status int32 `json:"status"`
 
 	// Title Example: Validation failed
 	Title string `json:"title"`
 
-	// Type Example: https://shop.example/problems/validation-failed
+	// Type `https://shop.example/problems/` followed by the code in kebab case.
+	//
+	// Example: https://shop.example/problems/validation-failed
 	Type string `json:"type"`
 }
+
+// ProblemCode Stable machine word. Each operation documents the codes it answers; the list is shared
+// by both services.
+//
+// Example: VALIDATION_FAILED
+type ProblemCode string
 
 // Product defines model for Product.
 type Product struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt Timestamp `json:"createdAt"`
 
 	// Id Example: 26
 	Id int64 `json:"id"`
@@ -222,7 +323,10 @@ type Product struct {
 	// Name Example: BFF Test
 	Name string `json:"name"`
 
-	// Price An exact amount with at most two decimals.
+	// Price A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	Price Money `json:"price"`
@@ -233,7 +337,7 @@ type Product struct {
 	Qty int32 `json:"qty"`
 
 	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
-	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedAt Timestamp `json:"updatedAt"`
 }
 
 // ProductInput A whole product, as sent to create or replace one.
@@ -243,7 +347,10 @@ type ProductInput struct {
 	// Example: BFF Test
 	Name string `json:"name"`
 
-	// Price An exact amount with at most two decimals.
+	// Price A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	Price Money `json:"price"`
@@ -259,7 +366,10 @@ type ProductPatch struct {
 	// Name Example: BFF Test
 	Name *string `json:"name,omitempty"`
 
-	// Price An exact amount with at most two decimals.
+	// Price A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	Price *Money `json:"price,omitempty"`
@@ -289,11 +399,27 @@ type Readiness struct {
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
 
+// RejectReason Why product-service could not reserve the stock of an order.
+//
+// Example: INSUFFICIENT_STOCK
+type RejectReason string
+
+// Timestamp Example: 2026-11-25T10:00:00.000Z
+type Timestamp = time.Time
+
+// TotalMoney A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+// numbers as IEEE doubles must read them as decimals to keep every cent.
+//
+// Example: 2000
+type TotalMoney = money.Amount
+
 // After defines model for After.
 type After = int64
 
 // Limit defines model for Limit.
-type Limit = int
+type Limit = int32
 
 // ProductID defines model for ProductID.
 type ProductID = int64
@@ -333,50 +459,57 @@ type ListProductsParams struct {
 	// After Keyset cursor; return items after this id (taken from the `Link` header of the previous page).
 	After *After `form:"after,omitempty" json:"after,omitempty"`
 
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // CreateProductParams defines parameters for CreateProduct.
 type CreateProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // DeleteProductParams defines parameters for DeleteProduct.
 type DeleteProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetProductParams defines parameters for GetProduct.
 type GetProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // UpdateProductParams defines parameters for UpdateProduct.
 type UpdateProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // ReplaceProductParams defines parameters for ReplaceProduct.
 type ReplaceProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetProductWithOrdersParams defines parameters for GetProductWithOrders.
 type GetProductWithOrdersParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -512,7 +645,7 @@ func (siw *ServerInterfaceWrapper) ListProducts(w http.ResponseWriter, r *http.R
 
 	// ------------- Optional query parameter "limit" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -1018,7 +1151,10 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 }
 
 type BadRequestResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type BadRequestApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1036,7 +1172,10 @@ type InternalErrorApplicationProblemPlusJSONResponse struct {
 }
 
 type PayloadTooLargeResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1045,7 +1184,10 @@ type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
 }
 
 type ProductNotFoundResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type ProductNotFoundApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1054,6 +1196,7 @@ type ProductNotFoundApplicationProblemPlusJSONResponse struct {
 }
 
 type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int32
 	XRequestID *string
 }
 type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
@@ -1063,8 +1206,11 @@ type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 }
 
 type TooManyRequestsResponseHeaders struct {
-	RetryAfter *int
-	XRequestID *string
+	RetryAfter          *int32
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1073,8 +1219,11 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 }
 
 type UnauthorizedResponseHeaders struct {
-	WWWAuthenticate *string
-	XRequestID      *string
+	WWWAuthenticate     *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1083,7 +1232,10 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type UnsupportedMediaTypeResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1131,8 +1283,11 @@ type ListProductsResponseObject interface {
 }
 
 type ListProducts200ResponseHeaders struct {
-	Link       *string
-	XRequestID *string
+	Link                *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type ListProducts200JSONResponse struct {
@@ -1149,6 +1304,15 @@ func (response ListProducts200JSONResponse) VisitListProductsResponse(w http.Res
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.Link != nil {
 		w.Header().Set("Link", fmt.Sprint(*response.Headers.Link))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1169,6 +1333,15 @@ func (response ListProducts400ApplicationProblemPlusJSONResponse) VisitListProdu
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1190,6 +1363,15 @@ func (response ListProducts429ApplicationProblemPlusJSONResponse) VisitListProdu
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1229,6 +1411,9 @@ func (response ListProducts503ApplicationProblemPlusJSONResponse) VisitListProdu
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1247,8 +1432,11 @@ type CreateProductResponseObject interface {
 }
 
 type CreateProduct201ResponseHeaders struct {
-	Location   *string
-	XRequestID *string
+	Location            *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type CreateProduct201JSONResponse struct {
@@ -1265,6 +1453,15 @@ func (response CreateProduct201JSONResponse) VisitCreateProductResponse(w http.R
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.Location != nil {
 		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1285,6 +1482,15 @@ func (response CreateProduct400ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1307,6 +1513,15 @@ func (response CreateProduct401ApplicationProblemPlusJSONResponse) VisitCreatePr
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1326,6 +1541,15 @@ func (response CreateProduct413ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1345,6 +1569,15 @@ func (response CreateProduct415ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1366,6 +1599,15 @@ func (response CreateProduct429ApplicationProblemPlusJSONResponse) VisitCreatePr
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1405,6 +1647,9 @@ func (response CreateProduct503ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1423,7 +1668,10 @@ type DeleteProductResponseObject interface {
 }
 
 type DeleteProduct200ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type DeleteProduct200JSONResponse struct {
@@ -1438,6 +1686,15 @@ func (response DeleteProduct200JSONResponse) VisitDeleteProductResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1457,6 +1714,15 @@ func (response DeleteProduct400ApplicationProblemPlusJSONResponse) VisitDeletePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1479,6 +1745,15 @@ func (response DeleteProduct401ApplicationProblemPlusJSONResponse) VisitDeletePr
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1498,6 +1773,15 @@ func (response DeleteProduct404ApplicationProblemPlusJSONResponse) VisitDeletePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1519,6 +1803,15 @@ func (response DeleteProduct429ApplicationProblemPlusJSONResponse) VisitDeletePr
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1558,6 +1851,9 @@ func (response DeleteProduct503ApplicationProblemPlusJSONResponse) VisitDeletePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1576,8 +1872,11 @@ type GetProductResponseObject interface {
 }
 
 type GetProduct200ResponseHeaders struct {
-	XCache     *string
-	XRequestID *string
+	XCache              *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type GetProduct200JSONResponse struct {
@@ -1594,6 +1893,15 @@ func (response GetProduct200JSONResponse) VisitGetProductResponse(w http.Respons
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.XCache != nil {
 		w.Header().Set("X-Cache", fmt.Sprint(*response.Headers.XCache))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1614,6 +1922,15 @@ func (response GetProduct400ApplicationProblemPlusJSONResponse) VisitGetProductR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1633,6 +1950,15 @@ func (response GetProduct404ApplicationProblemPlusJSONResponse) VisitGetProductR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1654,6 +1980,15 @@ func (response GetProduct429ApplicationProblemPlusJSONResponse) VisitGetProductR
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1693,6 +2028,9 @@ func (response GetProduct503ApplicationProblemPlusJSONResponse) VisitGetProductR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1712,7 +2050,10 @@ type UpdateProductResponseObject interface {
 }
 
 type UpdateProduct200ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type UpdateProduct200JSONResponse struct {
@@ -1727,6 +2068,15 @@ func (response UpdateProduct200JSONResponse) VisitUpdateProductResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1746,6 +2096,15 @@ func (response UpdateProduct400ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1768,6 +2127,15 @@ func (response UpdateProduct401ApplicationProblemPlusJSONResponse) VisitUpdatePr
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1787,6 +2155,15 @@ func (response UpdateProduct404ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1806,6 +2183,15 @@ func (response UpdateProduct413ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1825,6 +2211,15 @@ func (response UpdateProduct415ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1846,6 +2241,15 @@ func (response UpdateProduct429ApplicationProblemPlusJSONResponse) VisitUpdatePr
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1885,6 +2289,9 @@ func (response UpdateProduct503ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1904,7 +2311,10 @@ type ReplaceProductResponseObject interface {
 }
 
 type ReplaceProduct200ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type ReplaceProduct200JSONResponse struct {
@@ -1919,6 +2329,15 @@ func (response ReplaceProduct200JSONResponse) VisitReplaceProductResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1938,6 +2357,15 @@ func (response ReplaceProduct400ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1960,6 +2388,15 @@ func (response ReplaceProduct401ApplicationProblemPlusJSONResponse) VisitReplace
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1979,6 +2416,15 @@ func (response ReplaceProduct404ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1998,6 +2444,15 @@ func (response ReplaceProduct413ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2017,6 +2472,15 @@ func (response ReplaceProduct415ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2038,6 +2502,15 @@ func (response ReplaceProduct429ApplicationProblemPlusJSONResponse) VisitReplace
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -2077,6 +2550,9 @@ func (response ReplaceProduct503ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2095,8 +2571,11 @@ type GetProductWithOrdersResponseObject interface {
 }
 
 type GetProductWithOrders200ResponseHeaders struct {
-	XOrdersDegraded *string
-	XRequestID      *string
+	XOrdersDegraded     *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type GetProductWithOrders200JSONResponse struct {
@@ -2113,6 +2592,15 @@ func (response GetProductWithOrders200JSONResponse) VisitGetProductWithOrdersRes
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.XOrdersDegraded != nil {
 		w.Header().Set("X-Orders-Degraded", fmt.Sprint(*response.Headers.XOrdersDegraded))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -2133,6 +2621,15 @@ func (response GetProductWithOrders400ApplicationProblemPlusJSONResponse) VisitG
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2152,6 +2649,15 @@ func (response GetProductWithOrders404ApplicationProblemPlusJSONResponse) VisitG
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2173,6 +2679,15 @@ func (response GetProductWithOrders429ApplicationProblemPlusJSONResponse) VisitG
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -2212,6 +2727,9 @@ func (response GetProductWithOrders503ApplicationProblemPlusJSONResponse) VisitG
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}

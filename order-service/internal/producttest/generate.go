@@ -3,4 +3,4 @@
 // spec. Only tests import it.
 package producttest
 
-//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../../api/product-service.yaml
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../../../api/bundled/product-service.json

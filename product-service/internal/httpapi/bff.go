@@ -51,7 +51,7 @@ func (s *Server) fetchOrders(ctx context.Context, productID int64) ([]api.Order,
 	if s.d.Orders == nil {
 		return nil, errors.New("no order-service client configured")
 	}
-	limit := bffOrdersLimit
+	limit := int32(bffOrdersLimit)
 	resp, err := s.d.Orders.ListOrdersByProductWithResponse(ctx, productID, &orderclient.ListOrdersByProductParams{Limit: &limit})
 	if err != nil {
 		return nil, fmt.Errorf("list orders of product %d: %w", productID, err)
@@ -63,7 +63,7 @@ func (s *Server) fetchOrders(ctx context.Context, productID int64) ([]api.Order,
 	for _, o := range *resp.JSON200 {
 		out = append(out, api.Order{
 			Id: o.Id, ProductId: o.ProductId, Qty: o.Qty, UnitPrice: o.UnitPrice, TotalPrice: o.TotalPrice,
-			Status: api.OrderStatus(o.Status), RejectReason: o.RejectReason, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
+			Status: api.OrderStatus(o.Status), RejectReason: (*api.RejectReason)(o.RejectReason), CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 		})
 	}
 	return out, nil

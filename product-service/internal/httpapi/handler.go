@@ -1,13 +1,13 @@
 package httpapi
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
 )
@@ -24,12 +24,8 @@ type HandlerConfig struct {
 // NewHandler builds the HTTP handler: the shared middleware and validator of platform/httpx,
 // then the generated routes, with every oapi-codegen error path writing the problem envelope.
 func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
-	spec, err := api.GetSpec()
-	if err != nil {
-		return nil, fmt.Errorf("load embedded spec: %w", err)
-	}
 	r, err := httpx.NewRouter(httpx.RouterConfig{
-		Service: "product-service", Spec: spec, Log: cfg.Log, Registry: cfg.Registry,
+		Service: "product-service", OpenAPI: apidocs.ProductService(), AsyncAPI: apidocs.Events(), Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
 		Shedding: cfg.Shedding,
 	})

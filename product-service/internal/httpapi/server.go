@@ -71,7 +71,7 @@ func ptr[T any](v T) *T { return &v }
 func (s *Server) ListProducts(ctx context.Context, req api.ListProductsRequestObject) (api.ListProductsResponseObject, error) {
 	limit := defaultLimit
 	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
+		limit = int(*req.Params.Limit)
 	}
 	var after int64
 	if req.Params.After != nil {

@@ -17,11 +17,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/catalogtest"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
-	"github.com/shopworks/shop/product-service/internal/httpapi/api"
 )
 
 type fixture struct {
@@ -48,7 +48,7 @@ func newFixtureWith(t testing.TB, o catalogtest.Options) *fixture {
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	spec, err := api.GetSpec()
+	spec, err := httpx.LoadSpec(apidocs.ProductService())
 	require.NoError(t, err)
 	return &fixture{Stack: stack, server: ts, client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
 }

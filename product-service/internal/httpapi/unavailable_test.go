@@ -15,13 +15,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/catalogtest"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
-	"github.com/shopworks/shop/product-service/internal/httpapi/api"
 	"github.com/shopworks/shop/product-service/internal/localcache"
 	"github.com/shopworks/shop/product-service/internal/messaging"
 	"github.com/shopworks/shop/product-service/internal/mysql"
@@ -48,7 +48,7 @@ func TestMySQLDownAnswers503Problems(t *testing.T) {
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	defer ts.Close()
-	spec, err := api.GetSpec()
+	spec, err := httpx.LoadSpec(apidocs.ProductService())
 	require.NoError(t, err)
 	client := &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}
 

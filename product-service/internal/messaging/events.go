@@ -53,7 +53,7 @@ func StockResult(now func() time.Time) func(r catalog.ReservationResult) (outbox
 		case catalog.InsufficientStock, catalog.ProductMissing:
 			return event(events.KeyStockRejected, req.CorrelationID, func(id uuid.UUID) any {
 				return events.StockRejected{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty,
-					Reason: events.StockRejectedReason(r.Outcome), RejectedAt: now().UTC()}
+					Reason: events.RejectReason(r.Outcome), RejectedAt: now().UTC()}
 			})
 		}
 		return outbox.Event{}, fmt.Errorf("no stock event for outcome %q of order %d", r.Outcome, req.OrderID)

@@ -5,19 +5,13 @@ package api
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"path"
-	"strings"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/oapi-codegen/runtime"
 	"github.com/shopworks/shop/clients/money"
@@ -86,6 +80,69 @@ func (e OrderStatus) Valid() bool {
 	}
 }
 
+// Defines values for ProblemCode.
+const (
+	ProblemCodeBADJSON                   ProblemCode = "BAD_JSON"
+	ProblemCodeIDEMPOTENCYKEYINUSE       ProblemCode = "IDEMPOTENCY_KEY_IN_USE"
+	ProblemCodeIDEMPOTENCYKEYREUSED      ProblemCode = "IDEMPOTENCY_KEY_REUSED"
+	ProblemCodeINSUFFICIENTSTOCK         ProblemCode = "INSUFFICIENT_STOCK"
+	ProblemCodeINTERNAL                  ProblemCode = "INTERNAL"
+	ProblemCodeMETHODNOTALLOWED          ProblemCode = "METHOD_NOT_ALLOWED"
+	ProblemCodeNOTFOUND                  ProblemCode = "NOT_FOUND"
+	ProblemCodeNOTIMPLEMENTED            ProblemCode = "NOT_IMPLEMENTED"
+	ProblemCodeORDERNOTFOUND             ProblemCode = "ORDER_NOT_FOUND"
+	ProblemCodePAYLOADTOOLARGE           ProblemCode = "PAYLOAD_TOO_LARGE"
+	ProblemCodePRODUCTNOTFOUND           ProblemCode = "PRODUCT_NOT_FOUND"
+	ProblemCodePRODUCTSERVICEUNAVAILABLE ProblemCode = "PRODUCT_SERVICE_UNAVAILABLE"
+	ProblemCodeRATELIMITED               ProblemCode = "RATE_LIMITED"
+	ProblemCodeSERVICEUNAVAILABLE        ProblemCode = "SERVICE_UNAVAILABLE"
+	ProblemCodeUNAUTHORIZED              ProblemCode = "UNAUTHORIZED"
+	ProblemCodeUNSUPPORTEDMEDIATYPE      ProblemCode = "UNSUPPORTED_MEDIA_TYPE"
+	ProblemCodeVALIDATIONFAILED          ProblemCode = "VALIDATION_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the ProblemCode enum.
+func (e ProblemCode) Valid() bool {
+	switch e {
+	case ProblemCodeBADJSON:
+		return true
+	case ProblemCodeIDEMPOTENCYKEYINUSE:
+		return true
+	case ProblemCodeIDEMPOTENCYKEYREUSED:
+		return true
+	case ProblemCodeINSUFFICIENTSTOCK:
+		return true
+	case ProblemCodeINTERNAL:
+		return true
+	case ProblemCodeMETHODNOTALLOWED:
+		return true
+	case ProblemCodeNOTFOUND:
+		return true
+	case ProblemCodeNOTIMPLEMENTED:
+		return true
+	case ProblemCodeORDERNOTFOUND:
+		return true
+	case ProblemCodePAYLOADTOOLARGE:
+		return true
+	case ProblemCodePRODUCTNOTFOUND:
+		return true
+	case ProblemCodePRODUCTSERVICEUNAVAILABLE:
+		return true
+	case ProblemCodeRATELIMITED:
+		return true
+	case ProblemCodeSERVICEUNAVAILABLE:
+		return true
+	case ProblemCodeUNAUTHORIZED:
+		return true
+	case ProblemCodeUNSUPPORTEDMEDIATYPE:
+		return true
+	case ProblemCodeVALIDATIONFAILED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessStatus.
 const (
 	ReadinessStatusDegraded    ReadinessStatus = "degraded"
@@ -107,10 +164,28 @@ func (e ReadinessStatus) Valid() bool {
 	}
 }
 
+// Defines values for RejectReason.
+const (
+	RejectReasonINSUFFICIENTSTOCK RejectReason = "INSUFFICIENT_STOCK"
+	RejectReasonPRODUCTNOTFOUND   RejectReason = "PRODUCT_NOT_FOUND"
+)
+
+// Valid indicates whether the value is a known member of the RejectReason enum.
+func (e RejectReason) Valid() bool {
+	switch e {
+	case RejectReasonINSUFFICIENTSTOCK:
+		return true
+	case RejectReasonPRODUCTNOTFOUND:
+		return true
+	default:
+		return false
+	}
+}
+
 // CreatedOrder The order, plus `orderId` for clients of the original service.
 type CreatedOrder struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt Timestamp `json:"createdAt"`
 
 	// Id Example: 101
 	Id int64 `json:"id"`
@@ -127,10 +202,10 @@ type CreatedOrder struct {
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
 
-	// RejectReason Why the order was rejected (only when `REJECTED`).
+	// RejectReason Why product-service could not reserve the stock of an order.
 	//
 	// Example: INSUFFICIENT_STOCK
-	RejectReason *string `json:"rejectReason,omitempty"`
+	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
 	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
 	//
@@ -138,18 +213,25 @@ type CreatedOrder struct {
 	// Example: CONFIRMED
 	Status OrderStatus `json:"status"`
 
-	// TotalPrice An exact amount with at most two decimals.
+	// TotalPrice A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+	// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+	// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+	// numbers as IEEE doubles must read them as decimals to keep every cent.
 	//
-	// Example: 1000
-	TotalPrice Money `json:"totalPrice"`
+	//
+	// Example: 2000
+	TotalPrice TotalMoney `json:"totalPrice"`
 
-	// UnitPrice An exact amount with at most two decimals.
+	// UnitPrice A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	UnitPrice Money `json:"unitPrice"`
 
-	// UpdatedAt Example: 2026-11-25T10:00:00.120Z
-	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
+	UpdatedAt *Timestamp `json:"updatedAt,omitempty"`
 }
 
 // DependencyStatus defines model for DependencyStatus.
@@ -168,7 +250,7 @@ type DependencyStatusStatus string
 
 // FieldError defines model for FieldError.
 type FieldError struct {
-	// Field The failing field (`price`, `query.limit`, `header.X-Request-ID`, or `body` for the whole body).
+	// Field The failing field (`price`, `limit`, `X-Request-ID`, or `body` for the whole body).
 	//
 	// Example: price
 	Field string `json:"field"`
@@ -183,15 +265,17 @@ type Health struct {
 	Status string `json:"status"`
 }
 
-// Money An exact amount with at most two decimals.
+// Money A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+// checked on the number's text, never through a float). Clients that parse JSON numbers as
+// IEEE doubles read every such amount exactly (at most 12 significant digits).
 //
 // Example: 1000
 type Money = money.Amount
 
-// Order An order.
+// Order An order, as order-service reports it.
 type Order struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt Timestamp `json:"createdAt"`
 
 	// Id Example: 101
 	Id int64 `json:"id"`
@@ -202,10 +286,10 @@ type Order struct {
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
 
-	// RejectReason Why the order was rejected (only when `REJECTED`).
+	// RejectReason Why product-service could not reserve the stock of an order.
 	//
 	// Example: INSUFFICIENT_STOCK
-	RejectReason *string `json:"rejectReason,omitempty"`
+	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
 	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
 	//
@@ -213,18 +297,25 @@ type Order struct {
 	// Example: CONFIRMED
 	Status OrderStatus `json:"status"`
 
-	// TotalPrice An exact amount with at most two decimals.
+	// TotalPrice A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+	// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+	// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+	// numbers as IEEE doubles must read them as decimals to keep every cent.
 	//
-	// Example: 1000
-	TotalPrice Money `json:"totalPrice"`
+	//
+	// Example: 2000
+	TotalPrice TotalMoney `json:"totalPrice"`
 
-	// UnitPrice An exact amount with at most two decimals.
+	// UnitPrice A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	UnitPrice Money `json:"unitPrice"`
 
-	// UpdatedAt Example: 2026-11-25T10:00:00.120Z
-	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
+	UpdatedAt *Timestamp `json:"updatedAt,omitempty"`
 }
 
 // OrderInput defines model for OrderInput.
@@ -243,34 +334,44 @@ type OrderStatus string
 
 // Problem RFC 9457 problem details, with a stable machine `code`.
 type Problem struct {
-	// Code Stable machine word: VALIDATION_FAILED, BAD_JSON, NOT_FOUND, METHOD_NOT_ALLOWED,
-	// UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE, PRODUCT_NOT_FOUND, ORDER_NOT_FOUND, INSUFFICIENT_STOCK,
-	// IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_KEY_IN_USE, PRODUCT_SERVICE_UNAVAILABLE, RATE_LIMITED,
-	// SERVICE_UNAVAILABLE, UNAUTHORIZED, INTERNAL, NOT_IMPLEMENTED.
+	// Code Stable machine word. Each operation documents the codes it answers; the list is shared
+	// by both services.
 	//
 	//
 	// Example: VALIDATION_FAILED
-	Code string `json:"code"`
+	Code ProblemCode `json:"code"`
 
 	// Detail Example: The request has 1 invalid field.
-	Detail *string       `json:"detail,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors Every failing field, at most 100 (`detail` gives the full count).
 	Errors *[]FieldError `json:"errors,omitempty"`
 
-	// Instance Example: /orders
+	// Instance The path of the request.
+	//
+	// Example: /orders
 	Instance *string `json:"instance,omitempty"`
 
 	// RequestId Example: demo-123
 	RequestId string `json:"requestId"`
 
 	// Status Example: 400
-	Status int `json:"status"`
+	Status int32 `json:"status"`
 
 	// Title Example: Validation failed
 	Title string `json:"title"`
 
-	// Type Example: https://shop.example/problems/validation-failed
+	// Type `https://shop.example/problems/` followed by the code in kebab case.
+	//
+	// Example: https://shop.example/problems/validation-failed
 	Type string `json:"type"`
 }
+
+// ProblemCode Stable machine word. Each operation documents the codes it answers; the list is shared
+// by both services.
+//
+// Example: VALIDATION_FAILED
+type ProblemCode string
 
 // Readiness defines model for Readiness.
 type Readiness struct {
@@ -281,8 +382,24 @@ type Readiness struct {
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
 
+// RejectReason Why product-service could not reserve the stock of an order.
+//
+// Example: INSUFFICIENT_STOCK
+type RejectReason string
+
+// Timestamp Example: 2026-11-25T10:00:00.000Z
+type Timestamp = time.Time
+
+// TotalMoney A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+// numbers as IEEE doubles must read them as decimals to keep every cent.
+//
+// Example: 2000
+type TotalMoney = money.Amount
+
 // Limit defines model for Limit.
-type Limit = int
+type Limit = int32
 
 // OrderID defines model for OrderID.
 type OrderID = int64
@@ -316,8 +433,9 @@ type UnsupportedMediaType = Problem
 
 // CreateOrderParams defines parameters for CreateOrder.
 type CreateOrderParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 
 	// IdempotencyKey A client-chosen unique key for this order (1–255 printable characters).
@@ -332,15 +450,17 @@ type ListOrdersByProductParams struct {
 	// After Keyset cursor; return orders older than this order id (taken from the `Link` header of the previous page).
 	After *int64 `form:"after,omitempty" json:"after,omitempty"`
 
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetOrderParams defines parameters for GetOrder.
 type GetOrderParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -526,7 +646,7 @@ func (siw *ServerInterfaceWrapper) ListOrdersByProduct(w http.ResponseWriter, r 
 
 	// ------------- Optional query parameter "limit" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -782,7 +902,10 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 }
 
 type BadRequestResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type BadRequestApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -800,7 +923,10 @@ type InternalErrorApplicationProblemPlusJSONResponse struct {
 }
 
 type PayloadTooLargeResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -809,6 +935,7 @@ type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
 }
 
 type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int32
 	XRequestID *string
 }
 type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
@@ -818,8 +945,11 @@ type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 }
 
 type TooManyRequestsResponseHeaders struct {
-	RetryAfter *int
-	XRequestID *string
+	RetryAfter          *int32
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -828,8 +958,11 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 }
 
 type UnauthorizedResponseHeaders struct {
-	WWWAuthenticate *string
-	XRequestID      *string
+	WWWAuthenticate     *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -838,7 +971,10 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type UnsupportedMediaTypeResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -918,9 +1054,12 @@ type CreateOrderResponseObject interface {
 }
 
 type CreateOrder201ResponseHeaders struct {
-	IdempotentReplayed *string
-	Location           *string
-	XRequestID         *string
+	IdempotentReplayed  *string
+	Location            *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type CreateOrder201JSONResponse struct {
@@ -941,6 +1080,15 @@ func (response CreateOrder201JSONResponse) VisitCreateOrderResponse(w http.Respo
 	if response.Headers.Location != nil {
 		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -960,6 +1108,15 @@ func (response CreateOrder400ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -982,6 +1139,15 @@ func (response CreateOrder401ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -991,7 +1157,10 @@ func (response CreateOrder401ApplicationProblemPlusJSONResponse) VisitCreateOrde
 }
 
 type CreateOrder404ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type CreateOrder404ApplicationProblemPlusJSONResponse struct {
@@ -1006,6 +1175,15 @@ func (response CreateOrder404ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1015,7 +1193,11 @@ func (response CreateOrder404ApplicationProblemPlusJSONResponse) VisitCreateOrde
 }
 
 type CreateOrder409ResponseHeaders struct {
-	XRequestID *string
+	RetryAfter          *int32
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type CreateOrder409ApplicationProblemPlusJSONResponse struct {
@@ -1030,6 +1212,18 @@ func (response CreateOrder409ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1049,6 +1243,15 @@ func (response CreateOrder413ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1068,6 +1271,15 @@ func (response CreateOrder415ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1077,7 +1289,10 @@ func (response CreateOrder415ApplicationProblemPlusJSONResponse) VisitCreateOrde
 }
 
 type CreateOrder422ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type CreateOrder422ApplicationProblemPlusJSONResponse struct {
@@ -1092,6 +1307,15 @@ func (response CreateOrder422ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1113,6 +1337,15 @@ func (response CreateOrder429ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1142,6 +1375,7 @@ func (response CreateOrder500ApplicationProblemPlusJSONResponse) VisitCreateOrde
 }
 
 type CreateOrder503ResponseHeaders struct {
+	RetryAfter *int32
 	XRequestID *string
 }
 
@@ -1157,6 +1391,9 @@ func (response CreateOrder503ApplicationProblemPlusJSONResponse) VisitCreateOrde
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1175,9 +1412,12 @@ type ListOrdersByProductResponseObject interface {
 }
 
 type ListOrdersByProduct200ResponseHeaders struct {
-	Link       *string
-	XCache     *string
-	XRequestID *string
+	Link                *string
+	XCache              *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type ListOrdersByProduct200JSONResponse struct {
@@ -1198,6 +1438,15 @@ func (response ListOrdersByProduct200JSONResponse) VisitListOrdersByProductRespo
 	if response.Headers.XCache != nil {
 		w.Header().Set("X-Cache", fmt.Sprint(*response.Headers.XCache))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1217,6 +1466,15 @@ func (response ListOrdersByProduct400ApplicationProblemPlusJSONResponse) VisitLi
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1238,6 +1496,15 @@ func (response ListOrdersByProduct429ApplicationProblemPlusJSONResponse) VisitLi
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1277,6 +1544,9 @@ func (response ListOrdersByProduct503ApplicationProblemPlusJSONResponse) VisitLi
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1295,7 +1565,10 @@ type GetOrderResponseObject interface {
 }
 
 type GetOrder200ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type GetOrder200JSONResponse struct {
@@ -1310,6 +1583,15 @@ func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWri
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1329,6 +1611,15 @@ func (response GetOrder400ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1338,7 +1629,10 @@ func (response GetOrder400ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 }
 
 type GetOrder404ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type GetOrder404ApplicationProblemPlusJSONResponse struct {
@@ -1353,6 +1647,15 @@ func (response GetOrder404ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1374,6 +1677,15 @@ func (response GetOrder429ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1413,6 +1725,9 @@ func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1694,178 +2009,4 @@ func (sh *strictHandler) GetReadiness(w http.ResponseWriter, r *http.Request) {
 	} else if response != nil {
 		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
 	}
-}
-
-// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
-// Stored as a slice of fixed-width chunks rather than one concatenated
-// const string: with thousands of chunks the chained `+` fold is several
-// times slower for the Go compiler than parsing a slice literal.
-var swaggerSpec = []string{
-	"7Fzrbhs5ln4VonaA2Dulq+1cbDQWiq0kmsiXkeXOZCKvi66iJI6ryArJsqw2DOw77I99oH2TfZLFIVk3",
-	"qWTLsTqNAabRPyypSB6e+/nOqdw7Po9izghT0tm/d6YEB0ToPw+xPyXwR0CkL2isKGfOvvNlStSUCKSm",
-	"BGEmZ0QgH0cEjQWP9JcDElCJfFhdd1xH+lMSYdiHsCRy9r85n3pDx3WOe+fnzqXrqHlMnH1HKkHZxHl4",
-	"cJ0+ZTfL5w4+HKK37bdvUUjZDVJcn8XInUIxnhAXxYJIwhTiLJyj2ZQweEAQRCXiTFNC7nAUh3DYKGk2",
-	"d/wGF3DXRix4kPiq0X79H3isiPhl902rBY+0X4c0ouqXVrOpV5ADJEj4y8iBY0dO6XLL1xiQ7wmRqne0",
-	"fJfhlCBhfn4lUe8IbcFlOCMIruAiLhBGE8KIwIoE8MN2+QIBiXit1d4pkRDhuz5hEzV19lvtt64TUZZ9",
-	"disJVGLegRsvU3hOfM4CCXyeYarQNRlzAUQrMadsUhZsRBmNQLbN7BjKFJkQ4TzAQTEWOCLK6lUfeFrN",
-	"kxCLCZEKsSS6JgLxMaKKRJoKQVQiGJxL4envCRFzx3UYjuA4LacSTQEZ4yRUzn6r2XSBNYbCVlN/TAlu",
-	"VRDsOqegF6vkppXmlUQ0KImk1WxZ0mKspjllNHBcB2RNBQmcfSUSUiRzzEWElTn/9a5ToPRdu72z86bd",
-	"3Hn9dm/3zZvX6xB+ZjR5FelW0ZeJb7/+42l/xFwOuRAkxIpIFPKJRJgFiNyCy6qjzyRWxtypAlvHCkVc",
-	"KtRqv0WxoEzh65Cgzvlhr4f8KRbYBz10R4yDe5hRCUodh9gnAbqeL5pdHXX9Kdd/a38jiIw5k6Q+Yqvs",
-	"UfPRuNGck3+r2evVekePuo0HYLg5QxvLexzYlfDJ50wRpv/EcRxSHwOHwIFdhyT68z8ksOs+pwtWBLD/",
-	"r51+76gz7J2eXH3o9PpdICIgCtOw7I3QFEvUQpTd4pAGaExJaDRFCA7W++3e0d+BBSqwv4hIiSdwhLXZ",
-	"KJHgLUAOIcEgCOfhErgiFWY+PGjdrlUtEHmw4NEUVol09ndBaxRVmsO/AkH6umiMaUhANS3zpkrFcr/R",
-	"kFMe1+3dU57Ixm22sGYXPhQF8CdBxs6+82+NPA42zK+ycWb2MGJZ6cFB6yIcgjWAoghNn0T5uQfIM/zz",
-	"UEilkqC7Yq4fo2ySM7kQe0v6soJK+3gjNxxNZ48pIhgOu3DkM5TmxSzpMJQwchcTH4xH3/gAGSWTCEMk",
-	"NjYkibilPnmljRklLLDJRMrO3tHmmHGG5yHHwZDzPoSWn8kO0JBrHsxBPXRcg1tihlromL7f3A3PDTcv",
-	"GL7FNARn91NljgISExYQ5s/R1vH8/K/9bbhwkpMDFlEQO/wqpyQIQPVBNptjxZDzY8zm9lv5s4XthxTy",
-	"T52EKs5RhNk8VWp5YFInpBNM5OnUq6ZzLw9Jk2stMKLwyNN8yBK5B/clHLxgOFFTLuhvEO9fEG8uTjoX",
-	"w0+ng97fy6GmY9wi+lutc9arfSZzZCgBrUgTDTTWGmO/IVKZpC+PHzaNWSuCtPIIUrrcmsEjKa7ZRNzw",
-	"Ome9q8/dr+eeNgSidDID9uFlPPEKTImolGApXKCZ4CbxLijJly9fap1ETQlTIJyKcu0Tn0H6jAsP1Z8o",
-	"XF6kQDKJYy4UCY5JQPFQb/7HOF3GFfKKp8Ep3qbcTaYMplYWBFJGXTjoSwYBhTNxeCZ4TISikM6NcSiJ",
-	"u6qmcFEcJhJ5+kMv8LQdGKcioRTSJaKgE8pwmHpTuE1cOOHe8Q0lHVUyTKfdbL+utVq19t6w1dxvwv/1",
-	"ZrP5d8fN0/gAK1JTNCLOUrXoQi1Q3FCXO8sFwCMpvuvYixkdjQUBXczKioXyE0cEYYk8GngH6AZy/DW5",
-	"8SIKrWfple8K1dEzN4LkuLRFeYedtrNQkzaf2lGQfxBfDQi2prIIyswtR8BvzDD4zn+YRGwrB0S8Qfcv",
-	"3cNh98hbgBN6J+cXHz70Dnvdk+HV+fD08HOVCqRe9XHr1DZwbh59cB3FFRgB9clTC485I3NYkjCqnrki",
-	"DtZV+lZ7baV/KBa/30w1nOpwUVdcWwvldJeunTHOLRhnDnzxaxAU3OIoS6XOM04/6kjKlk/ShL9aNfwp",
-	"8W9s7VSvEq8pVXOYLprL76GOsQHVsRZfX1MVfa8A7Yq6kS5PYgj8fMZ0/J8IHJCgGu8rMlkTkW1XxaUP",
-	"UC5lxc0z+GML1ypgpFSKoS0vBsF5LvI0zFTX6BJ8NJGgXgwankbrPAg6ns1cCJpNeWgC0YKhxal6LPIv",
-	"q6OL+ruqpG7Wm60n1dVcN9+5ipefCA7V9Jl8LIg6o5TfPEnPIyI1drwkmQ5D5A77CuGIJ0yhGVXTDN9R",
-	"M44C4tMIh3LB75cAv3fZf/V37wpOFniYkWIY7bjOXW3Ca/bLCKiqd/TZxZ9qNIIMB+jVcNm+M6FqmlzX",
-	"fR7pNHLGxY3UfzVswGpExlOl2OIzU4QOM479nyra/yuW/iuWPh5LNx9BDXDP4kQ906c9R1l/GOTevCov",
-	"cHWRoStZlOcXC9XpWffkqHfy0UMJUzRMGwa1FLuZamOAT8QUrVJx/wZteYenJx96g2OwBgiHPk/CQBdg",
-	"W0U7MaC5zQ/sUY7rZIsd10mfBtpz5Ss+sWRKaTlY2TF8t7v3BtkyMwUjXRtJkDTNgQj7U8oI8nweEK/C",
-	"yWpMY6lDVl484yLYR0s4u4ved46u/nJ+euKik9Ph1YfTi5MjFx13h59Oj67gm06/f/qle+SO2MXJ+cXZ",
-	"2elg2D26Ou4e9TpXw69nXReddb72TztHV8PT06t+Z/ARvhqcHl0cDq8KW54OjrqD4hfLjsgdsd5R9/js",
-	"dNg9Ofx69bn79WrQvTgHKhe/751cXZwXDjrvDn7tHXavLk46v3Z6/c77ftdFg86we9XvHfeGmv7KZ4pI",
-	"ENA07A5OOn3DjN7xWb973D0Zdo8WGypVDYslyaewUtFPrdHMWNon7W7cO7rd+JSrLGSgD9luWAis/WeO",
-	"VBXJypsemcEngtYEGRNBWHVOWAC37qt7TY+l4enzu6V0aK+UBJkOy5KbsohZ8dBH2i/56cqiPfmy57Zm",
-	"1mfPguvTv6aUF+MF2G6RlVU+cUBwQBmRz624dEm1vt4s1XcV2rNcRwmCg3mxhoIwmYP9l2vm3W5K7TID",
-	"4FjiJ4Kq+TmQai7XielnMu8kpj5Y8KwpVMsZihKFFRRPKdRdnsAo4f4KC0ijtPstIKFbeMR8HkW4JkmM",
-	"TfM1pFJt19EXqqY8UcWnFzblMWEuwrKMCM2wNC5lRTvWQq25XmF9XYMpUjbm1YUi6PEraVJDWUfe2en5",
-	"EFnb9pCu7mQhedQzMQtB1IWgKYhEVGmEKw25I6bb2hFVKQZYt8kOXFnwZAIhSwnMJPaNgiKeqGt+d7AU",
-	"p22MloUYjVkAJ8gZEdIKQP9QT+O5p+vY9DuT8Houmk2pP0URvy1dTHFUiPmIixHLAz3akoQgD8e0Ybv0",
-	"cxyF3nYdnfEwRN7Hbsazxj0NHjzYDpbA/mMD6GmlrY/YiP070qkpiFpXg/vIy9JET6PnXp4qerrRCOHW",
-	"zpDI1VXjwYih4lr0C8o2Rv/7P+i7mnt1OL+r27U6SOgJA4aWMostbxWs7W0vZBs2y8g3Tvv9yMdCUCKR",
-	"V8IX8tmgOU/sfBAdI4kZqR4Ugp37us8MvLjmCQugdPFSFMNOxqBWs+miCN/BH83tg/I8FVzU9mu9PmU3",
-	"aU/CGFVIfcKk9vXWoo71TFciwoLTB8uUPBE+qXMxadhFsgHP5lHGQGqp6jquc0uENBbXqjfrTY0cx4Th",
-	"mDr7zk69WYfIB5W3dlONaYZhTEjFWNHnFDsuuQdblx8YVEz3CqaUTeroQhLkNbTP/c3gORgJAivgQcge",
-	"IABoMeum00eiLIiyMLjRbjYfaXxUdM5Sz1/mB0ri9ftOlpIVfZFYcJ9Iqduz8SbbIDZ2OPvfLl1HJlGE",
-	"xTxrbJQR+lcSGXkZfoL7xRMJYcqK8RJ2tDL9baVQ280mOKbQuIz0YtbnfRoOz+roMBVsoUNdKb4+vSU6",
-	"9v+QADcsGBzSW/ITZJNeWjswskoMNmeF+pjLCjH0Ob+RqQggAKEkBndlgxVDlNUiEnExN6HRDIVuu6nV",
-	"wcobxmcsjVESYTTGUo1YLEhNP5WFyzz4FKOmDgBpWGs3W3U0zEIeVZKEY9NaNjFuxLCcM38qOOOJDOcH",
-	"xZAGCcs18XkELrgU3Apgjw5J50QfirxeQKKYK9At07hVHEX4xsxJgiuXeEz2TRTGEUE3ZG6iQfaNblaa",
-	"2UZ9xREbUyEVUAw+estE6uwcVRuQOMRzEuwjJRLibWsGmEQhc2MHFSfiEQvoWKfTKmuRZsCWfmS33a6j",
-	"z2RuAkfWdGvvoilPhM2nyvZj+p4G0yzPeX6rVtT8kaKuukvQr/XQNX/KJWEQmL8n5jbZdIAR21br//7r",
-	"v9t7e4Vhv3zMbwGa2xm3/DZ+R2rGxbZWpYcLYl01ZNve21scso2xUkTAnv/5bTS6a7dqo9Hdm+7ln/9U",
-	"UcFcZnXJex7MnxctCoBV+7UFltprB4oCTvZQrhdAqR6WPGFrY56w1Chf4Q9z4FWbflA2+C0u3CwwG1sA",
-	"vXBt9pgbz/aCH60wogoETFtVWr1Q7ZRtEg2UWLPkYzB/gkVIicjghrJlLzmH6mF4OG/FGDw3HK6uRC4G",
-	"/bwNbnsDhd0XgYdGa0XL6AXDHrsmQlatyPSnURhg1UtaTy+5WBi62W3uvmgYaQksK04k2ZFp1H6NAm5c",
-	"KCJ3dHnqaP2p1d08t013h13HkImvO3iUVnSMq5pZuKmp1TRUL992M1N4u813L5JWZf+kSlwpumei/QFq",
-	"oxkR1hpMi/vHxPcuF1+PyWQ8pr4Z7INj1pUfLaysmZUbFuArWcqdqEQhn6VDph4Ur2jLW2amt22rxjW9",
-	"lsFtaBiia0LZJE1WdUVZDRp72xtUptbO0/5icchXr9tbx89UDKvB4nb7ZRpcibEvTtwvMFrHu0SmuRhG",
-	"ebaWSgqyth9W63a7oNb50TqlEgQOXlu1C4TfkHnNrt6Uei9rIHAGh7omX8GhlDMbUrr2u6eVZ3HY+MF1",
-	"9taJh+XxfL1qZyPRraL7sqhyqevP23PXBIWc35AAJfEB0gPKE0zZj2rZXnNnOfZlSEYBtX5mFLRb1Ipb",
-	"bELfFnFTLpCeYV8cYd/yHuGy5yKv6uvt36eOv4dqqQjOf7t8KNX2ZyH2CeSn3JZlaW1vpVis7bN3H+9p",
-	"8LASbumgOMSUGVxVtyp0BmwxVQssWlA8TUrtxi5iZAbOS2fmdfQFEuuIC2LSDnfEliDGDActAZJ11Mn0",
-	"d2abAvbELS5QwnQw3EYTegv1+7dLr6pe7VOpdO0h38+tfr4U91mr9WPrHd2I65kFZk6p3P+pesFCo7F8",
-	"nPYcyjqVvir7mC7pZ3Smn73R+9jj5qGfXxn8EU738VUVr9Y8jqlJhXAhPTMSK1sA2tIYWAB5q3lRGkrZ",
-	"100kt6ss9bmYSv4CKHiJJx42L+Iugy+fyVwShfxESC4OLDqVmXcYpElmAYWhAdpS+Iaw/DXwsk1nXoHc",
-	"Up5IrdXbq97m1S/JOL/bq6bPQaYuC75ywUcuIckpDPa7wchPoyabLON+oLh/WZ2+MMFSzF70zVGr2Vqr",
-	"SLdgx3MKdXPAs8t0AyRutkg/4daoprqpTdO3tf+Jk9uN+tmPROl26Mr05rlOM33d/wc8g2kUrkycbBOK",
-	"YH9afFEybQhPuVBI0YjwRNWRaWoRZlNQzAI00CP3x3+1HY4DGzICKPupHDFBTPmqEdJ0QMRD14myNXu7",
-	"2ayjveYOAs9qMqp01r3QFqtIlD4SlU/F/I4uLT+kwhIGuuTTwwFic22xp0quDV6gk7/UWBC/leBPaPNl",
-	"xJk+n31D1zVq5GbqtV3ZANT7itvUiMo3Kw7hqClWKBs40bfzk4joqXkzEdDQ/waAPWJxK6hXQCFB4YUm",
-	"eFJIdm1KYI17OVnJOpn58uy+xQ3svR4uH/4/AAD//w==",
-}
-
-// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
-// after base64-decoding and flate-decompressing the embedded blob.
-func decodeSpec() ([]byte, error) {
-	encoded := strings.Join(swaggerSpec, "")
-	compressed, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
-	}
-	zr := flate.NewReader(bytes.NewReader(compressed))
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(zr); err != nil {
-		return nil, fmt.Errorf("read flate: %w", err)
-	}
-	if err := zr.Close(); err != nil {
-		return nil, fmt.Errorf("close flate reader: %w", err)
-	}
-
-	return buf.Bytes(), nil
-}
-
-var rawSpec = decodeSpecCached()
-
-// a naive cache of the decoded OpenAPI spec
-func decodeSpecCached() func() ([]byte, error) {
-	data, err := decodeSpec()
-	return func() ([]byte, error) {
-		return data, err
-	}
-}
-
-// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
-func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
-	res := make(map[string]func() ([]byte, error))
-	if len(pathToFile) > 0 {
-		res[pathToFile] = rawSpec
-	}
-
-	return res
-}
-
-// GetSpec returns the OpenAPI specification corresponding to the generated
-// code in this file. External references in the spec are resolved through
-// PathToRawSpec; externally-referenced files must be embedded in their
-// corresponding Go packages (via the import-mapping feature). URL-based
-// external refs are not supported.
-func GetSpec() (swagger *openapi3.T, err error) {
-	resolvePath := PathToRawSpec("")
-
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = true
-	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
-		pathToFile := url.String()
-		pathToFile = path.Clean(pathToFile)
-		getSpec, ok := resolvePath[pathToFile]
-		if !ok {
-			err1 := fmt.Errorf("path not found: %s", pathToFile)
-			return nil, err1
-		}
-		return getSpec()
-	}
-	var specData []byte
-	specData, err = rawSpec()
-	if err != nil {
-		return
-	}
-	swagger, err = loader.LoadFromData(specData)
-	if err != nil {
-		return
-	}
-	return
-}
-
-// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
-// specification: decompressed but not unmarshaled. External references
-// are not resolved here; the bytes are the spec exactly as embedded by
-// codegen. The result is cached at package init time, so repeated calls
-// are cheap.
-func GetSpecJSON() ([]byte, error) {
-	return rawSpec()
-}
-
-// GetSwagger returns the OpenAPI specification corresponding to the
-// generated code in this file.
-//
-// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
-// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
-// backwards compatibility.
-func GetSwagger() (*openapi3.T, error) {
-	return GetSpec()
 }

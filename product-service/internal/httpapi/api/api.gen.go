@@ -5,19 +5,13 @@ package api
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"path"
-	"strings"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/oapi-codegen/runtime"
 	"github.com/shopworks/shop/clients/money"
@@ -86,6 +80,69 @@ func (e OrderStatus) Valid() bool {
 	}
 }
 
+// Defines values for ProblemCode.
+const (
+	ProblemCodeBADJSON                   ProblemCode = "BAD_JSON"
+	ProblemCodeIDEMPOTENCYKEYINUSE       ProblemCode = "IDEMPOTENCY_KEY_IN_USE"
+	ProblemCodeIDEMPOTENCYKEYREUSED      ProblemCode = "IDEMPOTENCY_KEY_REUSED"
+	ProblemCodeINSUFFICIENTSTOCK         ProblemCode = "INSUFFICIENT_STOCK"
+	ProblemCodeINTERNAL                  ProblemCode = "INTERNAL"
+	ProblemCodeMETHODNOTALLOWED          ProblemCode = "METHOD_NOT_ALLOWED"
+	ProblemCodeNOTFOUND                  ProblemCode = "NOT_FOUND"
+	ProblemCodeNOTIMPLEMENTED            ProblemCode = "NOT_IMPLEMENTED"
+	ProblemCodeORDERNOTFOUND             ProblemCode = "ORDER_NOT_FOUND"
+	ProblemCodePAYLOADTOOLARGE           ProblemCode = "PAYLOAD_TOO_LARGE"
+	ProblemCodePRODUCTNOTFOUND           ProblemCode = "PRODUCT_NOT_FOUND"
+	ProblemCodePRODUCTSERVICEUNAVAILABLE ProblemCode = "PRODUCT_SERVICE_UNAVAILABLE"
+	ProblemCodeRATELIMITED               ProblemCode = "RATE_LIMITED"
+	ProblemCodeSERVICEUNAVAILABLE        ProblemCode = "SERVICE_UNAVAILABLE"
+	ProblemCodeUNAUTHORIZED              ProblemCode = "UNAUTHORIZED"
+	ProblemCodeUNSUPPORTEDMEDIATYPE      ProblemCode = "UNSUPPORTED_MEDIA_TYPE"
+	ProblemCodeVALIDATIONFAILED          ProblemCode = "VALIDATION_FAILED"
+)
+
+// Valid indicates whether the value is a known member of the ProblemCode enum.
+func (e ProblemCode) Valid() bool {
+	switch e {
+	case ProblemCodeBADJSON:
+		return true
+	case ProblemCodeIDEMPOTENCYKEYINUSE:
+		return true
+	case ProblemCodeIDEMPOTENCYKEYREUSED:
+		return true
+	case ProblemCodeINSUFFICIENTSTOCK:
+		return true
+	case ProblemCodeINTERNAL:
+		return true
+	case ProblemCodeMETHODNOTALLOWED:
+		return true
+	case ProblemCodeNOTFOUND:
+		return true
+	case ProblemCodeNOTIMPLEMENTED:
+		return true
+	case ProblemCodeORDERNOTFOUND:
+		return true
+	case ProblemCodePAYLOADTOOLARGE:
+		return true
+	case ProblemCodePRODUCTNOTFOUND:
+		return true
+	case ProblemCodePRODUCTSERVICEUNAVAILABLE:
+		return true
+	case ProblemCodeRATELIMITED:
+		return true
+	case ProblemCodeSERVICEUNAVAILABLE:
+		return true
+	case ProblemCodeUNAUTHORIZED:
+		return true
+	case ProblemCodeUNSUPPORTEDMEDIATYPE:
+		return true
+	case ProblemCodeVALIDATIONFAILED:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessStatus.
 const (
 	ReadinessStatusDegraded    ReadinessStatus = "degraded"
@@ -101,6 +158,24 @@ func (e ReadinessStatus) Valid() bool {
 	case ReadinessStatusReady:
 		return true
 	case ReadinessStatusUnavailable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RejectReason.
+const (
+	RejectReasonINSUFFICIENTSTOCK RejectReason = "INSUFFICIENT_STOCK"
+	RejectReasonPRODUCTNOTFOUND   RejectReason = "PRODUCT_NOT_FOUND"
+)
+
+// Valid indicates whether the value is a known member of the RejectReason enum.
+func (e RejectReason) Valid() bool {
+	switch e {
+	case RejectReasonINSUFFICIENTSTOCK:
+		return true
+	case RejectReasonPRODUCTNOTFOUND:
 		return true
 	default:
 		return false
@@ -123,7 +198,7 @@ type DependencyStatusStatus string
 
 // FieldError defines model for FieldError.
 type FieldError struct {
-	// Field The failing field (`price`, `query.limit`, `header.X-Request-ID`, or `body` for the whole body).
+	// Field The failing field (`price`, `limit`, `X-Request-ID`, or `body` for the whole body).
 	//
 	// Example: price
 	Field string `json:"field"`
@@ -138,15 +213,17 @@ type Health struct {
 	Status string `json:"status"`
 }
 
-// Money An exact amount with at most two decimals.
+// Money A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+// checked on the number's text, never through a float). Clients that parse JSON numbers as
+// IEEE doubles read every such amount exactly (at most 12 significant digits).
 //
 // Example: 1000
 type Money = money.Amount
 
-// Order An order as order-service reports it.
+// Order An order, as order-service reports it.
 type Order struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt Timestamp `json:"createdAt"`
 
 	// Id Example: 101
 	Id int64 `json:"id"`
@@ -157,10 +234,10 @@ type Order struct {
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
 
-	// RejectReason Why the order was rejected (only when `REJECTED`).
+	// RejectReason Why product-service could not reserve the stock of an order.
 	//
 	// Example: INSUFFICIENT_STOCK
-	RejectReason *string `json:"rejectReason,omitempty"`
+	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
 	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
 	//
@@ -168,18 +245,25 @@ type Order struct {
 	// Example: CONFIRMED
 	Status OrderStatus `json:"status"`
 
-	// TotalPrice An exact amount with at most two decimals.
+	// TotalPrice A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+	// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+	// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+	// numbers as IEEE doubles must read them as decimals to keep every cent.
 	//
-	// Example: 1000
-	TotalPrice Money `json:"totalPrice"`
+	//
+	// Example: 2000
+	TotalPrice TotalMoney `json:"totalPrice"`
 
-	// UnitPrice An exact amount with at most two decimals.
+	// UnitPrice A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	UnitPrice Money `json:"unitPrice"`
 
-	// UpdatedAt Example: 2026-11-25T10:00:00.120Z
-	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
+	UpdatedAt *Timestamp `json:"updatedAt,omitempty"`
 }
 
 // OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
@@ -189,38 +273,49 @@ type OrderStatus string
 
 // Problem RFC 9457 problem details, with a stable machine `code`.
 type Problem struct {
-	// Code Stable machine word: VALIDATION_FAILED, BAD_JSON, NOT_FOUND, METHOD_NOT_ALLOWED,
-	// UNSUPPORTED_MEDIA_TYPE, PAYLOAD_TOO_LARGE, PRODUCT_NOT_FOUND, RATE_LIMITED,
-	// SERVICE_UNAVAILABLE, UNAUTHORIZED, INTERNAL, NOT_IMPLEMENTED.
+	// Code Stable machine word. Each operation documents the codes it answers; the list is shared
+	// by both services.
 	//
 	//
 	// Example: VALIDATION_FAILED
-	Code string `json:"code"`
+	Code ProblemCode `json:"code"`
 
 	// Detail Example: The request has 1 invalid field.
-	Detail *string       `json:"detail,omitempty"`
+	Detail *string `json:"detail,omitempty"`
+
+	// Errors Every failing field, at most 100 (`detail` gives the full count).
 	Errors *[]FieldError `json:"errors,omitempty"`
 
-	// Instance Example: /products/26
+	// Instance The path of the request.
+	//
+	// Example: /orders
 	Instance *string `json:"instance,omitempty"`
 
 	// RequestId Example: demo-123
 	RequestId string `json:"requestId"`
 
 	// Status Example: 400
-	Status int `json:"status"`
+	Status int32 `json:"status"`
 
 	// Title Example: Validation failed
 	Title string `json:"title"`
 
-	// Type Example: https://shop.example/problems/validation-failed
+	// Type `https://shop.example/problems/` followed by the code in kebab case.
+	//
+	// Example: https://shop.example/problems/validation-failed
 	Type string `json:"type"`
 }
+
+// ProblemCode Stable machine word. Each operation documents the codes it answers; the list is shared
+// by both services.
+//
+// Example: VALIDATION_FAILED
+type ProblemCode string
 
 // Product defines model for Product.
 type Product struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt time.Time `json:"createdAt"`
+	CreatedAt Timestamp `json:"createdAt"`
 
 	// Id Example: 26
 	Id int64 `json:"id"`
@@ -228,7 +323,10 @@ type Product struct {
 	// Name Example: BFF Test
 	Name string `json:"name"`
 
-	// Price An exact amount with at most two decimals.
+	// Price A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	Price Money `json:"price"`
@@ -239,7 +337,7 @@ type Product struct {
 	Qty int32 `json:"qty"`
 
 	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
-	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedAt Timestamp `json:"updatedAt"`
 }
 
 // ProductInput A whole product, as sent to create or replace one.
@@ -249,7 +347,10 @@ type ProductInput struct {
 	// Example: BFF Test
 	Name string `json:"name"`
 
-	// Price An exact amount with at most two decimals.
+	// Price A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	Price Money `json:"price"`
@@ -265,7 +366,10 @@ type ProductPatch struct {
 	// Name Example: BFF Test
 	Name *string `json:"name,omitempty"`
 
-	// Price An exact amount with at most two decimals.
+	// Price A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
 	//
 	// Example: 1000
 	Price *Money `json:"price,omitempty"`
@@ -295,11 +399,27 @@ type Readiness struct {
 // ReadinessStatus defines model for Readiness.Status.
 type ReadinessStatus string
 
+// RejectReason Why product-service could not reserve the stock of an order.
+//
+// Example: INSUFFICIENT_STOCK
+type RejectReason string
+
+// Timestamp Example: 2026-11-25T10:00:00.000Z
+type Timestamp = time.Time
+
+// TotalMoney A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+// numbers as IEEE doubles must read them as decimals to keep every cent.
+//
+// Example: 2000
+type TotalMoney = money.Amount
+
 // After defines model for After.
 type After = int64
 
 // Limit defines model for Limit.
-type Limit = int
+type Limit = int32
 
 // ProductID defines model for ProductID.
 type ProductID = int64
@@ -339,50 +459,57 @@ type ListProductsParams struct {
 	// After Keyset cursor; return items after this id (taken from the `Link` header of the previous page).
 	After *After `form:"after,omitempty" json:"after,omitempty"`
 
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // CreateProductParams defines parameters for CreateProduct.
 type CreateProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // DeleteProductParams defines parameters for DeleteProduct.
 type DeleteProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetProductParams defines parameters for GetProduct.
 type GetProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // UpdateProductParams defines parameters for UpdateProduct.
 type UpdateProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // ReplaceProductParams defines parameters for ReplaceProduct.
 type ReplaceProductParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetProductWithOrdersParams defines parameters for GetProductWithOrders.
 type GetProductWithOrdersParams struct {
-	// XRequestID Correlates logs and events. Kept when it is at most 128 printable ASCII characters,
-	// otherwise replaced by a generated one. Echoed on the response.
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -518,7 +645,7 @@ func (siw *ServerInterfaceWrapper) ListProducts(w http.ResponseWriter, r *http.R
 
 	// ------------- Optional query parameter "limit" -------------
 
-	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
 	if err != nil {
 		var requiredError *runtime.RequiredParameterError
 		if errors.As(err, &requiredError) {
@@ -1024,7 +1151,10 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 }
 
 type BadRequestResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type BadRequestApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1042,7 +1172,10 @@ type InternalErrorApplicationProblemPlusJSONResponse struct {
 }
 
 type PayloadTooLargeResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1051,7 +1184,10 @@ type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
 }
 
 type ProductNotFoundResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type ProductNotFoundApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1060,6 +1196,7 @@ type ProductNotFoundApplicationProblemPlusJSONResponse struct {
 }
 
 type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int32
 	XRequestID *string
 }
 type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
@@ -1069,8 +1206,11 @@ type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
 }
 
 type TooManyRequestsResponseHeaders struct {
-	RetryAfter *int
-	XRequestID *string
+	RetryAfter          *int32
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1079,8 +1219,11 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 }
 
 type UnauthorizedResponseHeaders struct {
-	WWWAuthenticate *string
-	XRequestID      *string
+	WWWAuthenticate     *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1089,7 +1232,10 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type UnsupportedMediaTypeResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 type UnsupportedMediaTypeApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1137,8 +1283,11 @@ type ListProductsResponseObject interface {
 }
 
 type ListProducts200ResponseHeaders struct {
-	Link       *string
-	XRequestID *string
+	Link                *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type ListProducts200JSONResponse struct {
@@ -1155,6 +1304,15 @@ func (response ListProducts200JSONResponse) VisitListProductsResponse(w http.Res
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.Link != nil {
 		w.Header().Set("Link", fmt.Sprint(*response.Headers.Link))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1175,6 +1333,15 @@ func (response ListProducts400ApplicationProblemPlusJSONResponse) VisitListProdu
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1196,6 +1363,15 @@ func (response ListProducts429ApplicationProblemPlusJSONResponse) VisitListProdu
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1235,6 +1411,9 @@ func (response ListProducts503ApplicationProblemPlusJSONResponse) VisitListProdu
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1253,8 +1432,11 @@ type CreateProductResponseObject interface {
 }
 
 type CreateProduct201ResponseHeaders struct {
-	Location   *string
-	XRequestID *string
+	Location            *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type CreateProduct201JSONResponse struct {
@@ -1271,6 +1453,15 @@ func (response CreateProduct201JSONResponse) VisitCreateProductResponse(w http.R
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.Location != nil {
 		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1291,6 +1482,15 @@ func (response CreateProduct400ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1313,6 +1513,15 @@ func (response CreateProduct401ApplicationProblemPlusJSONResponse) VisitCreatePr
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1332,6 +1541,15 @@ func (response CreateProduct413ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1351,6 +1569,15 @@ func (response CreateProduct415ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1372,6 +1599,15 @@ func (response CreateProduct429ApplicationProblemPlusJSONResponse) VisitCreatePr
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1411,6 +1647,9 @@ func (response CreateProduct503ApplicationProblemPlusJSONResponse) VisitCreatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1429,7 +1668,10 @@ type DeleteProductResponseObject interface {
 }
 
 type DeleteProduct200ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type DeleteProduct200JSONResponse struct {
@@ -1444,6 +1686,15 @@ func (response DeleteProduct200JSONResponse) VisitDeleteProductResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1463,6 +1714,15 @@ func (response DeleteProduct400ApplicationProblemPlusJSONResponse) VisitDeletePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1485,6 +1745,15 @@ func (response DeleteProduct401ApplicationProblemPlusJSONResponse) VisitDeletePr
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1504,6 +1773,15 @@ func (response DeleteProduct404ApplicationProblemPlusJSONResponse) VisitDeletePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1525,6 +1803,15 @@ func (response DeleteProduct429ApplicationProblemPlusJSONResponse) VisitDeletePr
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1564,6 +1851,9 @@ func (response DeleteProduct503ApplicationProblemPlusJSONResponse) VisitDeletePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1582,8 +1872,11 @@ type GetProductResponseObject interface {
 }
 
 type GetProduct200ResponseHeaders struct {
-	XCache     *string
-	XRequestID *string
+	XCache              *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type GetProduct200JSONResponse struct {
@@ -1600,6 +1893,15 @@ func (response GetProduct200JSONResponse) VisitGetProductResponse(w http.Respons
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.XCache != nil {
 		w.Header().Set("X-Cache", fmt.Sprint(*response.Headers.XCache))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1620,6 +1922,15 @@ func (response GetProduct400ApplicationProblemPlusJSONResponse) VisitGetProductR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1639,6 +1950,15 @@ func (response GetProduct404ApplicationProblemPlusJSONResponse) VisitGetProductR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1660,6 +1980,15 @@ func (response GetProduct429ApplicationProblemPlusJSONResponse) VisitGetProductR
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1699,6 +2028,9 @@ func (response GetProduct503ApplicationProblemPlusJSONResponse) VisitGetProductR
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1718,7 +2050,10 @@ type UpdateProductResponseObject interface {
 }
 
 type UpdateProduct200ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type UpdateProduct200JSONResponse struct {
@@ -1733,6 +2068,15 @@ func (response UpdateProduct200JSONResponse) VisitUpdateProductResponse(w http.R
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1752,6 +2096,15 @@ func (response UpdateProduct400ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1774,6 +2127,15 @@ func (response UpdateProduct401ApplicationProblemPlusJSONResponse) VisitUpdatePr
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1793,6 +2155,15 @@ func (response UpdateProduct404ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1812,6 +2183,15 @@ func (response UpdateProduct413ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1831,6 +2211,15 @@ func (response UpdateProduct415ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1852,6 +2241,15 @@ func (response UpdateProduct429ApplicationProblemPlusJSONResponse) VisitUpdatePr
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -1891,6 +2289,9 @@ func (response UpdateProduct503ApplicationProblemPlusJSONResponse) VisitUpdatePr
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1910,7 +2311,10 @@ type ReplaceProductResponseObject interface {
 }
 
 type ReplaceProduct200ResponseHeaders struct {
-	XRequestID *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type ReplaceProduct200JSONResponse struct {
@@ -1925,6 +2329,15 @@ func (response ReplaceProduct200JSONResponse) VisitReplaceProductResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1944,6 +2357,15 @@ func (response ReplaceProduct400ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1966,6 +2388,15 @@ func (response ReplaceProduct401ApplicationProblemPlusJSONResponse) VisitReplace
 	if response.Headers.WWWAuthenticate != nil {
 		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
 	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -1985,6 +2416,15 @@ func (response ReplaceProduct404ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2004,6 +2444,15 @@ func (response ReplaceProduct413ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2023,6 +2472,15 @@ func (response ReplaceProduct415ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2044,6 +2502,15 @@ func (response ReplaceProduct429ApplicationProblemPlusJSONResponse) VisitReplace
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -2083,6 +2550,9 @@ func (response ReplaceProduct503ApplicationProblemPlusJSONResponse) VisitReplace
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2101,8 +2571,11 @@ type GetProductWithOrdersResponseObject interface {
 }
 
 type GetProductWithOrders200ResponseHeaders struct {
-	XOrdersDegraded *string
-	XRequestID      *string
+	XOrdersDegraded     *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
 }
 
 type GetProductWithOrders200JSONResponse struct {
@@ -2119,6 +2592,15 @@ func (response GetProductWithOrders200JSONResponse) VisitGetProductWithOrdersRes
 	w.Header().Set("Content-Type", "application/json")
 	if response.Headers.XOrdersDegraded != nil {
 		w.Header().Set("X-Orders-Degraded", fmt.Sprint(*response.Headers.XOrdersDegraded))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -2139,6 +2621,15 @@ func (response GetProductWithOrders400ApplicationProblemPlusJSONResponse) VisitG
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2158,6 +2649,15 @@ func (response GetProductWithOrders404ApplicationProblemPlusJSONResponse) VisitG
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2179,6 +2679,15 @@ func (response GetProductWithOrders429ApplicationProblemPlusJSONResponse) VisitG
 	w.Header().Set("Content-Type", "application/problem+json")
 	if response.Headers.RetryAfter != nil {
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
 	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
@@ -2218,6 +2727,9 @@ func (response GetProductWithOrders503ApplicationProblemPlusJSONResponse) VisitG
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	if response.Headers.XRequestID != nil {
 		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
 	}
@@ -2605,177 +3117,4 @@ func (sh *strictHandler) GetReadiness(w http.ResponseWriter, r *http.Request) {
 	} else if response != nil {
 		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
 	}
-}
-
-// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
-// Stored as a slice of fixed-width chunks rather than one concatenated
-// const string: with thousands of chunks the chained `+` fold is several
-// times slower for the Go compiler than parsing a slice literal.
-var swaggerSpec = []string{
-	"7Hz7cxo5tv+/ourvt2rwvQ0G/EgG19YtYvCEDX6sjZOZjV1uuVuAJt1SR1KbsC7/77eOpH5Bg2HieHfv",
-	"ztT8gKElHZ3355zTeXR8HsWcEaak03l0pgQHROiPx9ifEvgQEOkLGivKmdNxPk2JmhKB1JQgzOSMCOTj",
-	"iKCx4JH+8pIEVCIfVjcc15H+lEQY9iEsiZzOZ+f9YOS4zung6sq5dR01j4nTcaQSlE2cpyfXGVL2Zfnc",
-	"y5Nj9Lb99i0KKfuCFNdnMfJNoRhPiItiQSRhCnEWztFsShg8IAiiEnGmKSHfcBSHcNhN0mzu+bux4EHi",
-	"K/k/eKyI+Eur2YQf2ochjahK/9wjR0iQ8C83Dhx245SutEz8JfmaEKkGveUbjKYECfPzTxINeqgGV+CM",
-	"ICDcRVwgjCaEEYEVCeCHnTLZAYl4vdXeK5EQ4W9DwiZq6nRa7beuE1GW/e1WEqjEvAsXXqbwivicBRK4",
-	"O8NUoXsy5gKIVmJO2aQszogyGoFEm9kxlCkyIcJ5goNiLHBElNWmFSd+IHNJFPITIbkARqtEMEQViSTS",
-	"UkFqSiWiAaop/IWwXM08UBMPGYVFfKy/jAV5oDyRWic09yic8jUhYu64DsMRkKk3Lt1lzEWElbnB4b7j",
-	"AlfN5X5ut/f23rSbe4dvD/bfvDlsNpvu+quDAkdUVcs/xGJCpEIsie4N2eauitu7r6JZ62SJ5oCMcRIq",
-	"p9PSJKUEt8oUtiopvDCav0pLrWH8BIwvqWD70FIXYzXNiaOB4zqg2lSQwOkokZCX4G417Wss7JgLQUKs",
-	"iEQhn0iEWYDIA/i2BvpAYmX8AlXgFLBCEZcKtdpvUSwoU/g+JKh7dTwYIH+KBfZBdd0bxsGPzKgEO4hD",
-	"7JMA3c8XLbWB+v6U689aEQWRMWeSNG7YKhPWfDTqm3Py17q9Xn3QW+tpnoDh5gxtX+9wYFfCXz5nijD9",
-	"EcdxSH0MHAKHdx+S6L9/l8Cux5wuWBHA/h+7w0GvOxqcn92ddAfDPhAREIVpWHZgaIolaiHKHnBIAzSm",
-	"JDSaIgQHg//86OjvQFUE9QkInUiJJ3CIVf4okeBiQBIhwVKhZqPZcp5ugTVSYebDs5mT3m0fWiUD4QcL",
-	"7lBhlUinsw/6o6jSvP4IpOmLozGmIQEltWycKhXLzu6unPK4YbmQckfuPmQL63bhU1EU/1+QsdNx/t9u",
-	"Hjp3za9y98LsYQS00v2D/kU4BLsAlRGaPonyc4+QZzjpoZBKJUGLxVw/RtkkZ3chXJc0ZwWV9vHd3IQ0",
-	"nQOmiGA47MORW6jPd7Oky1DCyLeY+GBG+sZHyKibRBiCt7EmScQD9clP2qxRwgKbf6TsHPRejhkXeB5y",
-	"HIw4H4Kvfk12gIbc82AO6qEDBdwSM9RCp/TdC97QWNQZVyc8YcF3+YuLy/Pe9fHo7ux8dHdyfn1W8hf2",
-	"INQ+RAEnEjGuEPlGpTJB7g/b+H5u4+kRsPVY32ZDG7dH1hlXdbPwJWz8jKexUztIm7u8nOiujCFcM/yA",
-	"aQgR61XNFQUkJiwgzJ+j2un86m/DHdDVJCcHnFnBYuFXOSVBAF4LzOrlWDHi/BSzuf1Wvrad+iEFtKEh",
-	"h+IcRZjNU38kj0zKbDNYT6fcdZ0Be0iaHHuBEYVHnudDlsA/ud/DwWuGEzXlgv6DfJ8TuD7rXo/en18O",
-	"/l7OF7omoqFf692LQf0DmafZOpUozRbRmNsc3zJvlW/YxDG0csdQutyGPiEprnkJd+B1LwZ3H/q/XXna",
-	"EIjSGalGLxlPvAJTIiolWAoXaCa4AVwFJfn06VO9m6gpYQqEUwHO3/MZQAlceKjxDGD9LgWSSRxzoUhw",
-	"SgKKR3rzf068hADgFU+DU7yXcjeZMuhtepkXvLKq9+jgIKBwLg4vBI+JUBTy8jEOJXGduPDVo8mRqwor",
-	"c60a/pT4X2zG2nCWIHwKFfJ6SjSXX0NtHgHVZoLv76mKvlZUV3JjyZcnMdgsnzFtuhOBAxJUF2ZyhPfZ",
-	"EJFtlz/O738nvoKTTiBJzVLKLfhjgUMVMC0lwKjmaWzhucjTaLmhQTL8aYTYKMrb0wUWD/TFs06HoNmU",
-	"h0aHFkotKWhZ4l+GYgqOcD2geY6T5rr5zlW8fE9wqKZb8rEg6oxS/uVZetaI9JQzMl+WTJch8g37CuGI",
-	"J0yhGVXTDF+rGUcB8WmEQ1nisS1UZKWA7L/Gzz8XSyyNZl4HMIx2XOdbfcLr9ssIqGp09dnFn+o0AucE",
-	"9OpyRceZUDVN7hs+j3QEmHHxRepPuyacy129l2bJuQjI85q7xAgOyxCW5kM9zYMEAVIkojq+leXkC4IV",
-	"CbqqLKp2s31Yb7Xq7YNRq9lpwv+NZrP5d8fNCyoBVqSuaFSpqjQobdgCPi6XYtYUWzShuk5U3ql9uPVG",
-	"X9W8vEV5h722s1DCaj63oyCglZcE22hS7UyNOGYY0ovfDcys5RVi77L/1/7xqN/zFsx/cHZ1fXIyOB70",
-	"z0Z3V6Pz4w/OWl+6LoBpRbKB4sl1FFegSeBenllorO3JdRJG1ZYr4mBTlWq1N1apBUehq365hhghF6kt",
-	"XTZjl1tQ+ConU+TXkly9i/5Zb3D2i4cSpmiYoq3MzqZa0vAXMYmWVNz/gmre8fnZyeDyFEQNccDnSRjo",
-	"pKFWVAJTrbOB0R7luE622HGd9GmgPeds8YklPUlTmMqexs/7B2+QTY3S2odrXSiSpioZYX9KGUEeJNxe",
-	"hQfRefhSNb+8eMZF0EFLBT4Xvev27v56dX7mogzFu+i0P3p/3tO4vjscnn/q99wbdn12dX1xcX456vfu",
-	"Tvu9Qfdu9NtF30UX3d+G593e3ej8/G7YvfwFvlosDLjosjvq3w0Hp4OR3uyqf/lxcNy/uz7rfuwOht13",
-	"w76LilDCRYOzUf/yrDs0lA1OL4b90/7ZqN9bLKtWlS2XxJDikqJFbFDSXNonrXE+Orp2/5xRFvKgp2w3",
-	"LATWlppDnSJZCxWRzDgTQeuCjIkgrDo9KUCkx+qy87qMMH1+vxSZD0rx2JRYl9yxxV3FQ9fUX/PTlcUM",
-	"+bJta7Obs2fBf+lfU8qL7gmsqcjKKi9lC09bpmSvFOr/QIDOQEVG1LuTEzQiUlWdF28VjWzwL3una0Yh",
-	"H2LGQx8hRh6IQIxMsKIP5X7tQbMqW1jTg9sqAG7B6KoAaIFQChhMDMzlXCRljR4NWJyobbNNC1+sr3Ah",
-	"67T1KGQIgEhnm1ZpE7ysj6nUyxv3qIxDPEfw65EOkvchZl/KKVJBPQot6LZN3Aot6BgrRQTse3Nz9SrK",
-	"tIHypL6t3dp/s/9273D/zbNd3Qr0WxT6GuFeYOVPtxSuRrsQOXRv2J9iNiFHObK00owoK+7UWiXffxmx",
-	"vbxYVjH9E1VTnUpuW57h2aJliTAyg0zBPJIPHZiKfy1rKTebO0eIRLGyOCMtq+ja5iY5gwGfT5ojA7PA",
-	"wOXF9MFQ0kvLNstEi4QYGsp4NM9/7yEBwv6UBLrbRiOii5Se2VkXLs1NTM0EK3hcclYyMstIS9095yHB",
-	"rAAgNyjy6ccW7Sxdnl7UWbpxldldEhxQRuS2kteVt80Tu6UyYEV6t1xuEwQH82KpDRBT3s653bA846bU",
-	"LjMAjiV+IqiaXwGp5nLdmH4g825iykgLOCQtxnOGokRhRdkka2aUJ6pKnR2FBSBqDVYKte4avmE+jyJc",
-	"lyTGZkYipFLtNBBYJU9U8emFTXlMmA5lBr7TCWU4BARvcv4VUxO2mJ77Kayva6rGlI15tT1DjvmTRD5W",
-	"OOSTTmrK0oXTqUDax2l70IHF1R8xAif6QMnM2MPvnDKJcOYHgB03OiBZP6Fnlkr217hhN+y/kPaO2sK+",
-	"YV91kK1n6vEUBJAsnRNaWVFzgTCQHJao1z8enHaHDdi5r+cFNFLRuzG0hDVr3qrivLezgD8t7sw3TkdP",
-	"kI+FoEQir1RqzSfb5jyx0210jCRmpHrMDXYe6kEHLAi65wkLSIBqXlrQtbNO4FldFOFv8AF8bGkGEC5q",
-	"BwZKw2F69ytbB/iq5t6OjaeywjP+JK3ra9gczrMTRGlZAVGFapIQ5OGY7trpojmOwrR8EFKfMEny8Ouc",
-	"6oHHRIQFdANqLnkifNLgYrJrF8ldeDaHU85CfcNxnQcipFHgVqPZaOogEBOGY+p0nL1GswEgL8Zqqq1+",
-	"d6orx/+AzxNSMZTWbjbRbEpDkoYyn0ip7ZFI9H40umigY+1oEOOF9i94f3CdWnl0Q+4Xoob0gWi3uzCb",
-	"1G4217SFtmsH2Ur4im5QSj+ofGhhxEv1f6xLdTqfb11HJlGExdzpOOmltV1pzIAnEhy14bxzC4vzLuYq",
-	"OVzq6b98LM2qfuaRrJOlATJDqaa37IGn9AnT/fX7OaJBA30CnY64IGbWQruyG1Yel0zNFmR+fTlMM5nc",
-	"lGpecebV22mgYrMNozjElBkXpWOdUf2yRoBBX+Td2+I86Odq3ueP7JoZyif32QfTTvizDxYEevudCrpR",
-	"epDlNM9lcVWDFloIfJyJf0GR0xHpdQqsn/m+Bu++4UvViox/u4XJQ1jS/vn5JYuzG0+uc7DJUeVBNb1q",
-	"7/lVFUMz6w1aqkIiwMMAUv4xFaYUYq07M+hbyHK5Gbss6/+xDiAXWQq7nQEsqqv+6x0P5htoamFEw4ag",
-	"AuyzuM1oooZlB81thh3ycsVTOTdVIiFPS5bVejHXn4OEVb7fpF9Y2vLH4rTRkJtzq3PBkh+cpdstvMKw",
-	"qkL7onMVf8TsDJ/XL7lemG/Zb21gPYvzkHrdwSaHVQyH/Ls6iEeIL0UE9fn2qeQ0jK3nIKDaUxQzgd1H",
-	"GjwZTQxJ1SxPV79cYwM/aKV5MCjV+0ogKUVRgRk5LHujnl6de6MflqFtaKZYQiYNxmrfMtHXo6aw8DIj",
-	"gq9mR839DexoYer2/6wpGEV7zhTc6jR4ZGbj9LtnWbYq8VxDtdXvnWHzvhmqee8HI9Ph1eOpqOadDq6u",
-	"NDTrWtSHIhwA2hE8mUzT0UOt7JDaPlBJAfJihTjzyRFsXbEMm9dCbli6FKyUMuQNz4+7w7vj7vH7/t1o",
-	"NPRQLcWuB80miuROVab8C1H/Moa5ZH7Ze4DrLM889E8Ie/9Blleysl+IbgLkxWc/q+GmIHjMhVU6Xbai",
-	"zL6aCd8fNpHcWZnObpWo5u+SbQ3C4rQxUtbGcxaa6R3bAElf7bTFHY1CjVE2ULfQEbFjgYXp4uUweK27",
-	"cUVr+4OJtU2jzbzatvmz6QhtlD+/fmC2r12SlMf/OfH4z3z4xfJhEzMljzIr5uPncwLbBC+b7KXpYL+A",
-	"za4Gw+2DZuPAwuH9HwmH/zTnP83538+crQkWmlw1HIapZac6v7Mh6q1DslzP++yVSOCEKH9qS9SZLtu3",
-	"Z3QxzhaqW83mjnmPfk2/Dfmc+YkQhKlw3rhhn5Y74lSigM+Yi2TIZ6jWbhwgqdvhPFEaUGCLxzEzfTW3",
-	"RJpuh9IwBESgEsGytqihqYM+33pu+lfave4gcBJedi+Ld7xf62Zyob7w4HrsUJh4+PFup3DYcw4Ics9M",
-	"OEvuZ+Gmy4pwYbM/zc4HHCYEeYZtWU/ayj3GQpUnG8ZaiYLqf4cENqnut/8JYl4HxHSXlKQ8YFN7d3JS",
-	"dCr34/FrAhRwXHpcY3X71PZGCfanxZdj0/b5lAuVOpEGMr1WwmxtAu58qd/VOv2b9S5HFqKBJ0JU6vKC",
-	"jjEIS+SlIyMeqgFZEo3BCWeVDI7sK7n3iTLOCE5soIPmnh7lM740fYWq0Mut9ir5FM0P9Cb5IRVeBH6c",
-	"w710O/rlEheryj/+At38NdeCclj5vkJvOiPONKftO9uuUTI3U76dyq613lc8pEZWvllxaEcPwdiJAV1O",
-	"C7ifRES/jGWGHnY12rdHLJmQGb5Bx5fX+p9xsEl6lkCA0ZZXfKRkJvPZGxRghU3Ql+SBiLwSLgv7ge9Y",
-	"3irr3oMxijK7iqstW55un/43AAD//w==",
-}
-
-// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
-// after base64-decoding and flate-decompressing the embedded blob.
-func decodeSpec() ([]byte, error) {
-	encoded := strings.Join(swaggerSpec, "")
-	compressed, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
-	}
-	zr := flate.NewReader(bytes.NewReader(compressed))
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(zr); err != nil {
-		return nil, fmt.Errorf("read flate: %w", err)
-	}
-	if err := zr.Close(); err != nil {
-		return nil, fmt.Errorf("close flate reader: %w", err)
-	}
-
-	return buf.Bytes(), nil
-}
-
-var rawSpec = decodeSpecCached()
-
-// a naive cache of the decoded OpenAPI spec
-func decodeSpecCached() func() ([]byte, error) {
-	data, err := decodeSpec()
-	return func() ([]byte, error) {
-		return data, err
-	}
-}
-
-// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
-func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
-	res := make(map[string]func() ([]byte, error))
-	if len(pathToFile) > 0 {
-		res[pathToFile] = rawSpec
-	}
-
-	return res
-}
-
-// GetSpec returns the OpenAPI specification corresponding to the generated
-// code in this file. External references in the spec are resolved through
-// PathToRawSpec; externally-referenced files must be embedded in their
-// corresponding Go packages (via the import-mapping feature). URL-based
-// external refs are not supported.
-func GetSpec() (swagger *openapi3.T, err error) {
-	resolvePath := PathToRawSpec("")
-
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = true
-	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
-		pathToFile := url.String()
-		pathToFile = path.Clean(pathToFile)
-		getSpec, ok := resolvePath[pathToFile]
-		if !ok {
-			err1 := fmt.Errorf("path not found: %s", pathToFile)
-			return nil, err1
-		}
-		return getSpec()
-	}
-	var specData []byte
-	specData, err = rawSpec()
-	if err != nil {
-		return
-	}
-	swagger, err = loader.LoadFromData(specData)
-	if err != nil {
-		return
-	}
-	return
-}
-
-// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
-// specification: decompressed but not unmarshaled. External references
-// are not resolved here; the bytes are the spec exactly as embedded by
-// codegen. The result is cached at package init time, so repeated calls
-// are cheap.
-func GetSpecJSON() ([]byte, error) {
-	return rawSpec()
-}
-
-// GetSwagger returns the OpenAPI specification corresponding to the
-// generated code in this file.
-//
-// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
-// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
-// backwards compatibility.
-func GetSwagger() (*openapi3.T, error) {
-	return GetSpec()
 }
