@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,77 +126,141 @@ func TestEveryErrorResponseIsAProblem(t *testing.T) {
 	}
 }
 
-// TestAsyncAPIDocument checks the event catalogue: AsyncAPI 3.0, the five channels on exchange
-// orders, every message with headers and a payload that exists in event-schemas.yaml, and a
-// sender and a receiver for every channel.
+// asyncDoc is the part of events.yaml the tests read.
+type asyncDoc struct {
+	AsyncAPI string `yaml:"asyncapi"`
+	Channels map[string]struct {
+		Address  *string                      `yaml:"address"`
+		Messages map[string]map[string]string `yaml:"messages"`
+		Bindings map[string]any               `yaml:"bindings"` // a $ref to components, or the queue
+	} `yaml:"channels"`
+	Operations map[string]struct {
+		Action  string            `yaml:"action"`
+		Channel map[string]string `yaml:"channel"`
+	} `yaml:"operations"`
+	Components struct {
+		ChannelBindings map[string]struct {
+			AMQP struct {
+				Is       string `yaml:"is"`
+				Exchange struct {
+					Name    string `yaml:"name"`
+					Type    string `yaml:"type"`
+					Durable bool   `yaml:"durable"`
+				} `yaml:"exchange"`
+			} `yaml:"amqp"`
+		} `yaml:"channelBindings"`
+		Messages map[string]struct {
+			Name     string            `yaml:"name"`
+			Headers  map[string]string `yaml:"headers"`
+			Payload  map[string]any    `yaml:"payload"`
+			Bindings struct {
+				AMQP struct {
+					MessageType string            `yaml:"messageType"`
+					Properties  map[string]string `yaml:"x-properties"`
+				} `yaml:"amqp"`
+			} `yaml:"bindings"`
+		} `yaml:"messages"`
+	} `yaml:"components"`
+}
+
+// TestAsyncAPIDocument checks the event catalogue: AsyncAPI 3.0, the five routing keys on the
+// durable topic exchange orders, the queues as the services declare them (each durable one with
+// its dead-letter queue), AMQP properties in the message bindings (not as headers: published
+// messages carry none), every payload an OpenAPI 3.0 schema of event-schemas.yaml, and a sender
+// and a receiver for every routing key.
 func TestAsyncAPIDocument(t *testing.T) {
 	raw, err := os.ReadFile("events.yaml")
 	require.NoError(t, err)
-	var doc struct {
-		AsyncAPI string `yaml:"asyncapi"`
+	var doc asyncDoc
+	require.NoError(t, yaml.Unmarshal(raw, &doc))
+	var queues struct {
 		Channels map[string]struct {
-			Address  string                       `yaml:"address"`
-			Messages map[string]map[string]string `yaml:"messages"`
 			Bindings struct {
 				AMQP struct {
-					Exchange struct {
-						Name string `yaml:"name"`
-						Type string `yaml:"type"`
-					} `yaml:"exchange"`
+					Is    string `yaml:"is"`
+					Queue struct {
+						Name       string `yaml:"name"`
+						Durable    bool   `yaml:"durable"`
+						Exclusive  bool   `yaml:"exclusive"`
+						AutoDelete bool   `yaml:"autoDelete"`
+					} `yaml:"queue"`
 				} `yaml:"amqp"`
 			} `yaml:"bindings"`
 		} `yaml:"channels"`
-		Operations map[string]struct {
-			Action  string            `yaml:"action"`
-			Channel map[string]string `yaml:"channel"`
-		} `yaml:"operations"`
-		Components struct {
-			Messages map[string]struct {
-				Headers map[string]string `yaml:"headers"`
-				Payload map[string]string `yaml:"payload"`
-			} `yaml:"messages"`
-		} `yaml:"components"`
 	}
-	require.NoError(t, yaml.Unmarshal(raw, &doc))
+	require.NoError(t, yaml.Unmarshal(raw, &queues))
 	assert.Equal(t, "3.0.0", doc.AsyncAPI)
 	schemas := loadSpec(t, "event-schemas.yaml").Components.Schemas
 
-	addresses := map[string]string{}
+	routingKeys, durable := map[string]string{}, map[string]bool{}
+	exclusive := 0
 	for id, ch := range doc.Channels {
-		addresses[id] = ch.Address
-		assert.Equal(t, "orders", ch.Bindings.AMQP.Exchange.Name, id)
-		assert.Equal(t, "topic", ch.Bindings.AMQP.Exchange.Type, id)
+		if ref, _ := ch.Bindings["$ref"].(string); ref != "" {
+			b := doc.Components.ChannelBindings[strings.TrimPrefix(ref, "#/components/channelBindings/")].AMQP
+			assert.Equal(t, "routingKey", b.Is, id)
+			assert.Equal(t, "orders", b.Exchange.Name, id)
+			assert.Equal(t, "topic", b.Exchange.Type, id)
+			assert.True(t, b.Exchange.Durable, id)
+			require.NotNil(t, ch.Address, id)
+			routingKeys[id] = *ch.Address
+		} else {
+			q := queues.Channels[id].Bindings.AMQP
+			assert.Equal(t, "queue", q.Is, id)
+			if q.Queue.Exclusive {
+				exclusive++
+				assert.True(t, q.Queue.AutoDelete && !q.Queue.Durable, "%s: exclusive queues are auto-deleted, not durable", id)
+				continue
+			}
+			require.NotNil(t, ch.Address, id)
+			assert.Equal(t, *ch.Address, q.Queue.Name, id)
+			durable[q.Queue.Name] = q.Queue.Durable
+		}
 		for _, m := range ch.Messages {
 			name := strings.TrimPrefix(m["$ref"], "#/components/messages/")
-			msg, ok := doc.Components.Messages[name]
+			_, ok := doc.Components.Messages[name]
 			require.True(t, ok, "channel %s references unknown message %s", id, name)
-			assert.NotEmpty(t, msg.Headers["$ref"], "message %s has headers", name)
-			schema := strings.TrimPrefix(msg.Payload["$ref"], "./event-schemas.yaml#/components/schemas/")
-			assert.Contains(t, schemas, schema, "payload of %s", name)
 		}
 	}
-	want := []string{"order.created", "stock.reserved", "stock.rejected", "product.updated", "product.deleted"}
-	var got []string
-	for _, a := range addresses {
-		got = append(got, a)
+	assert.ElementsMatch(t, []string{"order.created", "stock.reserved", "stock.rejected", "product.updated", "product.deleted"},
+		slices.Collect(maps.Values(routingKeys)))
+	assert.Equal(t, map[string]bool{
+		"product-service__order-created": true, "product-service__order-created.dlq": true,
+		"order-service__stock-results": true, "order-service__stock-results.dlq": true,
+	}, durable, "the durable queues the services declare (platform/amqpx, the services' config), each with its .dlq")
+	assert.Equal(t, 1, exclusive, "order-service's per-replica product-changes queue")
+
+	for name, msg := range doc.Components.Messages {
+		if name == "DeadLetter" {
+			assert.NotEmpty(t, msg.Headers["$ref"], "dead letters carry the x-death-reason headers")
+			continue
+		}
+		assert.Empty(t, msg.Headers, "%s: published messages have no AMQP headers; their metadata are properties", name)
+		assert.Equal(t, msg.Name, msg.Bindings.AMQP.MessageType, "%s: the AMQP type property is the routing key", name)
+		assert.Equal(t, "#/components/schemas/AMQPProperties", msg.Bindings.AMQP.Properties["$ref"], name)
+		assert.Equal(t, "application/vnd.oai.openapi;version=3.0.0", msg.Payload["schemaFormat"], name)
+		schema, _ := msg.Payload["schema"].(map[string]any)
+		ref, _ := schema["$ref"].(string)
+		assert.Contains(t, schemas, strings.TrimPrefix(ref, "./event-schemas.yaml#/components/schemas/"), "payload of %s", name)
 	}
-	assert.ElementsMatch(t, want, got)
 
 	sends, receives := map[string]bool{}, map[string]bool{}
 	for id, op := range doc.Operations {
 		ch := strings.TrimPrefix(op.Channel["$ref"], "#/channels/")
-		require.Contains(t, addresses, ch, "operation %s", id)
-		switch op.Action {
-		case "send":
-			sends[ch] = true
-		case "receive":
-			receives[ch] = true
-		default:
-			t.Errorf("operation %s has action %q", id, op.Action)
+		require.Contains(t, doc.Channels, ch, "operation %s", id)
+		for _, m := range doc.Channels[ch].Messages {
+			key := doc.Components.Messages[strings.TrimPrefix(m["$ref"], "#/components/messages/")].Name
+			switch op.Action {
+			case "send":
+				sends[key] = true
+			case "receive":
+				receives[key] = true
+			default:
+				t.Errorf("operation %s has action %q", id, op.Action)
+			}
 		}
 	}
-	for ch := range addresses {
-		assert.True(t, sends[ch], "nobody sends %s", ch)
-		assert.True(t, receives[ch], "nobody receives %s", ch)
+	for _, key := range routingKeys {
+		assert.True(t, sends[key], "nobody sends %s", key)
+		assert.True(t, receives[key], "nobody receives %s", key)
 	}
 }

@@ -20,8 +20,9 @@ for m in "$@"; do
 done
 echo "go lint: ok"
 
-# API documents: AsyncAPI validation and OpenAPI lint, with tool versions pinned in
-# tools/apilint/package-lock.json (installed once; reinstalled when the lock changes).
+# API documents, sources and the bundles the services serve: Redocly (recommended), Spectral (oas,
+# asyncapi, OWASP; tools/apilint/.spectral.yaml) and the AsyncAPI parser, with tool versions pinned
+# in tools/apilint/package-lock.json (installed once; reinstalled when the lock changes).
 apilint=tools/apilint
 if [ ! -d "$apilint/node_modules" ] || [ "$apilint/package-lock.json" -nt "$apilint/node_modules/.package-lock.json" ]; then
   npm ci --prefix "$apilint" --no-audit --no-fund --loglevel=error
