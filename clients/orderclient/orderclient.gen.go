@@ -596,6 +596,9 @@ type ClientInterface interface {
 
 	// GetOrder Get one order
 	//
+	// The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
+	// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
+	//
 	// Corresponds with GET /orders/{id} (the `GetOrder` operationId).
 	GetOrder(ctx context.Context, id OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -711,6 +714,9 @@ func (c *Client) ListOrdersByProduct(ctx context.Context, id ProductID, params *
 }
 
 // GetOrder Get one order
+//
+// The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
+// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
 //
 // Corresponds with GET /orders/{id} (the `GetOrder` operationId).
 func (c *Client) GetOrder(ctx context.Context, id OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1130,6 +1136,9 @@ type ClientWithResponsesInterface interface {
 	ListOrdersByProductWithResponse(ctx context.Context, id ProductID, params *ListOrdersByProductParams, reqEditors ...RequestEditorFn) (*ListOrdersByProductResponse, error)
 
 	// GetOrderWithResponse Get one order
+	//
+	// The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
+	// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -1864,6 +1873,9 @@ func (c *ClientWithResponses) ListOrdersByProductWithResponse(ctx context.Contex
 }
 
 // GetOrderWithResponse Get one order
+//
+// The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
+// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -614,12 +614,16 @@ type ClientInterface interface {
 
 	// CreateProductWithBody Create a product
 	//
+	// Stores the product and emits `product.updated` (through the outbox).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /products (the `CreateProduct` operationId).
 	CreateProductWithBody(ctx context.Context, params *CreateProductParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateProduct Create a product
+	//
+	// Stores the product and emits `product.updated` (through the outbox).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -662,12 +666,16 @@ type ClientInterface interface {
 
 	// ReplaceProductWithBody Replace a product (all fields required)
 	//
+	// Replaces name, price and stock and emits `product.updated` (through the outbox).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /products/{id} (the `ReplaceProduct` operationId).
 	ReplaceProductWithBody(ctx context.Context, id ProductID, params *ReplaceProductParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReplaceProduct Replace a product (all fields required)
+	//
+	// Replaces name, price and stock and emits `product.updated` (through the outbox).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -729,6 +737,8 @@ func (c *Client) ListProducts(ctx context.Context, params *ListProductsParams, r
 
 // CreateProductWithBody Create a product
 //
+// Stores the product and emits `product.updated` (through the outbox).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /products (the `CreateProduct` operationId).
@@ -745,6 +755,8 @@ func (c *Client) CreateProductWithBody(ctx context.Context, params *CreateProduc
 }
 
 // CreateProduct Create a product
+//
+// Stores the product and emits `product.updated` (through the outbox).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -837,6 +849,8 @@ func (c *Client) UpdateProduct(ctx context.Context, id ProductID, params *Update
 
 // ReplaceProductWithBody Replace a product (all fields required)
 //
+// Replaces name, price and stock and emits `product.updated` (through the outbox).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /products/{id} (the `ReplaceProduct` operationId).
@@ -853,6 +867,8 @@ func (c *Client) ReplaceProductWithBody(ctx context.Context, id ProductID, param
 }
 
 // ReplaceProduct Replace a product (all fields required)
+//
+// Replaces name, price and stock and emits `product.updated` (through the outbox).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1432,12 +1448,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateProductWithBodyWithResponse Create a product
 	//
+	// Stores the product and emits `product.updated` (through the outbox).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /products (the `CreateProduct` operationId).
 	CreateProductWithBodyWithResponse(ctx context.Context, params *CreateProductParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateProductResponse, error)
 
 	// CreateProductWithResponse Create a product
+	//
+	// Stores the product and emits `product.updated` (through the outbox).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1484,12 +1504,16 @@ type ClientWithResponsesInterface interface {
 
 	// ReplaceProductWithBodyWithResponse Replace a product (all fields required)
 	//
+	// Replaces name, price and stock and emits `product.updated` (through the outbox).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /products/{id} (the `ReplaceProduct` operationId).
 	ReplaceProductWithBodyWithResponse(ctx context.Context, id ProductID, params *ReplaceProductParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReplaceProductResponse, error)
 
 	// ReplaceProductWithResponse Replace a product (all fields required)
+	//
+	// Replaces name, price and stock and emits `product.updated` (through the outbox).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2729,6 +2753,8 @@ func (c *ClientWithResponses) ListProductsWithResponse(ctx context.Context, para
 
 // CreateProductWithBodyWithResponse Create a product
 //
+// Stores the product and emits `product.updated` (through the outbox).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /products (the `CreateProduct` operationId).
@@ -2741,6 +2767,8 @@ func (c *ClientWithResponses) CreateProductWithBodyWithResponse(ctx context.Cont
 }
 
 // CreateProductWithResponse Create a product
+//
+// Stores the product and emits `product.updated` (through the outbox).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2817,6 +2845,8 @@ func (c *ClientWithResponses) UpdateProductWithResponse(ctx context.Context, id 
 
 // ReplaceProductWithBodyWithResponse Replace a product (all fields required)
 //
+// Replaces name, price and stock and emits `product.updated` (through the outbox).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /products/{id} (the `ReplaceProduct` operationId).
@@ -2829,6 +2859,8 @@ func (c *ClientWithResponses) ReplaceProductWithBodyWithResponse(ctx context.Con
 }
 
 // ReplaceProductWithResponse Replace a product (all fields required)
+//
+// Replaces name, price and stock and emits `product.updated` (through the outbox).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
