@@ -42,8 +42,9 @@ test: check-generated lint ## Every test (unit, integration, e2e, contract, shor
 	@scripts/readme-walkthrough.sh
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 5s)
+fuzz: ## Every Go fuzz target for FUZZTIME each (default 5s), then the schema fuzzer: E2E_FUZZ_REQUESTS (default 2000) per operation against both services
 	@scripts/fuzz.sh $(MODULES)
+	@cd e2e && E2E_FUZZ_REQUESTS=$${E2E_FUZZ_REQUESTS:-2000} go test -count=1 -timeout 60m -run '^TestSchemaFuzz$$' -v . | grep -vE '^(=== RUN|    --- PASS)'
 
 .PHONY: run
 run: infra build ## Start both services in the foreground (Ctrl-C stops both)

@@ -48,7 +48,7 @@ func RequestID(next http.Handler) http.Handler {
 		if len(r.Header.Values(HeaderRequestID)) != 1 || !SaneRequestID(id) {
 			id = NewRequestID()
 		}
-		r.Header[HeaderRequestID] = []string{id}
+		r.Header.Set(HeaderRequestID, id) // canonical key (X-Request-Id): what Header.Get reads downstream
 		w.Header().Set(HeaderRequestID, id)
 		next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
 	})
