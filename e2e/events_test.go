@@ -14,13 +14,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/clients/money"
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
 // brokerProbe publishes to a stack's exchange and records every event the services publish,
-// each validated against its payload schema in api/event-schemas.yaml.
+// each validated against its payload schema in api/event-schemas.yaml and its AMQP properties
+// against api/events.yaml (properties, not headers: the headers table is empty).
 type brokerProbe struct {
 	conn    *amqpx.Conn
 	mu      sync.Mutex
@@ -57,6 +59,14 @@ func newBrokerProbe(t *testing.T, s *stack) *brokerProbe {
 				assert.NoError(t, schema.VisitJSON(body), "%s does not match its schema: %v", d.RoutingKey, body)
 			}
 			assert.NotEmpty(t, d.MessageID, "message_id set")
+			if d.CorrelationID != probeCorrelationID { // published by a service, not by this probe
+				assert.Equal(t, "application/json", d.ContentType, "%s content_type", d.RoutingKey)
+				assert.Equal(t, uint8(2), d.DeliveryMode, "%s delivery_mode: persistent", d.RoutingKey)
+				assert.Equal(t, d.RoutingKey, d.Type, "%s type: the routing key", d.RoutingKey)
+				assert.Equal(t, body["eventId"], d.MessageID, "%s message_id: the event ID", d.RoutingKey)
+				assert.False(t, d.Timestamp.IsZero(), "%s timestamp", d.RoutingKey)
+				assert.Empty(t, d.Headers, "%s: no AMQP headers", d.RoutingKey)
+			}
 			return nil
 		})
 	}()
@@ -75,7 +85,43 @@ func (p *brokerProbe) publish(t *testing.T, body string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, p.conn.Publish(ctx, []amqpx.Message{{RoutingKey: "order.created", MessageID: uuid.NewString(), CorrelationID: "e2e-events", Body: []byte(body), Timestamp: time.Now()}}))
+	require.NoError(t, p.conn.Publish(ctx, []amqpx.Message{{RoutingKey: "order.created", MessageID: uuid.NewString(), CorrelationID: probeCorrelationID, Body: []byte(body), Timestamp: time.Now()}}))
+}
+
+const probeCorrelationID = "e2e-events"
+
+// TestEventQueuesAreTheDocumentedOnes: every durable queue api/events.yaml names exists on the
+// broker once both services have started (with the stack's queue prefix), each with its DLQ.
+func TestEventQueuesAreTheDocumentedOnes(t *testing.T) {
+	s := startStack(t)
+	var doc struct {
+		Channels map[string]struct {
+			Bindings struct {
+				AMQP struct {
+					Is    string `json:"is"`
+					Queue struct {
+						Name    string `json:"name"`
+						Durable bool   `json:"durable"`
+					} `json:"queue"`
+				} `json:"amqp"`
+			} `json:"bindings"`
+		} `json:"channels"`
+	}
+	require.NoError(t, json.Unmarshal(apidocs.Events(), &doc))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := amqpx.Dial(ctx, amqpx.Config{URL: testkit.RabbitURL(), Exchange: s.exchange, ConnectionName: "e2e-queues"}, nil, nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	var documented []string
+	for _, ch := range doc.Channels {
+		if q := ch.Bindings.AMQP; q.Is == "queue" && q.Queue.Durable {
+			documented = append(documented, s.queuePrefix+q.Queue.Name)
+			_, err := conn.QueueDepth(s.queuePrefix + q.Queue.Name)
+			assert.NoError(t, err, "queue %s is declared by the services", q.Queue.Name)
+		}
+	}
+	assert.ElementsMatch(t, s.queueNames(), documented, "the durable queues of the document are the ones the stack declares")
 }
 
 // TestOrderCreatedIsAppliedExactlyOnce publishes the same order.created five times, and an

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,8 +20,11 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
+	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/clients/money"
 	"github.com/shopworks/shop/clients/orderclient"
 	"github.com/shopworks/shop/platform/httpx"
@@ -47,6 +51,7 @@ func TestSchemaFuzz(t *testing.T) {
 	t.Logf("E2E_FUZZ_SEED=%d, %d requests per operation", seed, perOp)
 
 	s := startStack(t)
+	t.Run("served documents", func(t *testing.T) { servedDocuments(t, s) })
 	f := &fuzzer{t: t, s: s, r: rand.New(rand.NewPCG(seed, seed^0x5eed)), client: &http.Client{Timeout: 10 * time.Second}}
 	// The dearest product the spec allows, with all the stock it allows: orders of up to 10,000 of
 	// it have the largest totals the spec allows (issue: totals once exceeded Money's maximum).
@@ -320,4 +325,55 @@ func envInt(t *testing.T, name string, def int) int {
 	n, err := strconv.Atoi(v)
 	require.NoError(t, err, name)
 	return n
+}
+
+// servedDocuments: each service serves its OpenAPI document and the events' AsyncAPI document
+// byte for byte as bundled from api/*.yaml (api/bundle_test.go compares the bundles with the
+// sources), with the operationIds of the sources, which clients generated from the served
+// documents and Swagger UI's deep links use.
+func servedDocuments(t *testing.T, s *stack) {
+	for _, d := range []struct {
+		url    string
+		want   []byte
+		source string
+	}{
+		{s.productURL + "/openapi.json", apidocs.ProductService(), "product-service.yaml"},
+		{s.orderURL + "/openapi.json", apidocs.OrderService(), "order-service.yaml"},
+		{s.productURL + "/asyncapi.json", apidocs.Events(), ""},
+		{s.orderURL + "/asyncapi.json", apidocs.Events(), ""},
+	} {
+		resp, err := http.Get(d.url)
+		require.NoError(t, err)
+		got, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, d.url)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), d.url)
+		assert.Equal(t, string(d.want), string(got), "%s is the bundle", d.url)
+		if d.source == "" {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("..", "api", d.source))
+		require.NoError(t, err)
+		var source struct {
+			Paths map[string]map[string]yaml.Node `yaml:"paths"`
+		}
+		require.NoError(t, yaml.Unmarshal(raw, &source))
+		served, err := httpx.LoadSpec(got)
+		require.NoError(t, err)
+		for path, ops := range source.Paths {
+			for method, node := range ops {
+				var op struct {
+					OperationID string `yaml:"operationId"`
+				}
+				if method == "parameters" || node.Decode(&op) != nil {
+					continue
+				}
+				servedOp := served.Paths.Find(path).GetOperation(strings.ToUpper(method))
+				if assert.NotNil(t, servedOp, "%s %s", method, path) {
+					assert.Equal(t, op.OperationID, servedOp.OperationID, "%s %s", method, path)
+				}
+			}
+		}
+	}
 }

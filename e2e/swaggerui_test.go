@@ -88,18 +88,30 @@ func TestSwaggerUIInARealBrowser(t *testing.T) {
 	var status, body string
 	require.NoError(t, chromedp.Run(ctx,
 		chromedp.Navigate(stack.productURL+"/docs"),
-		chromedp.WaitVisible(`#operations-products-CreateProduct`, chromedp.ByQuery),
-		chromedp.Click(`#operations-products-CreateProduct .opblock-summary-control`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#operations-products-CreateProduct .try-out__btn`, chromedp.ByQuery),
-		chromedp.Click(`#operations-products-CreateProduct .try-out__btn`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#operations-products-CreateProduct .execute`, chromedp.ByQuery),
-		chromedp.Click(`#operations-products-CreateProduct .execute`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#operations-products-CreateProduct .live-responses-table tbody .response-col_status`, chromedp.ByQuery),
-		chromedp.Text(`#operations-products-CreateProduct .live-responses-table tbody .response-col_status`, &status, chromedp.ByQuery),
-		chromedp.Text(`#operations-products-CreateProduct .live-responses-table tbody .response-col_description`, &body, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-createProduct`, chromedp.ByQuery),
+		chromedp.Click(`#operations-products-createProduct .opblock-summary-control`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-createProduct .try-out__btn`, chromedp.ByQuery),
+		chromedp.Click(`#operations-products-createProduct .try-out__btn`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-createProduct .execute`, chromedp.ByQuery),
+		chromedp.Click(`#operations-products-createProduct .execute`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#operations-products-createProduct .live-responses-table tbody .response-col_status`, chromedp.ByQuery),
+		chromedp.Text(`#operations-products-createProduct .live-responses-table tbody .response-col_status`, &status, chromedp.ByQuery),
+		chromedp.Text(`#operations-products-createProduct .live-responses-table tbody .response-col_description`, &body, chromedp.ByQuery),
 	))
 	assert.Equal(t, "201", strings.TrimSpace(status))
 	assert.Contains(t, body, `"name": "BFF Test"`)
+
+	// Each error response shows its own example, not one generated from the schema (which said
+	// 400 VALIDATION_FAILED for a 503); and the page links the events document.
+	var responses, links string
+	require.NoError(t, chromedp.Run(ctx,
+		chromedp.Text(`#operations-products-createProduct .responses-wrapper`, &responses, chromedp.ByQuery),
+		chromedp.Text(`#api-documents`, &links, chromedp.ByQuery),
+	))
+	for _, code := range []string{"VALIDATION_FAILED", "UNAUTHORIZED", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "RATE_LIMITED", "INTERNAL", "SERVICE_UNAVAILABLE"} {
+		assert.Contains(t, responses, `"code": "`+code+`"`)
+	}
+	assert.Contains(t, links, "/asyncapi.json")
 
 	var png []byte
 	require.NoError(t, chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)))

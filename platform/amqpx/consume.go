@@ -19,11 +19,16 @@ import (
 // so an in-flight transaction can finish; it ends after ConsumerSpec.HandlerTimeout.
 type Handler func(ctx context.Context, d Delivery) error
 
-// Delivery is the part of an AMQP delivery a handler needs.
+// Delivery is the part of an AMQP delivery a handler needs, with the properties api/events.yaml
+// declares (AMQPProperties).
 type Delivery struct {
 	RoutingKey    string
 	MessageID     string
 	CorrelationID string
+	ContentType   string
+	Type          string
+	DeliveryMode  uint8
+	Timestamp     time.Time
 	Body          []byte
 	Headers       map[string]any
 	Redelivered   bool
@@ -243,6 +248,10 @@ func toDelivery(d amqp.Delivery) Delivery {
 		RoutingKey:    d.RoutingKey,
 		MessageID:     d.MessageId,
 		CorrelationID: d.CorrelationId,
+		ContentType:   d.ContentType,
+		Type:          d.Type,
+		DeliveryMode:  d.DeliveryMode,
+		Timestamp:     d.Timestamp,
 		Body:          d.Body,
 		Headers:       maps.Clone(map[string]any(d.Headers)),
 		Redelivered:   d.Redelivered,
