@@ -50,7 +50,9 @@ func TestSchemaFuzz(t *testing.T) {
 	}
 	t.Logf("E2E_FUZZ_SEED=%d, %d requests per operation", seed, perOp)
 
-	s := startStack(t)
+	// Rate limiting on (far above what the fuzzer sends), so that every response carries the
+	// X-RateLimit-* headers and they are validated too.
+	s := startStack(t, func(p, o map[string]string) { p["RATE_LIMIT_RPS"], o["RATE_LIMIT_RPS"] = "1000000", "1000000" })
 	t.Run("served documents", func(t *testing.T) { servedDocuments(t, s) })
 	f := &fuzzer{t: t, s: s, r: rand.New(rand.NewPCG(seed, seed^0x5eed)), client: &http.Client{Timeout: 10 * time.Second}}
 	// The dearest product the spec allows, with all the stock it allows: orders of up to 10,000 of
@@ -87,6 +89,7 @@ func TestSchemaFuzz(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests: %d valid, %d invalid; statuses %v", f.sent.Load(), f.valid.Load(), f.sent.Load()-f.valid.Load(), f.statuses)
+	assert.Positive(t, f.limited.Load(), "responses carried the X-RateLimit-* headers the spec declares")
 }
 
 type fuzzer struct {
@@ -98,6 +101,7 @@ type fuzzer struct {
 	orders   []int64
 
 	sent, valid atomic.Int64
+	limited     atomic.Int64 // responses with X-RateLimit-* headers
 	statuses    map[int]int
 }
 
@@ -242,6 +246,9 @@ func (f *fuzzer) once(base string, router routers.Router, path, method string, i
 		f.statuses = map[int]int{}
 	}
 	f.statuses[resp.StatusCode]++
+	if resp.Header.Get("X-RateLimit-Limit") != "" {
+		f.limited.Add(1)
+	}
 	what := fmt.Sprintf("%s %s (body %s; broken: %q on %s) → %d %s", method, u, truncate(fr.body), fr.broken, fr.field, resp.StatusCode, truncate(body))
 
 	if verr := testkit.ValidateResponse(router, req, resp.StatusCode, resp.Header, body); verr != nil {
