@@ -221,7 +221,7 @@ func TestCompatibilityCheckerCatchesBreakingChanges(t *testing.T) {
 		"GET /products parameter limit maximum was lowered": func(d *openapi3.T) {
 			limit := d.Paths.Find("/products").Get.Parameters[0].Value
 			narrowed := *limit.Schema.Value
-			narrowed.Max = openapi3.Float64Ptr(10)
+			narrowed.Max = openapi3.Ptr(10.0)
 			limit.Schema = narrowed.NewRef()
 		},
 		"GET /products dropped the query parameter limit": func(d *openapi3.T) {
