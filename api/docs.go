@@ -1,7 +1,7 @@
 // Package api is the shop's wire contract as the services serve it: each document of api/*.yaml
 // bundled with the shared components it references (api/common.yaml, api/event-schemas.yaml) into
 // one self-contained JSON file in api/bundled/ by `make generate` (Redocly CLI; see
-// docs/adr/0008-shared-components.md). The services serve these bytes unchanged at /openapi.json
+// docs/adr/0009-shared-components.md). The services serve these bytes unchanged at /openapi.json
 // and /asyncapi.json and validate requests against them; oapi-codegen generates from the same
 // files, and `make check-generated` fails when a bundle is stale.
 package api

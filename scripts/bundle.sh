@@ -2,7 +2,7 @@
 # Bundles each API document of api/ with the components it references in other files
 # (api/common.yaml, api/event-schemas.yaml) into one self-contained JSON file in api/bundled/: the
 # documents the services serve and oapi-codegen generates from. tools/apibundle keeps every
-# scalar as written (docs/adr/0008-shared-components.md).
+# scalar as written (docs/adr/0009-shared-components.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin api/bundled

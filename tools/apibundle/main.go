@@ -4,7 +4,7 @@
 // own name, and the reference points there. Nothing else changes: keys keep their order and
 // every scalar its text, so 9223372036854775807 stays exactly that (a JavaScript bundler writes
 // 9223372036854776000, a bound beyond int64 for any client that reads integers exactly). See
-// docs/adr/0008-shared-components.md.
+// docs/adr/0009-shared-components.md.
 //
 //	apibundle -o api/bundled/product-service.json api/product-service.yaml
 package main
