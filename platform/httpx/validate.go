@@ -1,9 +1,12 @@
 package httpx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -54,11 +57,23 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, v.maxBodyBytes)
 		}
+		if r.URL.RawQuery != "" {
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				// encoding/json is not the only lenient parser: r.URL.Query() drops what it
+				// cannot decode, so a bad escape would silently lose a parameter.
+				WriteProblem(w, r, ValidationProblem([]FieldError{{Field: "query", Message: cleanMessage(err.Error())}}))
+				return
+			}
+		}
 		rctx := chi.RouteContext(r.Context())
 		if rctx == nil || rctx.Routes == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// chi routes on the escaped path when it differs from the decoded one (RawPath), which
+		// would let /products/1%2F1 reach the {id} route unvalidated while the match below,
+		// on the decoded path, finds nothing. One path for both: the decoded one.
+		rctx.RoutePath = r.URL.Path
 		match := chi.NewRouteContext()
 		if !rctx.Routes.Match(match, r.Method, r.URL.Path) {
 			next.ServeHTTP(w, r) // chi answers 404/405
@@ -73,15 +88,86 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		for i, k := range match.URLParams.Keys {
 			params[k] = match.URLParams.Values[i]
 		}
+		strictFields, p := strictBody(r, route)
+		if p != nil {
+			WriteProblem(w, r, p)
+			return
+		}
 		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 			Request: r, PathParams: params, Route: route, Options: v.options,
 		})
-		if err != nil {
-			WriteProblem(w, r, problemFromValidation(err))
+		switch {
+		case err != nil:
+			p = problemFromValidation(err)
+			if p.Code == CodeValidationFailed && len(strictFields) > 0 {
+				// Every failing field at once: the strict rules' and the spec's.
+				p = mergeFieldErrors(p.Errors, strictFields)
+			}
+		case len(strictFields) > 0:
+			p = ValidationProblem(strictFields)
+		}
+		if p != nil {
+			WriteProblem(w, r, p)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// strictBody reads the JSON body of an operation that takes one and applies CheckJSON. It
+// returns the field errors to report with the spec's, or the problem that ends the request (a
+// syntax error, a body too large or unreadable). The body is put back for the spec validation
+// and the handler, which therefore decode exactly the bytes that were checked.
+func strictBody(r *http.Request, route *routers.Route) (JSONFieldErrors, *Problem) {
+	if route.Operation.RequestBody == nil || r.Body == nil || r.Body == http.NoBody || !isJSONMediaType(r.Header.Get("Content-Type")) {
+		return nil, nil // no body to check, or a wrong content type that the spec validation answers (415)
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large",
+				fmt.Sprintf("The body is larger than %d bytes.", tooBig.Limit))
+		}
+		return nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", "The body could not be read completely.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		r.Body = http.NoBody // the spec validation says that a body is required
+		return nil, nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	err = CheckJSON(body)
+	var fields JSONFieldErrors
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.As(err, &fields):
+		return fields, nil
+	default:
+		return nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", upperFirst(strings.TrimPrefix(err.Error(), ErrMalformedJSON.Error()+": "))+".")
+	}
+}
+
+// isJSONMediaType reports application/json or a +json type, whatever the parameters.
+func isJSONMediaType(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// mergeFieldErrors reports both lists as one validation problem, sorted by field.
+func mergeFieldErrors(a, b []FieldError) *Problem {
+	fields := append(append([]FieldError(nil), a...), b...)
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
+	return ValidationProblem(dedupe(fields))
 }
 
 // problemFromValidation turns kin-openapi's errors into one problem: 413 and 415 win, otherwise a
