@@ -27,7 +27,7 @@ var (
 		Duplicate:  `{"name":"a","price":1,"qty":1,"price":-5}`,
 		Deep:       func(v string) string { return `{"name":"a","price":1,"qty":` + v + `}` },
 		HugeNumber: `{"name":"a","price":1e400,"qty":1}`,
-		Item:       "/products/1", Update: "/products/1", UpdateMethod: "PUT",
+		Item:       "/products/1", Update: "/products/1", UpdateMethods: []string{"PUT", "PATCH"},
 	}
 	orderTarget = httpxtest.Target{
 		Create: "/orders", Valid: `{"productId":1,"qty":1}`,

@@ -141,8 +141,10 @@ type Target struct {
 	HugeNumber string
 	// Item is the path of an existing resource, e.g. "/products/1".
 	Item string
-	// Update and UpdateMethod, when set, name an operation taking the same body as Create.
-	Update, UpdateMethod string
+	// Update and UpdateMethods, when set, name the operations (e.g. PUT and PATCH of
+	// "/products/1") that take a body like Create's.
+	Update        string
+	UpdateMethods []string
 }
 
 // raw builds a request; headers are "Name: value" lines. Host and Content-Length are added
@@ -300,10 +302,12 @@ func Hostile(tg Target) []Request {
 	add("lower-case method", true, raw("post", tg.Create, []string{jsonCT}, tg.Valid))
 	add("binary garbage", false, []byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"))
 
-	if tg.Update != "" {
-		add("update with trailing data", true, raw(tg.UpdateMethod, tg.Update, []string{jsonCT}, tg.Valid+`{"x":1}`))
-		add("update with escaped NUL", true, raw(tg.UpdateMethod, tg.Update, []string{jsonCT}, tg.WithString(`\u0000`)))
-		add("update with invalid UTF-8", true, raw(tg.UpdateMethod, tg.Update, []string{jsonCT}, tg.WithString("\xff")))
+	for _, m := range tg.UpdateMethods {
+		add(m+" with trailing data", true, raw(m, tg.Update, []string{jsonCT}, tg.Valid+`{"x":1}`))
+		add(m+" with trailing garbage", true, raw(m, tg.Update, []string{jsonCT}, tg.Valid+` xyz`))
+		add(m+" with escaped NUL", true, raw(m, tg.Update, []string{jsonCT}, tg.WithString(`\u0000`)))
+		add(m+" with invalid UTF-8", true, raw(m, tg.Update, []string{jsonCT}, tg.WithString("\xff")))
+		add(m+" with a duplicate member", true, raw(m, tg.Update, []string{jsonCT}, tg.Duplicate))
 	}
 	return out
 }
