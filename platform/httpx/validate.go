@@ -14,6 +14,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
+
+	"github.com/shopworks/shop/platform/strictjson"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted (413 above it).
@@ -114,11 +116,12 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// strictBody reads the JSON body of an operation that takes one and applies CheckJSON. It
+// strictBody reads the JSON body of an operation that takes one and applies strictjson.Check
+// (one value, valid UTF-8, no control characters, no duplicate members; see that package). It
 // returns the field errors to report with the spec's, or the problem that ends the request (a
 // syntax error, a body too large or unreadable). The body is put back for the spec validation
 // and the handler, which therefore decode exactly the bytes that were checked.
-func strictBody(r *http.Request, route *routers.Route) (JSONFieldErrors, *Problem) {
+func strictBody(r *http.Request, route *routers.Route) ([]FieldError, *Problem) {
 	if route.Operation.RequestBody == nil || r.Body == nil || r.Body == http.NoBody || !isJSONMediaType(r.Header.Get("Content-Type")) {
 		return nil, nil // no body to check, or a wrong content type that the spec validation answers (415)
 	}
@@ -137,15 +140,19 @@ func strictBody(r *http.Request, route *routers.Route) (JSONFieldErrors, *Proble
 		return nil, nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	err = CheckJSON(body)
-	var fields JSONFieldErrors
+	err = strictjson.Check(body)
+	var faults strictjson.FieldErrors
 	switch {
 	case err == nil:
 		return nil, nil
-	case errors.As(err, &fields):
+	case errors.As(err, &faults):
+		fields := make([]FieldError, len(faults))
+		for i, f := range faults {
+			fields[i] = FieldError{Field: f.Path, Message: f.Message}
+		}
 		return fields, nil
 	default:
-		return nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", upperFirst(strings.TrimPrefix(err.Error(), ErrMalformedJSON.Error()+": "))+".")
+		return nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", upperFirst(strings.TrimPrefix(err.Error(), strictjson.ErrMalformed.Error()+": "))+".")
 	}
 }
 

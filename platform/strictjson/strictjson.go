@@ -1,4 +1,23 @@
-package httpx
+// Package strictjson owns the rules every JSON document from the wire meets before anything
+// decodes it — HTTP request bodies (platform/httpx) and message bodies (platform/eventschema) —
+// and their one-pass check.
+//
+// encoding/json (used by kin-openapi, by the generated handlers and by the consumers) is lenient
+// in ways that let a sender smuggle data past a schema: it stops at the end of the first value
+// (so `{…}{"x":1}` and `{…} xyz` pass), replaces invalid UTF-8 and unpaired surrogate escapes
+// with U+FFFD, lets the last of two equal member names win, and accepts control characters
+// written as escapes (`"a\u0000b"`). Check therefore holds the bytes to these rules first:
+//
+//   - exactly one JSON value (whitespace around it is fine), nested at most MaxDepth deep;
+//   - valid UTF-8, and every \u escape a real character (no unpaired surrogate);
+//   - no control character — Unicode category Cc: U+0000–U+001F, U+007F–U+009F — in any
+//     string, member names included, whether raw or escaped (so no NUL, tab or newline either:
+//     no field of the services' APIs or events is multi-line text);
+//   - no member name twice in one object.
+//
+// Breaking one of the first two is a syntax error (ErrMalformed); the last two name the member
+// (FieldErrors).
+package strictjson
 
 import (
 	"bytes"
@@ -11,50 +30,41 @@ import (
 	"unicode/utf8"
 )
 
-// The rules every JSON request body meets before the spec validation sees it. encoding/json (used
-// by kin-openapi and by the generated handlers) is lenient in ways that let a client smuggle data
-// past the spec: it stops at the end of the first value (so `{…}{"x":1}` and `{…} xyz` pass),
-// replaces invalid UTF-8 and unpaired surrogate escapes with U+FFFD, lets the last of two equal
-// member names win, and accepts control characters written as escapes (`"a\u0000b"`). The
-// body is therefore checked once here, in one pass over the bytes, and rejected with a problem:
-//
-//   - exactly one JSON value (whitespace around it is fine), nested at most MaxJSONDepth deep;
-//   - valid UTF-8, and every \u escape a real character (no unpaired surrogate);
-//   - no control character — Unicode category Cc: U+0000–U+001F, U+007F–U+009F — in any
-//     string, member names included, whether raw or escaped (so no NUL, tab or newline either:
-//     no field of the services' APIs is multi-line text);
-//   - no member name twice in one object.
-//
-// The first three are syntax (400 BAD_JSON); the last two name the field (400 VALIDATION_FAILED).
+// MaxDepth bounds the nesting of a document: the APIs' bodies and the events are flat
+// objects, so anything deeper is hostile, and a bound keeps the walk cheap.
+const MaxDepth = 32
 
-// MaxJSONDepth bounds the nesting of a request body: the APIs' bodies are flat objects, so
-// anything deeper is hostile, and a bound keeps the walk cheap.
-const MaxJSONDepth = 32
+// maxFaults bounds the field errors reported for one document.
+const maxFaults = 20
 
-// maxStrictFieldErrors bounds the field errors reported for one body.
-const maxStrictFieldErrors = 20
+// ErrMalformed is wrapped by every syntax error Check returns.
+var ErrMalformed = errors.New("malformed JSON")
 
-// ErrMalformedJSON is wrapped by every syntax error CheckJSON returns.
-var ErrMalformedJSON = errors.New("malformed JSON")
-
-// JSONFieldErrors is CheckJSON's error for a syntactically valid body whose strings or members
-// break the rules; it lists every offending field.
-type JSONFieldErrors []FieldError
-
-func (e JSONFieldErrors) Error() string {
-	parts := make([]string, len(e))
-	for i, f := range e {
-		parts[i] = f.Field + ": " + f.Message
-	}
-	return "invalid JSON strings: " + strings.Join(parts, "; ")
+// Fault names one offending member: its path ("name", "items.2.name"; "body" for the top level)
+// and what is wrong with it.
+type Fault struct {
+	Path    string
+	Message string
 }
 
-// CheckJSON reports why body is not exactly one strict JSON value (the rules above): nil when it
-// is, an error wrapping ErrMalformedJSON for a syntax error, or JSONFieldErrors. It does not
-// allocate for a valid body.
-func CheckJSON(body []byte) error {
+// FieldErrors is Check's error for a syntactically valid document whose strings or members
+// break the rules; it lists every offending member.
+type FieldErrors []Fault
+
+func (e FieldErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, f := range e {
+		parts[i] = f.Path + " " + f.Message
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Check reports why body is not exactly one strict JSON value (the rules above): nil when it is,
+// an error wrapping ErrMalformed for a syntax error, or FieldErrors. It does not allocate for a
+// valid body.
+func Check(body []byte) error {
 	if !utf8.Valid(body) {
-		return fmt.Errorf("%w: the body is not valid UTF-8 (at byte %d)", ErrMalformedJSON, firstInvalidUTF8(body))
+		return fmt.Errorf("%w: the body is not valid UTF-8 (at byte %d)", ErrMalformed, firstInvalidUTF8(body))
 	}
 	if !json.Valid(body) {
 		return syntaxError(body)
@@ -62,10 +72,10 @@ func CheckJSON(body []byte) error {
 	w := jsonWalker{b: body}
 	w.walk()
 	if w.tooDeep {
-		return fmt.Errorf("%w: nested deeper than %d levels", ErrMalformedJSON, MaxJSONDepth)
+		return fmt.Errorf("%w: nested deeper than %d levels", ErrMalformed, MaxDepth)
 	}
 	if len(w.faults) > 0 {
-		return JSONFieldErrors(w.faults)
+		return FieldErrors(w.faults)
 	}
 	return nil
 }
@@ -77,15 +87,15 @@ func syntaxError(body []byte) error {
 	var first json.RawMessage
 	if err := dec.Decode(&first); err != nil {
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: the body is empty", ErrMalformedJSON)
+			return fmt.Errorf("%w: the body is empty", ErrMalformed)
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return fmt.Errorf("%w: %s (at byte %d)", ErrMalformedJSON, strings.TrimPrefix(se.Error(), "json: "), se.Offset)
+			return fmt.Errorf("%w: %s (at byte %d)", ErrMalformed, strings.TrimPrefix(se.Error(), "json: "), se.Offset)
 		}
-		return fmt.Errorf("%w: %s", ErrMalformedJSON, cleanMessage(err.Error()))
+		return fmt.Errorf("%w: %s", ErrMalformed, strings.TrimPrefix(err.Error(), "json: "))
 	}
-	return fmt.Errorf("%w: data after the JSON value (at byte %d); send exactly one value", ErrMalformedJSON, dec.InputOffset())
+	return fmt.Errorf("%w: data after the JSON value (at byte %d); send exactly one value", ErrMalformed, dec.InputOffset())
 }
 
 func firstInvalidUTF8(b []byte) int {
@@ -123,11 +133,11 @@ type jsonWalker struct {
 	b       []byte
 	i       int
 	depth   int
-	stack   [MaxJSONDepth]frame
+	stack   [MaxDepth]frame
 	nnames  int32
 	names   [24]span // member names of the open objects; more spill into extra
 	extra   []span
-	faults  []FieldError
+	faults  []Fault
 	tooDeep bool
 }
 
@@ -148,10 +158,10 @@ func (w *jsonWalker) addName(s span) {
 }
 
 func (w *jsonWalker) walk() {
-	for w.i < len(w.b) && !w.tooDeep && len(w.faults) < maxStrictFieldErrors {
+	for w.i < len(w.b) && !w.tooDeep && len(w.faults) < maxFaults {
 		switch c := w.b[w.i]; c {
 		case '{', '[':
-			if w.depth == MaxJSONDepth {
+			if w.depth == MaxDepth {
 				w.tooDeep = true
 				return
 			}
@@ -235,7 +245,7 @@ func (w *jsonWalker) sameName(a, b span) bool {
 	return as == bs
 }
 
-// path names the position in the innermost depth containers as the problem's field: member
+// path names the position in the innermost depth containers: member
 // names and array indexes joined with dots ("name", "items.2.name"); "body" for the top level.
 func (w *jsonWalker) path(depth int) string {
 	var parts []string
@@ -257,7 +267,7 @@ func (w *jsonWalker) path(depth int) string {
 }
 
 func (w *jsonWalker) fault(field, msg string) {
-	w.faults = append(w.faults, FieldError{Field: field, Message: msg})
+	w.faults = append(w.faults, Fault{Path: field, Message: msg})
 }
 
 // msgControl is the message for a control character in a string value.

@@ -1,4 +1,4 @@
-package httpx_test
+package strictjson_test
 
 import (
 	"bytes"
@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/strictjson"
 )
 
-func TestCheckJSON(t *testing.T) {
+func TestCheck(t *testing.T) {
 	ok := []string{
 		`{"name":"a","price":1,"qty":1}`,
 		" \t\r\n{\"a\":[1,2,{\"b\":null}]} \n",
@@ -23,10 +23,10 @@ func TestCheckJSON(t *testing.T) {
 		`{"a":{"x":1},"b":{"x":2}}`, // the same name in two objects
 		`[{"a":1},{"a":1}]`,
 		`"just a string"`, `0`, `-1.5e+300`, `true`, `null`, `[]`, `{}`,
-		strings.Repeat("[", httpx.MaxJSONDepth) + strings.Repeat("]", httpx.MaxJSONDepth),
+		strings.Repeat("[", strictjson.MaxDepth) + strings.Repeat("]", strictjson.MaxDepth),
 	}
 	for _, body := range ok {
-		assert.NoError(t, httpx.CheckJSON([]byte(body)), body)
+		assert.NoError(t, strictjson.Check([]byte(body)), body)
 	}
 
 	malformed := map[string]string{
@@ -36,47 +36,47 @@ func TestCheckJSON(t *testing.T) {
 		"{\"a\":\"\xff\"}": "not valid UTF-8 (at byte 6)",
 		"":                 "the body is empty",
 		" ":                "the body is empty",
-		strings.Repeat("[", httpx.MaxJSONDepth+1) + strings.Repeat("]", httpx.MaxJSONDepth+1): "nested deeper than 32 levels",
+		strings.Repeat("[", strictjson.MaxDepth+1) + strings.Repeat("]", strictjson.MaxDepth+1): "nested deeper than 32 levels",
 		`{"a":"\x"}`: "invalid character 'x' in string escape code",
 	}
 	for body, want := range malformed {
-		err := httpx.CheckJSON([]byte(body))
-		require.ErrorIs(t, err, httpx.ErrMalformedJSON, body)
+		err := strictjson.Check([]byte(body))
+		require.ErrorIs(t, err, strictjson.ErrMalformed, body)
 		assert.Contains(t, err.Error(), want, "%q", body)
 	}
 
-	fields := map[string][]httpx.FieldError{
-		`{"name":"a\u0000b"}`:               {{Field: "name", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
-		`{"a":[{"b":"x"},{"b":"\n"}]}`:      {{Field: "a.1.b", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
-		`["ok","\u0085"]`:                   {{Field: "1", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
-		`"\t"`:                              {{Field: "body", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
-		`{"s":"\ud800"}`:                    {{Field: "s", Message: "has an unpaired UTF-16 surrogate escape"}},
-		`{"s":"\udc00\ud800"}`:              {{Field: "s", Message: "has an unpaired UTF-16 surrogate escape"}},
-		`{"qty":1,"qty":2}`:                 {{Field: "qty", Message: "appears more than once in the object"}},
-		`{"qty":1,"q\u0074y":2}`:            {{Field: "qty", Message: "appears more than once in the object"}},
-		`{"o":{"a\u0000":1}}`:               {{Field: "o", Message: `member name "a\x00" must not contain control characters (U+0000–U+001F, U+007F–U+009F)`}},
-		`{"a":"\u0001","b":"\u007f","a":1}`: {{Field: "a", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}, {Field: "b", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}, {Field: "a", Message: "appears more than once in the object"}},
-		"{\"raw DEL\":\"a\x7fb\"}":          {{Field: "raw DEL", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
-		"{\"raw C1\":\"a\xc2\x9fb\"}":       {{Field: "raw C1", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
+	fields := map[string][]strictjson.Fault{
+		`{"name":"a\u0000b"}`:               {{Path: "name", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
+		`{"a":[{"b":"x"},{"b":"\n"}]}`:      {{Path: "a.1.b", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
+		`["ok","\u0085"]`:                   {{Path: "1", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
+		`"\t"`:                              {{Path: "body", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
+		`{"s":"\ud800"}`:                    {{Path: "s", Message: "has an unpaired UTF-16 surrogate escape"}},
+		`{"s":"\udc00\ud800"}`:              {{Path: "s", Message: "has an unpaired UTF-16 surrogate escape"}},
+		`{"qty":1,"qty":2}`:                 {{Path: "qty", Message: "appears more than once in the object"}},
+		`{"qty":1,"q\u0074y":2}`:            {{Path: "qty", Message: "appears more than once in the object"}},
+		`{"o":{"a\u0000":1}}`:               {{Path: "o", Message: `member name "a\x00" must not contain control characters (U+0000–U+001F, U+007F–U+009F)`}},
+		`{"a":"\u0001","b":"\u007f","a":1}`: {{Path: "a", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}, {Path: "b", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}, {Path: "a", Message: "appears more than once in the object"}},
+		"{\"raw DEL\":\"a\x7fb\"}":          {{Path: "raw DEL", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
+		"{\"raw C1\":\"a\xc2\x9fb\"}":       {{Path: "raw C1", Message: "must not contain control characters (U+0000–U+001F, U+007F–U+009F)"}},
 		`{"not C1":"\u00a0 \u0100 \u2028"}`: nil,
 		"{\"not C1 either\":\"\xc3\x85\"}":  nil, // Å: 0xC3 0x85, the 0x85 is a continuation byte
 	}
 	for body, want := range fields {
-		err := httpx.CheckJSON([]byte(body))
+		err := strictjson.Check([]byte(body))
 		if want == nil {
 			assert.NoError(t, err, body)
 			continue
 		}
-		var got httpx.JSONFieldErrors
+		var got strictjson.FieldErrors
 		require.True(t, errors.As(err, &got), "%s: %v", body, err)
-		assert.Equal(t, want, []httpx.FieldError(got), body)
+		assert.Equal(t, want, []strictjson.Fault(got), body)
 	}
 }
 
-// FuzzCheckJSON holds CheckJSON to its promise against encoding/json: whatever it accepts is one
+// FuzzCheck holds CheckJSON to its promise against encoding/json: whatever it accepts is one
 // valid JSON value in valid UTF-8 whose decoded strings have no control character and no
 // U+FFFD that was not in the input; whatever json.Valid refuses, it refuses too.
-func FuzzCheckJSON(f *testing.F) {
+func FuzzCheck(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"a","price":1,"qty":1}`, `{"a":1}{"b":2}`, `{"a":"\u0000"}`, `{"a":"\ud800"}`,
 		`{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `[[[[[]]]]]`, `"\ud83d\ude00"`, `{"a":"\u00e9","b":[1,{"c":"\t"}]}`,
@@ -85,15 +85,15 @@ func FuzzCheckJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		err := httpx.CheckJSON(body)
+		err := strictjson.Check(body)
 		if !json.Valid(body) || !utf8.Valid(body) {
-			if !errors.Is(err, httpx.ErrMalformedJSON) {
-				t.Fatalf("%q: json.Valid=%v utf8.Valid=%v but CheckJSON said %v", body, json.Valid(body), utf8.Valid(body), err)
+			if !errors.Is(err, strictjson.ErrMalformed) {
+				t.Fatalf("%q: json.Valid=%v utf8.Valid=%v but Check said %v", body, json.Valid(body), utf8.Valid(body), err)
 			}
 			return
 		}
 		if err != nil {
-			var fe httpx.JSONFieldErrors
+			var fe strictjson.FieldErrors
 			if !errors.As(err, &fe) && !strings.Contains(err.Error(), "nested deeper") {
 				t.Fatalf("%q: valid JSON refused for an unexpected reason: %v", body, err)
 			}
@@ -133,14 +133,14 @@ func FuzzCheckJSON(f *testing.F) {
 	})
 }
 
-func BenchmarkCheckJSON(b *testing.B) {
+func BenchmarkCheck(b *testing.B) {
 	for _, body := range []string{`{"productId":26,"qty":2}`, `{"name":"BFF Test – Käse","price":1000.5,"qty":50}`} {
 		b.Run(body, func(b *testing.B) {
 			raw := []byte(body)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(raw)))
 			for b.Loop() {
-				if err := httpx.CheckJSON(raw); err != nil {
+				if err := strictjson.Check(raw); err != nil {
 					b.Fatal(err)
 				}
 			}
