@@ -4,8 +4,16 @@
 package events
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/shopworks/shop/clients/money"
 )
@@ -48,7 +56,7 @@ func (e StockRejectedReason) Valid() bool {
 // Example: 0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10
 type EventID = openapi_types.UUID
 
-// Money An exact amount with at most two decimals.
+// Money An exact amount with at most two decimals; prices and totals are at least 0.01.
 //
 // Example: 2000
 type Money = money.Amount
@@ -76,12 +84,12 @@ type OrderCreated struct {
 	// Status Example: PENDING
 	Status *OrderCreatedStatus `json:"status,omitempty"`
 
-	// TotalPrice An exact amount with at most two decimals.
+	// TotalPrice An exact amount with at most two decimals; prices and totals are at least 0.01.
 	//
 	// Example: 2000
 	TotalPrice Money `json:"totalPrice"`
 
-	// UnitPrice An exact amount with at most two decimals.
+	// UnitPrice An exact amount with at most two decimals; prices and totals are at least 0.01.
 	//
 	// Example: 2000
 	UnitPrice *Money `json:"unitPrice,omitempty"`
@@ -114,7 +122,7 @@ type ProductUpdated struct {
 	// Name Example: BFF Test
 	Name string `json:"name"`
 
-	// Price An exact amount with at most two decimals.
+	// Price An exact amount with at most two decimals; prices and totals are at least 0.01.
 	//
 	// Example: 2000
 	Price Money `json:"price"`
@@ -178,4 +186,120 @@ type StockReserved struct {
 
 	// ReservedAt Example: 2026-11-25T10:00:00.050Z
 	ReservedAt time.Time `json:"reservedAt"`
+}
+
+// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
+// Stored as a slice of fixed-width chunks rather than one concatenated
+// const string: with thousands of chunks the chained `+` fold is several
+// times slower for the Go compiler than parsing a slice literal.
+var swaggerSpec = []string{
+	"7Jdvb9u2E8ffyoG/H9AVkGTJadLEeZTlz2BsddzGebK2iGnxZHORSIU8JTEKv/eBovxHiZE1SwYU2II8",
+	"oCTyePze5+7MbyzVRakVKrKs943ZdIYFr4ent6iof+KGAm1qZElSK9Zjl0reVAglGkA35xB4bjXQDOHo",
+	"w8chjAu0lk/xSopxBMda2apAY0GgqMpcppwQtAJJoI0buIXaCDQgRcQChve8KHNkPRZP9rJE7GK4L7o8",
+	"fJcmGB7w3ffhTvYeu5MkPRBJzAKWaVNwYj1WVVKwgNG8dKstGammbBGwD1rh/PFBjhTgPU8JeKErRXAn",
+	"aQacoNCWgO40CExlwXN7CKWRKVrgSgBp4rkFbtDNzZFbgjiKk5br3TiOA1bwe1lUBesdtP6ig/2AFVL5",
+	"b27tymdVFRM0LGD34VSHzcvCuR8d1U5ufgplUWpD7mAlpxnrsamkWTWJUl107EyXd9pc23rUSXPpYtyp",
+	"bbHFImDnTvJjg5xQbNXGx+SOW7CkDQrgFsbD08FJf/DLOILRDCGTxhJk8tYNMRdeFh9QOZWK52DR3MoU",
+	"31go+TzXXBx+UQ0g1iuuVT4HmmmL9WpLMs+hNDpFa1HATxvcCJjMYVw71hfjt9EXxQJWGl2iIYk1tqk/",
+	"0VEtyxqlbtzdC5Mk7O6OkrgXu/8ojuPfN/ERnDAkWeA2hmrU+7VS/zeYsR77X2edO50mcTrLrFkErHGz",
+	"5UfiYr3aUCrae8c2WFiDIBXhFI2zUxotqpQeWOruPdvQDc3bJtoWdrpsA9kk9gg/adESp6qWHZWb9Jk1",
+	"fLCvm3m8fLlF1jqbhi67/kpZn8SLgFVK0nNWLAJm8KaSxnH+eRWWTWG9Ni1vgg2Svq4c15M/MCXnxdAv",
+	"PsEcmwTiQkiXPc7CmsiM5xaDh9kFzd51eglv49CVxJQrUBpyraZoYNJURqwLYxv0ZtUPAPorAfogTks/",
+	"2nFan/qJoFyWgr80KE30XY9KZ1xNXSVSvMDA9wL33pJOr98+jszzFXSG22H8+ewMRmjJp+RvqKauwHeb",
+	"lFw+J1viVz4rmf6x4vJuf1t1WTW9bSYqH7ZXJvq7sKoDsNRuWQ3W/mxj7cJF/xO6x2ej1mwdNs0RUl3l",
+	"ApQmMOje+R5a8wWZNuufSK8B27+gLxnk1gm97kv9wcXl2Vn/uH86GF1djM6Pf2UBG346P7k8Hl0NzkdX",
+	"Z+eXg5N229q65lG+mQaB78J29+XYPtW/mnO3nHqC3Rq1l7JLWl/D+IbmY3Cd2YLOal6beW/sfxy/gOOC",
+	"SyXV9CNtub+MtqjMM0Kvs68k3M1tXU3+RmFuitIPgvjKl8dkO5NSZfqxVkN/+YCGIzCYoUGV+itFvbWN",
+	"5rzInVYkqT6fuzn5b8vLi2UBu0VjvdEkiqO4RrFExUvJemwniqMd5zinmeN6sfgzAAD//w==",
+}
+
+// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
+// after base64-decoding and flate-decompressing the embedded blob.
+func decodeSpec() ([]byte, error) {
+	encoded := strings.Join(swaggerSpec, "")
+	compressed, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
+	}
+	zr := flate.NewReader(bytes.NewReader(compressed))
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(zr); err != nil {
+		return nil, fmt.Errorf("read flate: %w", err)
+	}
+	if err := zr.Close(); err != nil {
+		return nil, fmt.Errorf("close flate reader: %w", err)
+	}
+
+	return buf.Bytes(), nil
+}
+
+var rawSpec = decodeSpecCached()
+
+// a naive cache of the decoded OpenAPI spec
+func decodeSpecCached() func() ([]byte, error) {
+	data, err := decodeSpec()
+	return func() ([]byte, error) {
+		return data, err
+	}
+}
+
+// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
+func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
+	res := make(map[string]func() ([]byte, error))
+	if len(pathToFile) > 0 {
+		res[pathToFile] = rawSpec
+	}
+
+	return res
+}
+
+// GetSpec returns the OpenAPI specification corresponding to the generated
+// code in this file. External references in the spec are resolved through
+// PathToRawSpec; externally-referenced files must be embedded in their
+// corresponding Go packages (via the import-mapping feature). URL-based
+// external refs are not supported.
+func GetSpec() (swagger *openapi3.T, err error) {
+	resolvePath := PathToRawSpec("")
+
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = true
+	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
+		pathToFile := url.String()
+		pathToFile = path.Clean(pathToFile)
+		getSpec, ok := resolvePath[pathToFile]
+		if !ok {
+			err1 := fmt.Errorf("path not found: %s", pathToFile)
+			return nil, err1
+		}
+		return getSpec()
+	}
+	var specData []byte
+	specData, err = rawSpec()
+	if err != nil {
+		return
+	}
+	swagger, err = loader.LoadFromData(specData)
+	if err != nil {
+		return
+	}
+	return
+}
+
+// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
+// specification: decompressed but not unmarshaled. External references
+// are not resolved here; the bytes are the spec exactly as embedded by
+// codegen. The result is cached at package init time, so repeated calls
+// are cheap.
+func GetSpecJSON() ([]byte, error) {
+	return rawSpec()
+}
+
+// GetSwagger returns the OpenAPI specification corresponding to the
+// generated code in this file.
+//
+// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
+// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
+// backwards compatibility.
+func GetSwagger() (*openapi3.T, error) {
+	return GetSpec()
 }
