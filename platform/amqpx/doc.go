@@ -36,7 +36,7 @@
 // queue's x-delivery-limit catches the remaining case, a message that crashes the process
 // every time: the broker itself dead-letters it after deliveryLimit redeliveries.
 //
-// Exclusive consumers (cache-invalidation broadcasts) get a per-replica auto-delete queue and no
-// DLQ: a message still failing after the retries is dropped with an error log, because the next
-// write or the cache TTL repairs what it would have done.
+// Exclusive consumers (cache-invalidation broadcasts) get a per-replica auto-delete queue; what
+// they give up on goes, the same way, to [ConsumerSpec.DeadLetterQueue], one durable queue shared
+// by the replicas (a per-replica DLQ would vanish with the replica or pile up after it).
 package amqpx

@@ -177,6 +177,9 @@ func (c Config) LogValue() slog.Value {
 // StockResultsQueue is the durable queue of stock.reserved / stock.rejected.
 func (c Config) StockResultsQueue() string { return c.QueuePrefix + events.QueueStockResults }
 
+// ProductChangesDLQ is where the per-replica product.* queues dead-letter, shared by the replicas.
+func (c Config) ProductChangesDLQ() string { return c.QueuePrefix + events.QueueProductChangesDLQ }
+
 // OrderCreatedQueue is product-service's queue, declared here too so that an order.created
 // published before product-service ever started is kept, not dropped as unroutable.
 func (c Config) OrderCreatedQueue() string { return c.QueuePrefix + events.QueueOrderCreated }
