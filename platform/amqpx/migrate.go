@@ -126,12 +126,9 @@ func withMigrationLock(conn *amqp.Connection, queue string, log *slog.Logger, fn
 	return fn()
 }
 
-// bindQueue binds the durable queue and its DLQ, as declareConsumerTopology does.
+// bindQueue binds the durable queue and its DLQ (the exchanges exist).
 func bindQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec) error {
 	return withChannel(conn, func(ch *amqp.Channel) error {
-		if err := declareExchanges(ch, cfg); err != nil {
-			return err
-		}
 		if err := ch.QueueBind(spec.DeadLetterQueue, spec.DeadLetterQueue, cfg.dlx(), false, nil); err != nil {
 			return fmt.Errorf("bind %q to %q: %w", spec.DeadLetterQueue, cfg.dlx(), err)
 		}
@@ -147,9 +144,6 @@ func migrateQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec, args amq
 		return fmt.Errorf("migrate %q: %w", q, err)
 	}
 	err := withChannel(conn, func(ch *amqp.Channel) error {
-		if err := declareExchanges(ch, cfg); err != nil {
-			return err
-		}
 		if err := bindAll(ch, h, cfg.Exchange, spec.Bindings); err != nil {
 			return err
 		}

@@ -19,13 +19,23 @@ const deliveryLimit = 20
 // dlqName is the dead-letter queue of queue, also its routing key on the dlx.
 func dlqName(queue string) string { return queue + ".dlq" }
 
-// declareExchanges declares the topic exchange and its direct dead-letter exchange, both durable.
-func declareExchanges(ch *amqp.Channel, cfg Config) error {
-	if err := ch.ExchangeDeclare(cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %q: %w", cfg.Exchange, err)
-	}
-	if err := ch.ExchangeDeclare(cfg.dlx(), amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %q: %w", cfg.dlx(), err)
+// ensureExchanges makes sure the topic exchange and its direct dead-letter exchange exist, both
+// durable. It looks before it declares: a broker set up from infra/rabbitmq/definitions.json has
+// them already, and then the services' users need no configure permission on the shared
+// exchanges (which would let them delete them); on a bare broker they are declared.
+func ensureExchanges(conn *amqp.Connection, cfg Config) error {
+	for _, x := range []struct{ name, kind string }{{cfg.Exchange, amqp.ExchangeTopic}, {cfg.dlx(), amqp.ExchangeDirect}} {
+		err := withChannel(conn, func(ch *amqp.Channel) error {
+			return ch.ExchangeDeclarePassive(x.name, x.kind, true, false, false, false, nil)
+		})
+		if isNotFound(err) {
+			err = withChannel(conn, func(ch *amqp.Channel) error {
+				return ch.ExchangeDeclare(x.name, x.kind, true, false, false, false, nil)
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("declare exchange %q: %w", x.name, err)
+		}
 	}
 	return nil
 }
@@ -39,6 +49,9 @@ func declareExchanges(ch *amqp.Channel, cfg Config) error {
 // which a service also runs for a queue another service consumes) only makes sure it exists and
 // is bound, which is all it needs, and leaves the migration to the owner.
 func declareConsumerTopology(conn *amqp.Connection, cfg Config, spec ConsumerSpec, owner bool, log *slog.Logger) (string, error) {
+	if err := ensureExchanges(conn, cfg); err != nil {
+		return "", err
+	}
 	dlq := spec.DeadLetterQueue
 	if err := declareOrKeep(conn, dlq, log); err != nil {
 		return "", err
@@ -49,9 +62,6 @@ func declareConsumerTopology(conn *amqp.Connection, cfg Config, spec ConsumerSpe
 		// republished to the shared durable DLQ declared above, so they need no queue arguments.
 		var name string
 		err := withChannel(conn, func(ch *amqp.Channel) error {
-			if err := declareExchanges(ch, cfg); err != nil {
-				return err
-			}
 			if err := ch.QueueBind(dlq, dlq, cfg.dlx(), false, nil); err != nil {
 				return fmt.Errorf("bind %q to %q: %w", dlq, cfg.dlx(), err)
 			}
