@@ -48,5 +48,5 @@
 // renamed exchange changes x-dead-letter-exchange) would be refused with 406 PRECONDITION_FAILED.
 // The consumer that owns the queue migrates it at start instead — moves its messages through a
 // holding queue, recreates it, moves them back — under a lock so that replicas take turns and
-// resumably after a crash; see migrate.go and docs/adr/0008-queue-migration.md.
+// resumably after a crash; see migrate.go and docs/adr/0009-queue-migration.md.
 package amqpx

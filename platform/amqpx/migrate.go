@@ -13,7 +13,7 @@ import (
 // A queue's arguments cannot change: once Q exists with x-dead-letter-exchange "orders.dlx", a
 // declaration with "shop.dlx" (AMQP_EXCHANGE renamed) or with another x-delivery-limit or type is
 // refused with 406 PRECONDITION_FAILED. The consumer that owns Q therefore migrates it at start,
-// with nothing but AMQP and without losing a message (docs/adr/0008-queue-migration.md), holding
+// with nothing but AMQP and without losing a message (docs/adr/0009-queue-migration.md), holding
 // a lock so that replicas starting together take turns:
 //
 //  1. declare the holding queue Q.migrating and bind it like Q on the exchange: our events land
@@ -139,7 +139,7 @@ func bindQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec) error {
 func migrateQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec, args amqp.Table, log *slog.Logger) error {
 	q, h := spec.Queue, holdingQueue(spec.Queue)
 	log = log.With("queue", q, "holding_queue", h)
-	log.Warn("queue exists with other arguments than configured; migrating it (ADR 0008)")
+	log.Warn("queue exists with other arguments than configured; migrating it (ADR 0009)")
 	if err := declareOrKeep(conn, h, log); err != nil {
 		return fmt.Errorf("migrate %q: %w", q, err)
 	}
