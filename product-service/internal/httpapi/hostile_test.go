@@ -7,14 +7,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/httpx/httpxtest"
-	"github.com/shopworks/shop/platform/testkit"
 )
 
 // TestHostileRequestsChangeNothing sends the platform's catalogue of hostile requests to the
 // real product-service handler, served like production: each is a 4xx problem, none writes.
 func TestHostileRequestsChangeNothing(t *testing.T) {
-	rdb, prefix := testkit.Redis(t)
-	f := newFixture(t, rdb, prefix)
+	f := newFixture(t)
 	resp, p := f.do(t, "POST", "/products", `{"name":"target","price":10,"qty":5}`)
 	require.Equal(t, 201, resp.StatusCode)
 	item := fmt.Sprintf("/products/%v", p["id"])
@@ -44,7 +42,7 @@ func (f *fixture) tables(t testing.TB) string {
 		"SELECT CONCAT_WS('|', COUNT(*), COALESCE(MAX(id), 0)) FROM outbox",
 		"SELECT CONCAT_WS('|', COUNT(*)) FROM processed_orders",
 	} {
-		rows, err := f.db.Query(q)
+		rows, err := f.DB.Query(q)
 		require.NoError(t, err)
 		for rows.Next() {
 			var s string
