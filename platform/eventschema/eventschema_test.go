@@ -213,3 +213,29 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// FuzzDecode: no body makes Decode panic, and whatever it accepts keeps the domain's rules.
+func FuzzDecode(f *testing.F) {
+	v, err := eventschema.New()
+	require.NoError(f, err)
+	for _, s := range []string{validOrderCreated, legacyOrderCreated, validProduct, `{}`, `{"qty":-1}`, validOrderCreated + `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var o events.OrderCreated
+		if err := v.Decode(body, &o); err == nil {
+			if o.OrderId < 1 || o.ProductId < 1 || o.Qty < 1 || o.Qty > 10000 || o.TotalPrice.Cents() < 1 ||
+				(o.UnitPrice != nil && o.UnitPrice.Cents() < 1) || o.CreatedAt.IsZero() {
+				t.Fatalf("accepted an order.created that breaks the rules: %s → %+v", body, o)
+			}
+		} else if !errors.Is(err, eventschema.ErrInvalid) {
+			t.Fatalf("refusal that is not ErrInvalid: %v", err)
+		}
+		var p events.ProductUpdated
+		if err := v.Decode(body, &p); err == nil {
+			if p.ProductId < 1 || p.Qty < 0 || p.Price.Cents() < 1 || p.Name == "" {
+				t.Fatalf("accepted a product.updated that breaks the rules: %s → %+v", body, p)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package amqpxtest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -51,6 +52,9 @@ func ImportUsers(t testing.TB, path string) Broker {
 	}
 	if err != nil {
 		testkit.Unavailable(t, "rabbitmqctl (to create users and a virtual host)", err)
+	}
+	if os.Geteuid() != 0 {
+		testkit.Unavailable(t, "rabbitmqctl (to create users and a virtual host)", errors.New("it needs root"))
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
