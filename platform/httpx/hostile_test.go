@@ -1,15 +1,18 @@
 package httpx_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/httpx/httpxtest"
+	"github.com/shopworks/shop/platform/strictjson"
 )
 
 // ProductTarget and OrderTarget aim the hostile catalogue at the two real specs.
@@ -128,4 +132,60 @@ func TestControlCharactersNameTheFieldWithTheSpecErrors(t *testing.T) {
 	assert.Len(t, fields, 2, "both the control character and the spec's error: %v", fields)
 	assert.Contains(t, strings.Join(fields, "\n"), "name: must not contain control characters")
 	assert.Contains(t, strings.Join(fields, "\n"), "price:")
+}
+
+// FuzzRawHTTP sends arbitrary bytes to the real server (the connection-level rewriting, the
+// router, the strict body rules, the spec validation): no answer is a 5xx, every 4xx is a problem
+// document, and no request whose body breaks the strict JSON rules reaches a handler.
+func FuzzRawHTTP(f *testing.F) {
+	doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join("..", "..", "api", "product-service.yaml"))
+	require.NoError(f, err)
+	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "fuzz", Spec: doc, Log: slog.New(slog.DiscardHandler)})
+	require.NoError(f, err)
+	var lenient atomic.Value
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			r.Method(method, path, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if body, _ := io.ReadAll(req.Body); len(body) > 0 && strictjson.Check(body) != nil {
+					lenient.Store(string(body))
+				}
+				w.WriteHeader(http.StatusNoContent)
+			}))
+		}
+	}
+	addr := httpxtest.Serve(f, r)
+	for _, req := range httpxtest.Hostile(productTarget) {
+		if len(req.Raw) < 4096 {
+			f.Add(req.Raw)
+		}
+	}
+	f.Add([]byte("POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n{\"name\":\"a\",\"price\":1,\"qty\":1}"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = conn.Write(raw)
+		_ = conn.(*net.TCPConn).CloseWrite() // the request ends here: nothing waits for a timeout
+		br := bufio.NewReader(conn)
+		for {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				break // no (further) answer: the server closed the connection
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 500 {
+				t.Fatalf("%q → %d: %s", raw, resp.StatusCode, body)
+			}
+			if resp.StatusCode >= 400 {
+				if _, why := httpxtest.CheckProblem(httpxtest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}); why != "" {
+					t.Fatalf("%q → %d: %s: %s", raw, resp.StatusCode, why, body)
+				}
+			}
+		}
+		if v := lenient.Load(); v != nil {
+			t.Fatalf("a body that breaks the strict JSON rules reached a handler: %q", v)
+		}
+	})
 }
