@@ -22,7 +22,8 @@ import (
 const DefaultMaxBodyBytes = 1 << 20
 
 // Validator checks every request against the OpenAPI document before a handler runs and answers a
-// problem listing every failing field at once. It finds the operation through chi's own routing
+// problem listing every failing field at once. A JSON body is first held to the strict rules of
+// platform/strictjson, and a query string must decode without loss. It finds the operation through chi's own routing
 // table (see docs/adr/0002-request-validation.md): the spec's paths are the router's patterns, so
 // there is one routing decision per request and `/products/{id}-with-orders` can never be taken
 // for `/products/{id}`.
