@@ -47,7 +47,7 @@ func newBrokerProbe(t *testing.T, s *stack) *brokerProbe {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = conn.Consume(cctx, amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"#"}, Prefetch: 100}, func(_ context.Context, d amqpx.Delivery) error {
+		_ = conn.Consume(cctx, amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"#"}, Prefetch: 100, DeadLetterQueue: s.queuePrefix + "e2e-probe.dlq"}, func(_ context.Context, d amqpx.Delivery) error {
 			var body map[string]any
 			if err := json.Unmarshal(d.Body, &body); err != nil {
 				return nil // the malformed message this test publishes on purpose

@@ -197,7 +197,7 @@ func (s *stack) queueNames() []string {
 	for _, q := range []string{events.QueueOrderCreated, events.QueueStockResults} {
 		out = append(out, s.queuePrefix+q, s.queuePrefix+q+".dlq")
 	}
-	return out
+	return append(out, s.queuePrefix+"order-service__product-changes.dlq", s.queuePrefix+"e2e-probe.dlq")
 }
 
 func (s *stack) deleteBrokerObjects(t testing.TB) {

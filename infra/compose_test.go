@@ -44,9 +44,10 @@ func TestComposeServices(t *testing.T) {
 
 	names := p.ServiceNames()
 	slices.Sort(names)
-	require.Equal(t, []string{"mysql", "order-service", "product-service", "rabbitmq", "redis"}, names)
+	require.Equal(t, []string{"mysql", "order-service", "product-service", "rabbitmq", "rabbitmq-users", "redis"}, names)
 
-	images := map[string]string{"mysql": "mysql:8.0", "redis": "redis:7-alpine", "rabbitmq": "rabbitmq:3.13-management"}
+	images := map[string]string{"mysql": "mysql:8.0", "redis": "redis:7-alpine", "rabbitmq": "rabbitmq:3.13-management",
+		"rabbitmq-users": "curlimages/curl:8.11.1"}
 	for name, image := range images {
 		assert.Equal(t, image, p.Services[name].Image, name)
 	}
@@ -60,6 +61,9 @@ func TestComposeServices(t *testing.T) {
 		"order-service":   {"CMD", "/order-service", "healthcheck"},
 	}
 	for name, s := range p.Services {
+		if name == oneShot {
+			continue
+		}
 		hc := s.HealthCheck
 		require.NotNil(t, hc, "%s: healthcheck", name)
 		assert.False(t, hc.Disable, name)
@@ -107,18 +111,26 @@ func TestComposeServices(t *testing.T) {
 	}
 }
 
+// oneShot is the compose service that runs once and exits: it imports the broker users.
+const oneShot = "rabbitmq-users"
+
 func TestComposeStartOrder(t *testing.T) {
 	p := loadCompose(t)
 	want := map[string][]string{
-		"product-service": {"mysql", "rabbitmq", "redis"},
-		"order-service":   {"mysql", "product-service", "rabbitmq", "redis"},
+		oneShot:           {"rabbitmq"},
+		"product-service": {"mysql", "rabbitmq", oneShot, "redis"},
+		"order-service":   {"mysql", "product-service", "rabbitmq", oneShot, "redis"},
 	}
 	for name, deps := range want {
 		s := p.Services[name]
 		var got []string
 		for dep, cfg := range s.DependsOn {
 			got = append(got, dep)
-			assert.Equal(t, types.ServiceConditionHealthy, cfg.Condition, "%s -> %s", name, dep)
+			want := types.ServiceConditionHealthy
+			if dep == oneShot {
+				want = types.ServiceConditionCompletedSuccessfully
+			}
+			assert.Equal(t, want, cfg.Condition, "%s -> %s", name, dep)
 			assert.True(t, cfg.Required, "%s -> %s", name, dep)
 		}
 		slices.Sort(got)
@@ -127,6 +139,23 @@ func TestComposeStartOrder(t *testing.T) {
 	for _, name := range []string{"mysql", "redis", "rabbitmq"} {
 		assert.Empty(t, p.Services[name].DependsOn, name)
 	}
+}
+
+// TestComposeImportsTheBrokerUsers: the one-shot service posts infra/rabbitmq/definitions.json
+// (the file make infra imports) to the management API, and fails when the import fails.
+func TestComposeImportsTheBrokerUsers(t *testing.T) {
+	p := loadCompose(t)
+	s := p.Services[oneShot]
+	assert.Equal(t, "no", s.Restart, "runs once")
+	require.Len(t, s.Volumes, 1)
+	assert.Equal(t, filepath.Join(infraDir(t), "rabbitmq", "definitions.json"), s.Volumes[0].Source)
+	assert.True(t, s.Volumes[0].ReadOnly)
+	cmd := strings.Join(s.Command, " ")
+	assert.Contains(t, cmd, "--data-binary @"+s.Volumes[0].Target)
+	assert.Contains(t, cmd, "http://rabbitmq:15672/api/definitions")
+	assert.Contains(t, cmd, "--fail-with-body", "a refused import fails the start of the services")
+	assert.Contains(t, cmd, "--user guest:guest", "the administrator of the rabbitmq service")
+	assert.Equal(t, "guest", *p.Services["rabbitmq"].Environment["RABBITMQ_DEFAULT_USER"])
 }
 
 func TestComposeServiceWiring(t *testing.T) {
@@ -179,6 +208,10 @@ func TestComposeServiceWiring(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "amqp", rabbit.Scheme)
 			assert.Equal(t, "rabbitmq:5672", rabbit.Host)
+			// Its own least-privilege broker user, as rabbitmq/definitions.json creates it.
+			brokerPass, _ := rabbit.User.Password()
+			assert.Equal(t, s.Name, rabbit.User.Username())
+			assert.Equal(t, brokerUsers(t)[s.Name], brokerPass)
 			assert.Equal(t, "redis://redis:6379/0", env["REDIS_URL"])
 			assert.Equal(t, "orders", env["AMQP_EXCHANGE"])
 		})

@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -33,6 +34,37 @@ var services = []serviceSpec{
 		SecretKeys: []string{"MYSQL_DSN", "RABBIT_URL"},
 		DBUser:     "order", DB: "orderdb",
 	},
+}
+
+// brokerUsers returns user -> password as infra/rabbitmq/definitions.json creates them, the one
+// source of the services' broker users (make infra, compose, and the file Kubernetes operators
+// import).
+func brokerUsers(t *testing.T) map[string]string {
+	t.Helper()
+	var defs rabbitDefinitions
+	require.NoError(t, json.Unmarshal([]byte(readFile(t, filepath.Join(infraDir(t), "rabbitmq", "definitions.json"))), &defs))
+	users := map[string]string{}
+	for _, u := range defs.Users {
+		users[u.Name] = u.Password
+	}
+	return users
+}
+
+// rabbitDefinitions is the part of a RabbitMQ definitions file the checks read.
+type rabbitDefinitions struct {
+	Exchanges []struct {
+		Name, Vhost, Type string
+		Durable           bool
+	} `json:"exchanges"`
+	Users []struct {
+		Name, Password, Tags string
+	} `json:"users"`
+	Permissions []struct {
+		User, Vhost, Configure, Write, Read string
+	} `json:"permissions"`
+	TopicPermissions []struct {
+		User, Vhost, Exchange, Write, Read string
+	} `json:"topic_permissions"`
 }
 
 // infraDir is this package's directory (go test runs in it); repoRoot is its parent.

@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -391,6 +392,10 @@ func checkEnvSources(t *testing.T, r *rendered, s serviceSpec, c corev1.Containe
 	dbURL := sec.StringData["DATABASE_URL"] + sec.StringData["MYSQL_DSN"]
 	assert.Contains(t, dbURL, "/"+s.DB, "the service's own database")
 	assert.Contains(t, dbURL, s.DBUser+":", "the service's own user")
+	rabbit, err := url.Parse(sec.StringData["RABBIT_URL"])
+	require.NoError(t, err)
+	assert.Equal(t, s.Name, rabbit.User.Username(), "the service's own broker user (infra/rabbitmq/definitions.json)")
+	assert.Contains(t, brokerUsers(t), rabbit.User.Username())
 }
 
 func envVar(c corev1.Container, name string) *corev1.EnvVar {

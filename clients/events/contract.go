@@ -17,4 +17,7 @@ const (
 	QueueOrderCreated = "product-service__order-created"
 	// QueueStockResults is order-service's queue of stock.reserved and stock.rejected.
 	QueueStockResults = "order-service__stock-results"
+	// QueueProductChangesDLQ is the dead-letter queue that every order-service replica's own
+	// (exclusive, per replica) queue of product.updated and product.deleted shares.
+	QueueProductChangesDLQ = "order-service__product-changes.dlq"
 )

@@ -4,8 +4,16 @@
 package events
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/shopworks/shop/clients/money"
 )
@@ -201,3 +209,127 @@ type Timestamp = time.Time
 //
 // Example: 2000
 type TotalMoney = money.Amount
+
+// Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
+// Stored as a slice of fixed-width chunks rather than one concatenated
+// const string: with thousands of chunks the chained `+` fold is several
+// times slower for the Go compiler than parsing a slice literal.
+var swaggerSpec = []string{
+	"7Fj9buO4EX+VAVtgE0CWZTsfa+1fuXwUbrtJuuugQDeLNU2OLTYSqZAjJ8Yhz9EH6osVpGRbzvqyF9z2",
+	"7v64IAEUmfP9+81w/CMTpiiNRk2OpT8yJzIseHg8X6Cm0Zl/lOiEVSUpo1nKbrS6rxBKtID+zDvguTNA",
+	"GcLJ+39cw6RA5/gcvyg5ieHUaFcVaB1IlFWZK8EJwWhQBMb6By9orEQLSsYsYvjIizJHlrJkejTryUPs",
+	"vJV93jkQPewM+eFxZzA7xv60J4ayl7CIzYwtOLGUVZWSLGIFf/w76jllLB0cRYyWpVfmyCo9Z08Re280",
+	"Lr+O6wRKqwSmwDXgIxcEvDCVpgg4/PXj1SXoqpiihQdFGXCCwjgCejAgUaiC5w72JkWVkypzvJqlkMRJ",
+	"bxLdapGhuEO5CrXW8sYB4SNFoHGBFiizpppnwGGWG077MZzmyhcFKOMEJbcO20444O5Wj87Pz0Gaapqj",
+	"A4tc+oLYJbhKZI3zdST5EvZWHvf64NRcq5kSXBNINVfk9uNb3U59L0mSkEhVVAVLh+ufeDiMWKF0/d6H",
+	"GLFN0Ks3TcprX1nEHjtz02leFj778Unwrv1RRxWlseTrUnJfOzZXlFXTWJii6zJTPhh758JTV9TJ6QZd",
+	"7OkpYlceQKcWOaHcUVrdIOyBO3BkLErgDibX55dno8u/TGIYZwgzZR3BTC38I+bSAbfYwFPNleY5OLQL",
+	"JfCNg5Ivc8Plu1vdwN3VwDA6XwJlxmGQdqTyHEprBDqHEvZaLJAwXcIkODaSk6YEpTUlWlIYSCjqiE5C",
+	"Wv5sccZS9qfuhrPdhrDdsSrQES9KD/BAy5H8lsyK4U8Ra5zwEi0M9FrcUpqODlgbE/3+YHDcTwZHbw8P",
+	"jo+PasSskLEBgdKEc7TeSmmNrAQ9s9M/+s5m7mm5bWBb/6Df1u+R/k2NjjhVoSCo/aFPrEEO+9zuV6uX",
+	"O3oOGeL5te8v36ykP1m3qKeIVVrRzxJ7v6aCxftKWU+DT+u6tnNfJ2jLpagFtM9r78303yjIe3FdC59h",
+	"jg2/uJTKk8tr2AB2xnOH0Y6+GsQD+2St453v/4Jr0AZyo+doYdqMAQxTYJsHjdT/nQe/CkKf1Wjl5XaN",
+	"NhG/UJCbUvJfWpCm8n4Yi4zruW9SmhcY1ePQv3dkxN3+11V5fX694q3Ush8uLmCMjrbndr/J4er/3g5K",
+	"la+gxW/Wew7evtR8+r2D44O3g6OD4/ZQ3aW3qiv9KgL8LJyFiqySuWoNG2u7wPcB/dMH5M7D6fms/We2",
+	"XOGr04xLEKbKJWhDYNG/q6dqgBWYmb9wBeaH21/TYEeXH28uLkano/PL8ZeP46vTv7GIXX+4Ors5HX+5",
+	"vBp/ubi6uTzb7r87Zb7CzUdvto7h1dR5TWAzYzd32+9Bnj+G9Isa7RqQL+VzC7xBqgbC92HWS/O28W/L",
+	"5C56NfgMcPql+CRj7mByT8sJ+JuE82zzmGzOvXF/YPU3wmpd3l8DdWtLu8C2Ub81lftJ/6jT63X6h+Ne",
+	"kib+N06S5F/tbduPiA6pMD7aK/fhjp7butTu2Lt92JW/g4QraQST9a0X/vsf8OhN6z022rl3x/CDqbSs",
+	"9ymP4pzbOTq61ZNgcgLeS9f+qFkH7yuuSdES9obRcLj+i4dDb7iXREmS7McQvHfAp2aBt3rr6Op4xhcI",
+	"hQn7ItfQO9yxZEfgDIjde/2t3iz2sLXXF5WjermnDAsIV+jm+wYycIdYNlu/QE3P1vj+T63xw+EWRn8v",
+	"e7yHuNIzE1Zfo4mLoKe+NTIvAgVXmrjSaJ2/qNicpSwjKl3a7f6kIQ/BbdBd1+s7NDQDizO0qEUNokAt",
+	"Fy95kftmmCuB2mHLlfej8VfWTYnamcoKjI2ddxsh1/Vn/QaoKF9HEQysvkPwgSzQutqzXpzESWihJWpe",
+	"KpayQZzEA89uTpnvx34j9aS2jqWfntPp0hDUlK+/ZXNgHnQEKqxaqBfKGl1463tNs1BGR+CIz5WeR5Ab",
+	"wfP9NJClTgNII6pa4sQttTi5Hu2D0iKvZE0qh6s0xuukdAMkfMezmucsJVvh0+en/wUAAP//",
+}
+
+// decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
+// after base64-decoding and flate-decompressing the embedded blob.
+func decodeSpec() ([]byte, error) {
+	encoded := strings.Join(swaggerSpec, "")
+	compressed, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, fmt.Errorf("error base64 decoding spec: %w", err)
+	}
+	zr := flate.NewReader(bytes.NewReader(compressed))
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(zr); err != nil {
+		return nil, fmt.Errorf("read flate: %w", err)
+	}
+	if err := zr.Close(); err != nil {
+		return nil, fmt.Errorf("close flate reader: %w", err)
+	}
+
+	return buf.Bytes(), nil
+}
+
+var rawSpec = decodeSpecCached()
+
+// a naive cache of the decoded OpenAPI spec
+func decodeSpecCached() func() ([]byte, error) {
+	data, err := decodeSpec()
+	return func() ([]byte, error) {
+		return data, err
+	}
+}
+
+// Constructs a synthetic filesystem for resolving external references when loading openapi specifications.
+func PathToRawSpec(pathToFile string) map[string]func() ([]byte, error) {
+	res := make(map[string]func() ([]byte, error))
+	if len(pathToFile) > 0 {
+		res[pathToFile] = rawSpec
+	}
+
+	return res
+}
+
+// GetSpec returns the OpenAPI specification corresponding to the generated
+// code in this file. External references in the spec are resolved through
+// PathToRawSpec; externally-referenced files must be embedded in their
+// corresponding Go packages (via the import-mapping feature). URL-based
+// external refs are not supported.
+func GetSpec() (swagger *openapi3.T, err error) {
+	resolvePath := PathToRawSpec("")
+
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = true
+	loader.ReadFromURIFunc = func(loader *openapi3.Loader, url *url.URL) ([]byte, error) {
+		pathToFile := url.String()
+		pathToFile = path.Clean(pathToFile)
+		getSpec, ok := resolvePath[pathToFile]
+		if !ok {
+			err1 := fmt.Errorf("path not found: %s", pathToFile)
+			return nil, err1
+		}
+		return getSpec()
+	}
+	var specData []byte
+	specData, err = rawSpec()
+	if err != nil {
+		return
+	}
+	swagger, err = loader.LoadFromData(specData)
+	if err != nil {
+		return
+	}
+	return
+}
+
+// GetSpecJSON returns the raw JSON bytes of the embedded OpenAPI
+// specification: decompressed but not unmarshaled. External references
+// are not resolved here; the bytes are the spec exactly as embedded by
+// codegen. The result is cached at package init time, so repeated calls
+// are cheap.
+func GetSpecJSON() ([]byte, error) {
+	return rawSpec()
+}
+
+// GetSwagger returns the OpenAPI specification corresponding to the
+// generated code in this file.
+//
+// Deprecated: GetSwagger predates kin-openapi renaming openapi3.Swagger
+// to openapi3.T. Use [GetSpec] instead. This wrapper is retained for
+// backwards compatibility.
+func GetSwagger() (*openapi3.T, error) {
+	return GetSpec()
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes MariaDB (or MySQL) on 127.0.0.1:3306, Redis on 127.0.0.1:6379 and RabbitMQ on
 # 127.0.0.1:5672 reachable on a machine without Docker, then creates the services' databases and
-# users (infra/mysql/init.sql). Used by `make infra`, scripts/test.sh and .ci/run.
+# users (infra/mysql/init.sql) and their broker users with least-privilege permissions
+# (infra/rabbitmq/definitions.json). Used by `make infra`, scripts/test.sh and .ci/run.
 #
 # For each server: reachable -> left alone; installed but stopped -> started; not installed ->
 # installed with apt-get (Debian), then started. Every wait is bounded and fails with a message
@@ -18,6 +19,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 init_sql="$here/../mysql/init.sql"
+rabbit_definitions="$here/../rabbitmq/definitions.json"
 wait_seconds=${INFRA_WAIT_SECONDS:-60}
 
 readonly MYSQL_PORT=3306 REDIS_PORT=6379 RABBIT_PORT=5672
@@ -173,3 +175,31 @@ for cred in product:productdb order:orderdb; do
     die "user '$user' cannot use database '$db' over 127.0.0.1:$MYSQL_PORT after init.sql"
 done
 log "databases productdb, orderdb and users product, order are ready"
+
+# ---- broker users -------------------------------------------------------------------------------
+# One user per service, limited to its own queues and, by topic permissions, to the routing keys it
+# publishes and consumes (see infra/README.md). import_definitions creates or updates them, so this
+# is idempotent; it also declares the shared exchanges, which the services' users may not configure.
+rabbitmqctl=$(find_bin rabbitmqctl) || die "rabbitmqctl not found; is rabbitmq-server installed?"
+# Debian's rabbitmqctl runs as the rabbitmq user, which may not be able to read this checkout.
+defs_dir=$(mktemp -d)
+trap 'rm -rf "$defs_dir"' EXIT
+chmod 0755 "$defs_dir"
+install -m 0644 "$rabbit_definitions" "$defs_dir/definitions.json"
+deadline=$((SECONDS + wait_seconds))
+until err=$("${as_root[@]}" "$rabbitmqctl" import_definitions "$defs_dir/definitions.json" 2>&1); do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    die "importing $rabbit_definitions failed: $err"
+  fi
+  sleep 2 # the node accepts AMQP a moment before the CLI can talk to it
+done
+# The import is asynchronous: wait until each user can log in with its password.
+for user in product-service order-service; do
+  until "${as_root[@]}" "$rabbitmqctl" -q authenticate_user "$user" "$user" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      die "broker user '$user' cannot log in after importing $rabbit_definitions"
+    fi
+    sleep 1
+  done
+done
+log "broker users product-service, order-service are ready"

@@ -34,9 +34,10 @@ type Conn struct {
 
 	// pubMu guards the confirm channel used by Publish; pubConn is the connection it lives on,
 	// so a channel of a previous connection is never reused.
-	pubMu   sync.Mutex
-	pub     *amqp.Channel
-	pubConn *amqp.Connection
+	pubMu     sync.Mutex
+	pub       *amqp.Channel
+	pubConn   *amqp.Connection
+	pubClosed chan *amqp.Error // why pub closed, if the broker closed it
 
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the reconnect loop has exited
@@ -201,7 +202,7 @@ func (c *Conn) connect() (*amqp.Connection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", redactedURL(c.cfg.URL), err)
 	}
-	if err := withChannel(conn, func(ch *amqp.Channel) error { return declareExchanges(ch, c.cfg) }); err != nil {
+	if err := ensureExchanges(conn, c.cfg); err != nil {
 		_ = conn.CloseDeadline(time.Now().Add(c.cfg.DialTimeout))
 		return nil, err
 	}

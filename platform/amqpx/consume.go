@@ -47,8 +47,13 @@ type ConsumerSpec struct {
 	// Backoff is the delay before the first retry; it doubles after each. Default 100 ms.
 	Backoff time.Duration
 	// Exclusive makes a per-replica auto-delete queue (server-named if Queue is empty) for
-	// broadcasts such as cache invalidation; it has no DLQ.
+	// broadcasts such as cache invalidation.
 	Exclusive bool
+	// DeadLetterQueue is the durable queue where a message goes, with the reason in
+	// x-death-reason, once the handler gave up on it. Default Queue+".dlq". Required for an
+	// Exclusive consumer: its queue is per replica and vanishes with it, so its dead letters go
+	// to one durable queue that the replicas share (e.g. "order-service__product-changes.dlq").
+	DeadLetterQueue string
 	// Concurrency is the number of goroutines handling deliveries. Default 1.
 	Concurrency int
 	// HandlerTimeout bounds one handler call. Default 30 s.
@@ -71,6 +76,12 @@ func (s ConsumerSpec) normalize() (ConsumerSpec, error) {
 	}
 	if len(s.Bindings) == 0 {
 		return s, fmt.Errorf("amqpx: consumer %q has no bindings", s.Queue)
+	}
+	if s.DeadLetterQueue == "" {
+		if s.Exclusive {
+			return s, errors.New("amqpx: an exclusive consumer needs a DeadLetterQueue shared by its replicas")
+		}
+		s.DeadLetterQueue = dlqName(s.Queue)
 	}
 	if s.Concurrency <= 0 {
 		s.Concurrency = 1
@@ -135,7 +146,9 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 // DeclareTopology declares spec's durable queue, its DLQ and the bindings without consuming.
 // Publishing is mandatory=false, so a message whose queue does not exist yet is dropped as
 // unroutable: services (or a setup step) call this at start for every queue that must not miss
-// events published before its consumer first ran. Consume declares the same on every start.
+// events published before its consumer first ran. Consume declares the same on every start, and
+// it alone migrates a queue whose arguments changed (see migrate.go); DeclareTopology binds such
+// a queue as it is.
 func (c *Conn) DeclareTopology(spec ConsumerSpec) error {
 	if spec.Exclusive {
 		return errors.New("amqpx: DeclareTopology: exclusive queues belong to their consumer; Consume declares them")
@@ -148,7 +161,7 @@ func (c *Conn) DeclareTopology(spec ConsumerSpec) error {
 	if err != nil {
 		return fmt.Errorf("amqpx: declare topology of %q: %w", spec.Queue, err)
 	}
-	if _, err := declareConsumerTopology(conn, c.cfg, spec, c.log); err != nil {
+	if _, err := declareConsumerTopology(conn, c.cfg, spec, false, c.log); err != nil {
 		return fmt.Errorf("amqpx: declare topology of %q: %w", spec.Queue, err)
 	}
 	return nil
@@ -162,7 +175,7 @@ func (e topologyError) Unwrap() error { return e.error }
 // consumeOnce subscribes on conn and handles deliveries until ctx is done or the channel dies.
 // subscribed reports whether it got as far as receiving deliveries.
 func (c *Conn) consumeOnce(ctx context.Context, conn *amqp.Connection, spec ConsumerSpec, h Handler) (subscribed bool, err error) {
-	queue, err := declareConsumerTopology(conn, c.cfg, spec, c.log)
+	queue, err := declareConsumerTopology(conn, c.cfg, spec, true, c.log)
 	if err != nil {
 		return false, topologyError{err}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/amqpx/amqpxtest"
 )
 
 func TestConsumeRetriesThenSucceeds(t *testing.T) {
@@ -136,35 +137,14 @@ func TestDeathReasonIsTruncated(t *testing.T) {
 	assert.True(t, utf8.ValidString(reason))
 }
 
-func TestConsumeFallsBackToClassicQueue(t *testing.T) {
-	e := newEnv(t)
-	spec := amqpx.ConsumerSpec{Queue: e.queue(), Bindings: []string{"k"}}
-	// A queue that already exists as classic cannot become quorum; the broker refuses (406).
-	_, err := e.rawChannel().QueueDeclare(spec.Queue, true, false, false, false, amqp.Table{
-		"x-dead-letter-exchange":    e.exchange + ".dlx",
-		"x-dead-letter-routing-key": spec.Queue + ".dlq",
-	})
-	require.NoError(t, err)
-	require.NoError(t, e.conn.DeclareTopology(spec))
-
-	rec := newRecorder()
-	e.consume(e.conn, spec, func(_ context.Context, d amqpx.Delivery) error {
-		rec.add(d)
-		return nil
-	})
-	e.publish(e.conn, "k", "classic", `{}`)
-	rec.wait(t, "classic")
-}
-
 func TestConsumeRefusedTopologyIsAnError(t *testing.T) {
 	e := newEnv(t)
-	spec := amqpx.ConsumerSpec{Queue: e.queue(), Bindings: []string{"k"}}
-	// Exists with arguments neither a quorum nor a classic declaration can match.
-	_, err := e.rawChannel().QueueDeclare(spec.Queue, true, false, false, false, amqp.Table{"x-max-length": int64(3)})
-	require.NoError(t, err)
+	// The broker refuses queue names with the reserved prefix "amq." (403): a configuration
+	// error that retrying cannot fix.
+	spec := amqpx.ConsumerSpec{Queue: amqpxtest.Name("amq.test_refused"), Bindings: []string{"k"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = e.conn.Consume(ctx, spec, func(context.Context, amqpx.Delivery) error { return nil })
+	err := e.conn.Consume(ctx, spec, func(context.Context, amqpx.Delivery) error { return nil })
 	require.Error(t, err)
 	require.NoError(t, ctx.Err(), "must fail fast, not retry until the deadline")
 }
@@ -172,7 +152,7 @@ func TestConsumeRefusedTopologyIsAnError(t *testing.T) {
 func TestExclusiveConsumersAllReceiveBroadcasts(t *testing.T) {
 	e := newEnv(t)
 	other := e.dial(e.url, nil)
-	spec := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"product.*"}}
+	spec := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"product.*"}, DeadLetterQueue: e.queue() + ".dlq"}
 	recs := []*recorder{newRecorder(), newRecorder()}
 	for i, c := range []*amqpx.Conn{e.conn, other} {
 		e.consume(c, spec, func(_ context.Context, d amqpx.Delivery) error {
@@ -196,6 +176,41 @@ func TestExclusiveConsumersAllReceiveBroadcasts(t *testing.T) {
 	}
 }
 
+func TestExclusiveConsumersDeadLetterToTheirSharedDLQ(t *testing.T) {
+	e := newEnv(t)
+	dlq := e.queue() + ".dlq" // deleted after the test with the queue
+	other := e.dial(e.url, nil)
+	spec := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"product.*"}, DeadLetterQueue: dlq, Backoff: time.Millisecond}
+	rec := newRecorder()
+	for _, c := range []*amqpx.Conn{e.conn, other} {
+		e.consume(c, spec, func(_ context.Context, d amqpx.Delivery) error {
+			if string(d.Body) == "poison" {
+				return amqpx.Permanent(errors.New("decode product.updated: price: number must be at least 0.01"))
+			}
+			rec.add(d)
+			return nil
+		})
+	}
+	require.Eventually(t, func() bool {
+		e.publish(e.conn, "product.probe", fmt.Sprint(time.Now().UnixNano()), `{}`)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.got) >= 2 // both replicas' queues are bound
+	}, 10*time.Second, 50*time.Millisecond)
+
+	e.publish(e.conn, "product.updated", "bad", "poison")
+	ch := e.rawChannel()
+	for range 2 { // each replica's copy, in the one shared DLQ
+		d := e.getOne(ch, dlq)
+		assert.Equal(t, "bad", d.MessageId)
+		assert.Equal(t, "poison", string(d.Body))
+		assert.Contains(t, d.Headers["x-death-reason"], "price: number must be at least 0.01")
+		assert.Equal(t, "product.updated", d.Headers["x-original-routing-key"])
+	}
+	e.publish(e.conn, "product.updated", "good", `{}`)
+	rec.wait(t, "good") // the queues keep flowing
+}
+
 func TestConsumeSpecValidation(t *testing.T) {
 	e := newEnv(t)
 	ok := func(context.Context, amqpx.Delivery) error { return nil }
@@ -203,6 +218,8 @@ func TestConsumeSpecValidation(t *testing.T) {
 	require.Error(t, e.conn.Consume(context.Background(), amqpx.ConsumerSpec{Queue: "q"}, ok))
 	require.Error(t, e.conn.Consume(context.Background(), amqpx.ConsumerSpec{Queue: "q", Bindings: []string{"k"}}, nil))
 	require.Error(t, e.conn.DeclareTopology(amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"k"}}))
+	err := e.conn.Consume(context.Background(), amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"k"}}, ok)
+	require.ErrorContains(t, err, "DeadLetterQueue", "an exclusive consumer names its shared DLQ")
 }
 
 func TestPermanent(t *testing.T) {

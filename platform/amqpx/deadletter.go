@@ -41,32 +41,18 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// deadLetter republishes d, with confirm, to queue's DLQ via the dead-letter exchange, keeping
+// deadLetter republishes d, with confirm, to the queue dlq via the dead-letter exchange, keeping
 // its body, properties and headers and adding why and how often it failed.
-func (c *Conn) deadLetter(ctx context.Context, queue string, d amqp.Delivery, cause error, attempts int) error {
-	headers := amqp.Table{}
-	maps.Copy(headers, d.Headers)
+func (c *Conn) deadLetter(ctx context.Context, dlq string, d amqp.Delivery, cause error, attempts int) error {
+	headers := maps.Clone(d.Headers)
+	if headers == nil {
+		headers = amqp.Table{}
+	}
 	headers[HeaderDeathReason] = truncateUTF8(cause.Error(), maxReasonBytes)
 	headers[HeaderOriginalRoutingKey] = d.RoutingKey
 	headers[HeaderOriginalExchange] = d.Exchange
 	headers[HeaderAttempts] = int64(attempts)
-	msg := amqp.Publishing{
-		Headers:         headers,
-		ContentType:     d.ContentType,
-		ContentEncoding: d.ContentEncoding,
-		DeliveryMode:    amqp.Persistent,
-		Priority:        d.Priority,
-		CorrelationId:   d.CorrelationId,
-		ReplyTo:         d.ReplyTo,
-		MessageId:       d.MessageId,
-		Timestamp:       d.Timestamp,
-		Type:            d.Type,
-		AppId:           d.AppId,
-		Body:            d.Body,
-		// Expiration is dropped so the evidence does not expire in the DLQ; UserId is dropped
-		// because the broker rejects a user-id that is not the publishing connection's user.
-	}
-	dlq := dlqName(queue)
+	msg := republish(d, headers)
 	if err := c.publishConfirmed(ctx, c.cfg.dlx(), []outgoing{{key: dlq, msg: msg}}); err != nil {
 		return fmt.Errorf("publish to %q: %w", dlq, err)
 	}

@@ -5,8 +5,10 @@
 //
 // A service opens exactly one [Conn] with [Dial]. A background goroutine owned by the Conn
 // keeps it connected: when the broker goes away it redials with exponential backoff (capped at
-// 5 s, jittered) and, on every (re)connect, declares the topic exchange [Config.Exchange] and its
-// dead-letter exchange "<Exchange>.dlx" (direct). Publishing and consuming channels are opened on
+// 5 s, jittered) and, on every (re)connect, makes sure the topic exchange [Config.Exchange] and its
+// dead-letter exchange "<Exchange>.dlx" (direct) exist — looking first, so that a service whose
+// broker user may not configure the shared exchanges (infra/rabbitmq/definitions.json) still
+// starts, and declaring them on a bare broker. Publishing and consuming channels are opened on
 // whatever connection is current, so they recover too. [Conn.Ready] reports the current state
 // for /readyz.
 //
@@ -20,7 +22,7 @@
 // [Conn.Publish] sends a batch on a dedicated confirm-mode channel and returns nil only when the
 // broker acked every message. A nack, a lost channel or connection, or ctx expiring is an
 // error and the caller retries the whole batch, so delivery is at-least-once: consumers must be
-// idempotent (DESIGN §4). Publish does not wait for a connection; while disconnected it fails
+// idempotent. Publish does not wait for a connection; while disconnected it fails
 // at once with [ErrNotConnected], which lets the outbox relay back off instead of holding its
 // row locks.
 //
@@ -36,7 +38,15 @@
 // queue's x-delivery-limit catches the remaining case, a message that crashes the process
 // every time: the broker itself dead-letters it after deliveryLimit redeliveries.
 //
-// Exclusive consumers (cache-invalidation broadcasts) get a per-replica auto-delete queue and no
-// DLQ: a message still failing after the retries is dropped with an error log, because the next
-// write or the cache TTL repairs what it would have done.
+// Exclusive consumers (cache-invalidation broadcasts) get a per-replica auto-delete queue; what
+// they give up on goes, the same way, to [ConsumerSpec.DeadLetterQueue], one durable queue shared
+// by the replicas (a per-replica DLQ would vanish with the replica or pile up after it).
+//
+// # Changed queue arguments
+//
+// A queue's arguments cannot change on the broker, so a configuration that changes them (a
+// renamed exchange changes x-dead-letter-exchange) would be refused with 406 PRECONDITION_FAILED.
+// The consumer that owns the queue migrates it at start instead — moves its messages through a
+// holding queue, recreates it, moves them back — under a lock so that replicas take turns and
+// resumably after a crash; see migrate.go and docs/adr/0010-queue-migration.md.
 package amqpx

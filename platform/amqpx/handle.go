@@ -55,21 +55,16 @@ func (w *worker) invoke(ctx context.Context, del Delivery, log *slog.Logger) (er
 	return w.h(hctx, del)
 }
 
-// giveUp moves d to its DLQ (durable consumers) or drops it (exclusive ones).
+// giveUp moves d to its DLQ.
 func (w *worker) giveUp(ctx context.Context, log *slog.Logger, d amqp.Delivery, cause error, attempts int) {
-	if w.spec.Exclusive {
-		log.Error("handler failed; dropping message (exclusive queue has no DLQ)", "attempts", attempts, "err", cause)
-		w.settle(log, d, outcomeDropped, func() error { return d.Nack(false, false) })
-		return
-	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadLetterTimeout)
 	defer cancel()
-	if err := w.conn.deadLetter(dctx, w.queue, d, cause, attempts); err != nil {
+	if err := w.conn.deadLetter(dctx, w.spec.DeadLetterQueue, d, cause, attempts); err != nil {
 		log.Error("dead-lettering failed; requeueing", "attempts", attempts, "cause", cause, "err", err)
 		w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
 		return
 	}
-	log.Error("message dead-lettered", "dlq", dlqName(w.queue), "attempts", attempts, "permanent", IsPermanent(cause), "err", cause)
+	log.Error("message dead-lettered", "dlq", w.spec.DeadLetterQueue, "attempts", attempts, "permanent", IsPermanent(cause), "err", cause)
 	w.settle(log, d, outcomeDeadLettered, func() error { return d.Ack(false) })
 }
 

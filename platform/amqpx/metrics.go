@@ -13,7 +13,6 @@ const (
 	outcomeRetried      = "retried"       // one failed attempt that will be retried in-process
 	outcomeDeadLettered = "dead_lettered" // moved to the DLQ
 	outcomeRequeued     = "requeued"      // DLQ publish failed or shutdown: back to the queue
-	outcomeDropped      = "dropped"       // exclusive queue without DLQ gave up
 )
 
 // metrics belong to one Conn; two Conns on one registry share the collectors.

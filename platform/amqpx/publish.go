@@ -64,7 +64,7 @@ func (c *Conn) Publish(ctx context.Context, msgs []Message) error {
 // waits for every confirm. The library resolves pending confirms as nacks when the channel dies,
 // so a connection loss surfaces here as an error rather than a hang.
 func (c *Conn) publishConfirmed(ctx context.Context, exchange string, out []outgoing) error {
-	ch, err := c.publishChannel()
+	ch, closed, err := c.publishChannel()
 	if err != nil {
 		return err
 	}
@@ -87,33 +87,44 @@ func (c *Conn) publishConfirmed(ctx context.Context, exchange string, out []outg
 		}
 	}
 	if nacked > 0 {
+		// A broker that closes the channel says why (e.g. 403 ACCESS_REFUSED when the user's
+		// topic permissions do not cover the routing key); the library notifies that before
+		// it resolves the pending confirms.
+		select {
+		case amqpErr := <-closed:
+			if amqpErr != nil {
+				return fmt.Errorf("%d of %d message(s) not confirmed: channel closed by the broker: %w", nacked, len(out), amqpErr)
+			}
+		default:
+		}
 		return fmt.Errorf("%d of %d message(s) not confirmed (nacked, or the channel closed)", nacked, len(out))
 	}
 	return nil
 }
 
-// publishChannel returns the confirm-mode channel of the current connection, opening it on
-// first use after every (re)connect or after the broker closed it (e.g. an unknown exchange).
-func (c *Conn) publishChannel() (*amqp.Channel, error) {
+// publishChannel returns the confirm-mode channel of the current connection and the channel
+// that reports its closing, opening it on first use after every (re)connect or after the broker
+// closed it (e.g. an unknown exchange, a refused routing key).
+func (c *Conn) publishChannel() (*amqp.Channel, chan *amqp.Error, error) {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	conn, err := c.current()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.pub != nil && c.pubConn == conn && !c.pub.IsClosed() {
-		return c.pub, nil
+		return c.pub, c.pubClosed, nil
 	}
 	ch, err := conn.Channel()
 	if err != nil {
-		return nil, fmt.Errorf("open publish channel: %w", err)
+		return nil, nil, fmt.Errorf("open publish channel: %w", err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		if cerr := ch.Close(); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
 			err = errors.Join(err, cerr)
 		}
-		return nil, fmt.Errorf("enable publisher confirms: %w", err)
+		return nil, nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
-	c.pub, c.pubConn = ch, conn
-	return ch, nil
+	c.pub, c.pubConn, c.pubClosed = ch, conn, ch.NotifyClose(make(chan *amqp.Error, 1))
+	return ch, c.pubClosed, nil
 }

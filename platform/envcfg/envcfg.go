@@ -80,6 +80,28 @@ func (r *Reader) List(key string) []string {
 	return out
 }
 
+// Alias returns the value of the first of keys that is set, or def: keys are alternative names
+// of one setting, in order of precedence (ours first, then another system's name for it). Two of
+// them set to different values is a bad value, naming both: a silent choice could point this
+// service at something the operator did not mean.
+func (r *Reader) Alias(def string, keys ...string) string {
+	val, from := "", ""
+	for _, k := range keys {
+		v := r.Str(k, "")
+		switch {
+		case v == "":
+		case from == "":
+			val, from = v, k
+		case v != val:
+			r.Fail(k, fmt.Sprintf("%q differs from %s=%q; set one of them", v, from, val))
+		}
+	}
+	if from == "" {
+		return def
+	}
+	return val
+}
+
 // Fail records a bad value of key.
 func (r *Reader) Fail(key, why string) { r.errs = append(r.errs, key+": "+why) }
 

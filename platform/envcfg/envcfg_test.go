@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/envcfg"
 )
@@ -38,4 +39,28 @@ func TestDurationOrZeroAcceptsZeroForOff(t *testing.T) {
 	assert.ErrorContains(t, err, "NEG")
 	assert.ErrorContains(t, err, "BAD")
 	assert.NotContains(t, err.Error(), "ZERO")
+}
+
+func TestAliasTakesEitherNameAndRefusesAConflict(t *testing.T) {
+	read := func(env map[string]string) (string, error) {
+		r := envcfg.New(func(k string) string { return env[k] })
+		v := r.Alias("orders", "AMQP_EXCHANGE", "RABBIT_EXCHANGE")
+		return v, r.Err()
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "orders"},
+		{map[string]string{"RABBIT_EXCHANGE": "legacy"}, "legacy"},
+		{map[string]string{"AMQP_EXCHANGE": "shop"}, "shop"},
+		{map[string]string{"AMQP_EXCHANGE": "shop", "RABBIT_EXCHANGE": " shop "}, "shop"},
+	} {
+		got, err := read(tc.env)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%v", tc.env)
+	}
+	_, err := read(map[string]string{"AMQP_EXCHANGE": "shop", "RABBIT_EXCHANGE": "orders"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `RABBIT_EXCHANGE: "orders" differs from AMQP_EXCHANGE="shop"`)
 }

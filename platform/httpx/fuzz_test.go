@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/strictjson"
 )
 
 // fuzzRouter serves both real specs' operations with a handler that only records that it ran:
@@ -59,6 +60,8 @@ func fuzzRequest(t *testing.T, h http.Handler, reached *bool, method, path, cont
 		t.Fatalf("handler ran for a rejected request: %d", rec.Code)
 	case rec.Code >= 400 && rec.Header().Get("Content-Type") != "application/problem+json":
 		t.Fatalf("rejection without a problem: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	case *reached && (method == "POST" || method == "PUT" || method == "PATCH") && strictjson.Check([]byte(body)) != nil:
+		t.Fatalf("a body that breaks the strict JSON rules reached the handler: %q", body)
 	}
 	if !httpx.SaneRequestID(rec.Header().Get("X-Request-ID")) {
 		t.Fatalf("response request ID %q is not sane", rec.Header().Get("X-Request-ID"))

@@ -1,7 +1,9 @@
 // Package httpx owns what both services' HTTP layers share: the one RFC 9457 problem writer, the
-// request-ID, recover, access-log and metrics middleware, spec-driven request validation, Swagger UI
-// and the readiness checks. It has no domain code: services map their domain errors to *Problem in
-// exactly one place (their httpapi package) and hand them to WriteProblem.
+// request-ID, recover, access-log and metrics middleware, spec-driven request validation (after
+// the strict JSON rules of platform/strictjson), the server whose own refusals of unparsable
+// requests are problems too (connerrors.go), Swagger UI and the readiness checks. It has no domain
+// code: services map their domain errors to *Problem in exactly one place (their httpapi package)
+// and hand them to WriteProblem.
 package httpx
 
 import (

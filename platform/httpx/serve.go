@@ -25,10 +25,12 @@ func NewServer(addr string, h http.Handler) *http.Server {
 }
 
 // Serve runs srv on ln until ctx is done, then stops accepting, drains in-flight requests for up
-// to drain, and returns. A listener error other than a clean close is returned.
+// to drain, and returns. A listener error other than a clean close is returned. The answers
+// net/http gives by itself to requests it cannot parse become problem documents too (see
+// connerrors.go).
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(problemListener{Listener: ln, log: log}) }()
 	log.Info("http listening", slog.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errc:

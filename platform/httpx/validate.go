@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,13 +17,16 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
+
+	"github.com/shopworks/shop/platform/strictjson"
 )
 
 // DefaultMaxBodyBytes is the largest request body accepted (413 above it).
 const DefaultMaxBodyBytes = 1 << 20
 
 // Validator checks every request against the OpenAPI document before a handler runs and answers a
-// problem listing every failing field at once. It finds the operation through chi's own routing
+// problem listing every failing field at once. A JSON body is first held to the strict rules of
+// platform/strictjson, and a query string must decode without loss. It finds the operation through chi's own routing
 // table (see docs/adr/0002-request-validation.md): the spec's paths are the router's patterns, so
 // there is one routing decision per request and `/products/{id}-with-orders` can never be taken
 // for `/products/{id}`.
@@ -68,11 +72,23 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, v.maxBodyBytes)
 		}
+		if r.URL.RawQuery != "" {
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				// encoding/json is not the only lenient parser: r.URL.Query() drops what it
+				// cannot decode, so a bad escape would silently lose a parameter.
+				WriteProblem(w, r, ValidationProblem([]FieldError{{Field: "query", Message: cleanMessage(err.Error())}}))
+				return
+			}
+		}
 		rctx := chi.RouteContext(r.Context())
 		if rctx == nil || rctx.Routes == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// chi routes on the escaped path when it differs from the decoded one (RawPath), which
+		// would let /products/1%2F1 reach the {id} route unvalidated while the match below,
+		// on the decoded path, finds nothing. One path for both: the decoded one.
+		rctx.RoutePath = r.URL.Path
 		match := chi.NewRouteContext()
 		if !rctx.Routes.Match(match, r.Method, r.URL.Path) {
 			next.ServeHTTP(w, r) // chi answers 404/405
@@ -87,15 +103,20 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		for i, k := range match.URLParams.Keys {
 			params[k] = match.URLParams.Values[i]
 		}
+		body, fields, p := strictBody(r, route)
+		if p != nil {
+			WriteProblem(w, r, p)
+			return
+		}
 		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
 			Request: r, PathParams: params, Route: route, Options: v.options,
 		})
-		var inexact []FieldError
-		if schema, ok := v.exact[route]; ok && r.GetBody != nil {
-			inexact = inexactMultiples(r, schema)
+		if schema, ok := v.exact[route]; ok && body != nil {
+			fields = append(fields, inexactMultiples(body, schema)...)
 		}
-		if err != nil || len(inexact) > 0 {
-			WriteProblem(w, r, problemFromValidation(err, inexact))
+		if err != nil || len(fields) > 0 {
+			// Every failing field at once: the strict rules', the exact multiples' and the spec's.
+			WriteProblem(w, r, problemFromValidation(err, fields))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -131,18 +152,8 @@ func hasMultipleOf(s *openapi3.Schema, seen map[*openapi3.Schema]bool) bool {
 // schema constrains with it. kin-openapi checks multipleOf through float64, with a tolerance of a
 // few ulps so that 1234567.89 passes for 0.01; so does 1.0000000000000001, which parses to the
 // same float as 1 but has more than two decimals: for money that is a validation failure, not
-// something to round. The body is the one kin-openapi read (r.GetBody); an undecodable body was
-// already reported as malformed.
-func inexactMultiples(r *http.Request, schema *openapi3.Schema) []FieldError {
-	rc, err := r.GetBody()
-	if err != nil {
-		return nil
-	}
-	defer rc.Close()
-	raw, err := io.ReadAll(rc)
-	if err != nil {
-		return nil
-	}
+// something to round. An undecodable body was already reported as malformed.
+func inexactMultiples(raw []byte, schema *openapi3.Schema) []FieldError {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var body any
@@ -207,8 +218,9 @@ func exactMultipleOf(text string, step float64) bool {
 	return new(big.Rat).Quo(x, m).IsInt()
 }
 
-// problemFromValidation turns kin-openapi's errors (and the inexact multiples) into one problem:
-// 413 and 415 win, then malformed JSON, otherwise a 400 listing every failing field.
+// problemFromValidation turns kin-openapi's errors (and the field errors found before and beside
+// it) into one problem: 413 and 415 win, then malformed JSON, otherwise a 400 listing every
+// failing field.
 func problemFromValidation(err error, inexact []FieldError) *Problem {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -343,4 +355,58 @@ func dedupe(in []FieldError) []FieldError {
 		}
 	}
 	return out
+}
+
+// strictBody reads the JSON body of an operation that takes one and applies strictjson.Check
+// (one value, valid UTF-8, no control characters, no duplicate members; see that package). It
+// returns the body, the field errors to report with the spec's, or the problem that ends the
+// request (a syntax error, a body too large or unreadable). The body is put back for the spec
+// validation and the handler, which therefore decode exactly the bytes that were checked.
+func strictBody(r *http.Request, route *routers.Route) ([]byte, []FieldError, *Problem) {
+	if route.Operation.RequestBody == nil || r.Body == nil || r.Body == http.NoBody || !isJSONMediaType(r.Header.Get("Content-Type")) {
+		return nil, nil, nil // no body to check, or a wrong content type that the spec validation answers (415)
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, nil, NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large",
+				fmt.Sprintf("The body is larger than %d bytes.", tooBig.Limit))
+		}
+		return nil, nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", "The body could not be read completely.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		r.Body = http.NoBody // the spec validation says that a body is required
+		return nil, nil, nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	err = strictjson.Check(body)
+	var faults strictjson.FieldErrors
+	switch {
+	case err == nil:
+		return body, nil, nil
+	case errors.As(err, &faults):
+		fields := make([]FieldError, len(faults))
+		for i, f := range faults {
+			fields[i] = FieldError{Field: f.Path, Message: f.Message}
+		}
+		return body, fields, nil
+	default:
+		return nil, nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", upperFirst(strings.TrimPrefix(err.Error(), strictjson.ErrMalformed.Error()+": "))+".")
+	}
+}
+
+// isJSONMediaType reports application/json or a +json type, whatever the parameters.
+func isJSONMediaType(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

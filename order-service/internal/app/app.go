@@ -56,7 +56,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		Queue: cfg.StockResultsQueue(), Bindings: []string{events.KeyStockReserved, events.KeyStockRejected},
 		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
 	}
-	productChanges := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{events.KeyProductUpdated, events.KeyProductDeleted}, Prefetch: 64}
+	productChanges := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{events.KeyProductUpdated, events.KeyProductDeleted}, Prefetch: 64,
+		DeadLetterQueue: cfg.ProductChangesDLQ()}
 	// Both durable queues of the saga exist before the first order.created is published, whichever
 	// service starts first, so no event is dropped as unroutable.
 	for _, spec := range []amqpx.ConsumerSpec{stockResults, {Queue: cfg.OrderCreatedQueue(), Bindings: []string{events.KeyOrderCreated}}} {

@@ -2,7 +2,8 @@
 // with the original service's variable names and localhost defaults.
 //
 // Original names: PORT, MYSQL_DSN, REDIS_URL, RABBIT_URL, PRODUCT_BASE_URL, AMQP_EXCHANGE are used
-// as before. AMQP_ROUTING_KEY_ORDER_CREATED (default order.created) names the routing key of the
+// as before; RABBIT_EXCHANGE (the original Go order-service's name) is read when AMQP_EXCHANGE is
+// unset, and the two set to different values is an error. AMQP_ROUTING_KEY_ORDER_CREATED (default order.created) names the routing key of the
 // order events. AMQP_QUEUE_ORDER_CREATED and AMQP_CONSUMER_TAG named the original logging consumer
 // of order.created; nothing in order-service consumes order.created any more (product-service
 // does), so they are accepted and ignored. Bad values fail at start naming the variable.
@@ -65,7 +66,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisURL:           e.Str("REDIS_URL", "redis://127.0.0.1:6379"),
 		RedisKeyPrefix:     e.Str("REDIS_KEY_PREFIX", ""),
 		RabbitURL:          e.Str("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		Exchange:           e.Str("AMQP_EXCHANGE", events.DefaultExchange),
+		Exchange:           e.Alias(events.DefaultExchange, "AMQP_EXCHANGE", "RABBIT_EXCHANGE"), // RABBIT_EXCHANGE: the original Go order-service's name
 		QueuePrefix:        e.Str("AMQP_QUEUE_PREFIX", ""),
 		ProductBaseURL:     strings.TrimRight(e.Str("PRODUCT_BASE_URL", "http://127.0.0.1:3000"), "/"),
 		ProductTimeout:     e.Duration("PRODUCT_TIMEOUT", 2*time.Second),
@@ -176,6 +177,9 @@ func (c Config) LogValue() slog.Value {
 
 // StockResultsQueue is the durable queue of stock.reserved / stock.rejected.
 func (c Config) StockResultsQueue() string { return c.QueuePrefix + events.QueueStockResults }
+
+// ProductChangesDLQ is where the per-replica product.* queues dead-letter, shared by the replicas.
+func (c Config) ProductChangesDLQ() string { return c.QueuePrefix + events.QueueProductChangesDLQ }
 
 // OrderCreatedQueue is product-service's queue, declared here too so that an order.created
 // published before product-service ever started is kept, not dropped as unroutable.

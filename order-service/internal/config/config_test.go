@@ -81,3 +81,14 @@ func TestOutboxLinger(t *testing.T) {
 		require.ErrorContains(t, err, "OUTBOX_LINGER", bad)
 	}
 }
+
+func TestRabbitExchangeIsTheOriginalsNameForTheExchange(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{"RABBIT_EXCHANGE": "legacy"}))
+	require.NoError(t, err)
+	assert.Equal(t, "legacy", c.Exchange)
+	c, err = config.Load(getenv(map[string]string{"AMQP_EXCHANGE": "orders", "RABBIT_EXCHANGE": "orders"}))
+	require.NoError(t, err)
+	assert.Equal(t, "orders", c.Exchange)
+	_, err = config.Load(getenv(map[string]string{"AMQP_EXCHANGE": "shop", "RABBIT_EXCHANGE": "orders"}))
+	require.ErrorContains(t, err, "RABBIT_EXCHANGE")
+}

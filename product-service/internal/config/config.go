@@ -1,7 +1,8 @@
 // Package config owns product-service's configuration: one typed struct read from the
 // environment, with the original system's variable names (PORT, DATABASE_URL, REDIS_URL,
-// RABBIT_URL, ORDERS_BASE, AMQP_EXCHANGE) and localhost defaults. Bad values fail at start with a
-// message that names the variable.
+// RABBIT_URL, ORDERS_BASE, AMQP_EXCHANGE — or RABBIT_EXCHANGE, the original Go order-service's
+// name for it, when AMQP_EXCHANGE is unset; both set to different values is an error) and
+// localhost defaults. Bad values fail at start with a message that names the variable.
 package config
 
 import (
@@ -54,7 +55,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisURL:        e.Str("REDIS_URL", "redis://127.0.0.1:6379"),
 		RedisKeyPrefix:  e.Str("REDIS_KEY_PREFIX", ""),
 		RabbitURL:       e.Str("RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/"),
-		Exchange:        e.Str("AMQP_EXCHANGE", events.DefaultExchange),
+		Exchange:        e.Alias(events.DefaultExchange, "AMQP_EXCHANGE", "RABBIT_EXCHANGE"), // RABBIT_EXCHANGE: the original Go order-service's name
 		QueuePrefix:     e.Str("AMQP_QUEUE_PREFIX", ""),
 		OrdersBaseURL:   strings.TrimRight(e.Str("ORDERS_BASE", "http://127.0.0.1:4000"), "/"),
 		OrdersTimeout:   e.Duration("ORDERS_TIMEOUT", 2500*time.Millisecond),

@@ -79,3 +79,14 @@ func TestLocalCacheCanBeTurnedOff(t *testing.T) {
 	require.NoError(t, err, "README and ADR 0006: LOCAL_CACHE_TTL=0 turns the in-process cache off")
 	assert.Zero(t, c.LocalCacheTTL)
 }
+
+func TestRabbitExchangeIsTheOriginalsNameForTheExchange(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{"RABBIT_EXCHANGE": "legacy"}))
+	require.NoError(t, err)
+	assert.Equal(t, "legacy", c.Exchange)
+	c, err = config.Load(getenv(map[string]string{"AMQP_EXCHANGE": "orders", "RABBIT_EXCHANGE": "orders"}))
+	require.NoError(t, err)
+	assert.Equal(t, "orders", c.Exchange)
+	_, err = config.Load(getenv(map[string]string{"AMQP_EXCHANGE": "shop", "RABBIT_EXCHANGE": "orders"}))
+	require.ErrorContains(t, err, "RABBIT_EXCHANGE")
+}

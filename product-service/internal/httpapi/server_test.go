@@ -251,12 +251,8 @@ func TestInjectionStringsAreJustData(t *testing.T) {
 		resp, _ = f.do(t, "PATCH", fmt.Sprintf("/products/%v", p["id"]), string(patch))
 		assert.Equal(t, 200, resp.StatusCode)
 	}
-	// net/http drops a query pair containing ';' entirely, so that one is answered like no limit.
-	resp, err := http.Get(f.server.URL + "/products?limit=1;DROP%20TABLE%20products")
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	assert.Equal(t, 200, resp.StatusCode)
-	for _, path := range []string{"/products/1%20OR%201=1", "/products?after=1%20OR%201=1", "/products?limit=1%20OR%201", "/products/1'--"} {
+	// A query pair with ';' is refused (net/http would drop it silently and answer as if no limit).
+	for _, path := range []string{"/products?limit=1;DROP%20TABLE%20products", "/products/1%20OR%201=1", "/products?after=1%20OR%201=1", "/products?limit=1%20OR%201", "/products/1'--"} {
 		resp, err := http.Get(f.server.URL + path)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
