@@ -279,11 +279,12 @@ func TestAsyncAPIDocument(t *testing.T) {
 			require.True(t, ok, "channel %s references unknown message %s", id, name)
 		}
 	}
-	assert.ElementsMatch(t, []string{"order.created", "stock.reserved", "stock.rejected", "product.updated", "product.deleted"},
+	assert.ElementsMatch(t, []string{"order.created", "order.cancelled", "stock.results", "product.updated", "product.deleted"},
 		slices.Collect(maps.Values(routingKeys)))
 	assert.Equal(t, map[string]bool{
 		"product-service__order-created": true, "product-service__order-created.dlq": true,
 		"order-service__stock-results": true, "order-service__stock-results.dlq": true,
+		"order-service__product-changes.dlq": true,
 	}, durable, "the durable queues the services declare (platform/amqpx, the services' config), each with its .dlq")
 	assert.Equal(t, 1, exclusive, "order-service's per-replica product-changes queue")
 

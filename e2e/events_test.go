@@ -39,8 +39,8 @@ func newBrokerProbe(t *testing.T, s *stack) *brokerProbe {
 	t.Cleanup(func() { _ = conn.Close() })
 	doc := loadSpec(t, "event-schemas.yaml")
 	p := &brokerProbe{conn: conn, seen: map[string][]map[string]any{}, schemas: map[string]*openapi3.Schema{
-		"order.created": doc.Components.Schemas["OrderCreated"].Value, "stock.reserved": doc.Components.Schemas["StockReserved"].Value,
-		"stock.rejected": doc.Components.Schemas["StockRejected"].Value, "product.updated": doc.Components.Schemas["ProductUpdated"].Value,
+		"order.created": doc.Components.Schemas["OrderCreated"].Value, "order.cancelled": doc.Components.Schemas["OrderCancelled"].Value,
+		"stock.results": doc.Components.Schemas["StockResults"].Value, "product.updated": doc.Components.Schemas["ProductUpdated"].Value,
 		"product.deleted": doc.Components.Schemas["ProductDeleted"].Value,
 	}}
 	cctx, stop := context.WithCancel(context.Background())
@@ -79,6 +79,21 @@ func (p *brokerProbe) count(key string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.seen[key])
+}
+
+// results returns the entries of every stock.results seen so far that have the outcome.
+func (p *brokerProbe) results(outcome string) []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []map[string]any
+	for _, m := range p.seen["stock.results"] {
+		for _, r := range m["results"].([]any) {
+			if e := r.(map[string]any); e["outcome"] == outcome {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
 }
 
 func (p *brokerProbe) publish(t *testing.T, body string) {
@@ -125,9 +140,11 @@ func TestEventQueuesAreTheDocumentedOnes(t *testing.T) {
 }
 
 // TestOrderCreatedIsAppliedExactlyOnce publishes the same order.created five times, and an
-// original-payload message (no eventId) twice: the stock moves once per order. A malformed
-// message ends in the dead-letter queue and the consumer keeps consuming. Every event the
-// services publish matches its schema.
+// original-payload message (no eventId) twice: the stock moves once per order. The first is ours
+// in form but names an order order-service never created (a forged or orphaned event): its
+// reservation is given back (order.cancelled, UNKNOWN_ORDER). The original's is not
+// order-service's to judge: it keeps its stock. A malformed message ends in the dead-letter
+// queue and the consumer keeps consuming. Every event the services publish matches its schema.
 func TestOrderCreatedIsAppliedExactlyOnce(t *testing.T) {
 	s := startStack(t)
 	probe := newBrokerProbe(t, s)
@@ -142,10 +159,15 @@ func TestOrderCreatedIsAppliedExactlyOnce(t *testing.T) {
 	probe.publish(t, "this is not JSON")
 	probe.publish(t, original)
 
-	require.Eventually(t, func() bool { return probe.count("stock.reserved") >= 2 }, 15*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return len(probe.results("RESERVED")) >= 2 }, 15*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return probe.count("order.cancelled") >= 1 }, 15*time.Second, 50*time.Millisecond)
 	time.Sleep(500 * time.Millisecond) // give a wrongly applied duplicate the chance to show
-	assert.Equal(t, 2, probe.count("stock.reserved"), "one reservation per order")
-	assert.Equal(t, int32(95), s.stock(t, p.Id), "100 - 3 - 2")
+	assert.Len(t, probe.results("RESERVED"), 2, "one reservation per order")
+	assert.Equal(t, 1, probe.count("order.cancelled"), "the reservation of the order order-service does not have is given back")
+	probe.mu.Lock()
+	assert.Equal(t, "UNKNOWN_ORDER", probe.seen["order.cancelled"][0]["reason"])
+	probe.mu.Unlock()
+	assert.Eventually(t, func() bool { return s.stock(t, p.Id) == 98 }, 10*time.Second, 50*time.Millisecond, "100 − 2: the forged order's 3 came back")
 
 	require.Eventually(t, func() bool {
 		n, err := probe.conn.QueueDepth(s.queuePrefix + "product-service__order-created.dlq")
@@ -158,9 +180,6 @@ func TestOrderCreatedIsAppliedExactlyOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode())
 	probe.publish(t, fmt.Sprintf(`{"orderId":900003,"productId":%d,"qty":1,"totalPrice":10,"createdAt":"2026-11-25T10:00:00Z"}`, p.Id))
-	require.Eventually(t, func() bool { return probe.count("stock.rejected") == 1 }, 15*time.Second, 50*time.Millisecond)
-	probe.mu.Lock()
-	assert.Equal(t, "PRODUCT_NOT_FOUND", probe.seen["stock.rejected"][0]["reason"])
-	probe.mu.Unlock()
+	require.Eventually(t, func() bool { return len(probe.results("PRODUCT_NOT_FOUND")) == 1 }, 15*time.Second, 50*time.Millisecond)
 	assert.Equal(t, 1, probe.count("product.deleted"))
 }

@@ -197,7 +197,7 @@ func (s *stack) queueNames() []string {
 	for _, q := range []string{events.QueueOrderCreated, events.QueueStockResults} {
 		out = append(out, s.queuePrefix+q, s.queuePrefix+q+".dlq")
 	}
-	return append(out, s.queuePrefix+"order-service__product-changes.dlq", s.queuePrefix+"e2e-probe.dlq")
+	return append(out, s.queuePrefix+events.QueueProductChangesDLQ)
 }
 
 func (s *stack) deleteBrokerObjects(t testing.TB) {
@@ -209,7 +209,7 @@ func (s *stack) deleteBrokerObjects(t testing.TB) {
 		return
 	}
 	defer conn.Close()
-	for _, q := range s.queueNames() {
+	for _, q := range append(s.queueNames(), s.queuePrefix+"e2e-probe.dlq") { // and the probe's
 		_ = conn.DeleteQueue(q)
 	}
 	_ = conn.DeleteExchange(s.exchange)

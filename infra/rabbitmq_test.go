@@ -36,13 +36,13 @@ func TestBrokerUsersAreLeastPrivilege(t *testing.T) {
 	// What each service publishes and consumes (api/events.yaml) and must not publish.
 	publishes := map[string][]string{
 		"order-service":   {"order.created", "order.cancelled"},
-		"product-service": {"stock.reserved", "stock.rejected", "product.updated", "product.deleted"},
+		"product-service": {"stock.results", "product.updated", "product.deleted"},
 	}
 	binds := map[string][]string{
 		// order-service also declares (and binds) product-service's queue, so that an
 		// order.created published before product-service ever ran is kept.
-		"order-service":   {"stock.reserved", "stock.rejected", "product.updated", "product.deleted", "order.created"},
-		"product-service": {"order.created"},
+		"order-service":   {"stock.results", "product.updated", "product.deleted", "order.created", "order.cancelled"},
+		"product-service": {"order.created", "order.cancelled"},
 	}
 	ownQueues := map[string][]string{
 		"order-service":   {"order-service__stock-results", "order-service__stock-results.dlq", "order-service__stock-results.migrating", "order-service__product-changes.dlq", "amq.gen-Xy1"},

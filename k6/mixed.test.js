@@ -1,5 +1,6 @@
 // Reads mixed with orders, as the Go runner's `mixed` scenario: 50 % GET /products/{id},
-// 20 % GET /orders/product/{id}, 10 % the BFF GET /products/{id}-with-orders, 20 % POST /orders.
+// 20 % GET /orders/product/{id}, 10 % the BFF GET /products/{id}-with-orders, 15 % POST /orders,
+// 5 % POST /orders/{id}/cancel of an order this VU placed before (a POST /orders if it has none).
 // Run: k6 run -e BASE_URL_ORDERS=http://localhost:4000 -e BASE_URL_PRODUCTS=http://localhost:3000 k6/mixed.test.js
 import http from 'k6/http';
 import { check } from 'k6';
@@ -34,6 +35,9 @@ export function setup() {
   return { productId: created.json('id') };
 }
 
+// Orders this VU placed and may cancel (each VU has its own copy of module state).
+const placed = [];
+
 export default function (data) {
   const id = data.productId;
   const dice = Math.random();
@@ -44,8 +48,13 @@ export default function (data) {
     res = http.get(`${ORDERS}/orders/product/${id}`);
   } else if (dice < 0.8) {
     res = http.get(`${PRODUCTS}/products/${id}-with-orders`);
-  } else {
+  } else if (dice < 0.95 || placed.length === 0) {
     res = http.post(`${ORDERS}/orders`, JSON.stringify({ productId: id, qty: 1 }), JSON_HEADERS);
+    if (res.status === 201) {
+      placed.push(res.json('id'));
+    }
+  } else {
+    res = http.post(`${ORDERS}/orders/${placed.pop()}/cancel`);
   }
   check(res, { 'not failed': (r) => r.status < 400 });
 }

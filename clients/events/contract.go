@@ -8,14 +8,14 @@ const (
 	DefaultExchange = "orders"
 
 	KeyOrderCreated   = "order.created"   // order-service → product-service
-	KeyStockReserved  = "stock.reserved"  // product-service → order-service
-	KeyStockRejected  = "stock.rejected"  // product-service → order-service
+	KeyOrderCancelled = "order.cancelled" // order-service → product-service
+	KeyStockResults   = "stock.results"   // product-service → order-service, one per reservation transaction
 	KeyProductUpdated = "product.updated" // product-service → every order-service replica
 	KeyProductDeleted = "product.deleted" // product-service → every order-service replica
 
-	// QueueOrderCreated is product-service's queue of order.created.
+	// QueueOrderCreated is product-service's queue of order.created and order.cancelled.
 	QueueOrderCreated = "product-service__order-created"
-	// QueueStockResults is order-service's queue of stock.reserved and stock.rejected.
+	// QueueStockResults is order-service's queue of stock.results.
 	QueueStockResults = "order-service__stock-results"
 	// QueueProductChangesDLQ is the dead-letter queue that every order-service replica's own
 	// (exclusive, per replica) queue of product.updated and product.deleted shares.

@@ -18,6 +18,24 @@ import (
 	"github.com/shopworks/shop/clients/money"
 )
 
+// Defines values for OrderCancelledReason.
+const (
+	OrderCancelledReasonCANCELLEDBYCLIENT OrderCancelledReason = "CANCELLED_BY_CLIENT"
+	OrderCancelledReasonUNKNOWNORDER      OrderCancelledReason = "UNKNOWN_ORDER"
+)
+
+// Valid indicates whether the value is a known member of the OrderCancelledReason enum.
+func (e OrderCancelledReason) Valid() bool {
+	switch e {
+	case OrderCancelledReasonCANCELLEDBYCLIENT:
+		return true
+	case OrderCancelledReasonUNKNOWNORDER:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OrderCreatedStatus.
 const (
 	OrderCreatedStatusPENDING OrderCreatedStatus = "PENDING"
@@ -33,18 +51,21 @@ func (e OrderCreatedStatus) Valid() bool {
 	}
 }
 
-// Defines values for RejectReason.
+// Defines values for StockResultOutcome.
 const (
-	RejectReasonINSUFFICIENTSTOCK RejectReason = "INSUFFICIENT_STOCK"
-	RejectReasonPRODUCTNOTFOUND   RejectReason = "PRODUCT_NOT_FOUND"
+	StockResultOutcomeINSUFFICIENTSTOCK StockResultOutcome = "INSUFFICIENT_STOCK"
+	StockResultOutcomePRODUCTNOTFOUND   StockResultOutcome = "PRODUCT_NOT_FOUND"
+	StockResultOutcomeRESERVED          StockResultOutcome = "RESERVED"
 )
 
-// Valid indicates whether the value is a known member of the RejectReason enum.
-func (e RejectReason) Valid() bool {
+// Valid indicates whether the value is a known member of the StockResultOutcome enum.
+func (e StockResultOutcome) Valid() bool {
 	switch e {
-	case RejectReasonINSUFFICIENTSTOCK:
+	case StockResultOutcomeINSUFFICIENTSTOCK:
 		return true
-	case RejectReasonPRODUCTNOTFOUND:
+	case StockResultOutcomePRODUCTNOTFOUND:
+		return true
+	case StockResultOutcomeRESERVED:
 		return true
 	default:
 		return false
@@ -62,6 +83,40 @@ type EventID = openapi_types.UUID
 //
 // Example: 1000
 type Money = money.Amount
+
+// OrderCancelled An order's reserved stock must be given back, exactly once: a client cancelled the order
+// (`CANCELLED_BY_CLIENT`), or order-service received a reservation for an order it does not
+// have (`UNKNOWN_ORDER`, a compensation). If it arrives before the order's order.created,
+// the order is never reserved.
+type OrderCancelled struct {
+	// CancelledAt Example: 2026-11-25T10:00:00.000Z
+	CancelledAt Timestamp `json:"cancelledAt"`
+
+	// EventId Unique per event; also the AMQP `message_id`. Consumers deduplicate on it or on the order id.
+	//
+	// Example: 0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10
+	EventId EventID `json:"eventId"`
+
+	// OrderEventId The `eventId` of the order's order.created (product-service records reservations under
+	// it); absent only for orders stored before order events carried one, whose reservations
+	// are recorded under `orderId`.
+	OrderEventId *EventID `json:"orderEventId,omitempty"`
+
+	// OrderId Example: 101
+	OrderId int64 `json:"orderId"`
+
+	// ProductId Example: 26
+	ProductId int64 `json:"productId"`
+
+	// Qty Example: 2
+	Qty int32 `json:"qty"`
+
+	// Reason Example: CANCELLED_BY_CLIENT
+	Reason OrderCancelledReason `json:"reason"`
+}
+
+// OrderCancelledReason Example: CANCELLED_BY_CLIENT
+type OrderCancelledReason string
 
 // OrderCreated An order was stored as `PENDING`. The first five fields are the original service's payload;
 // messages with only those are still processed (deduplicated by `orderId`).
@@ -149,54 +204,45 @@ type ProductUpdated struct {
 	UpdatedAt Timestamp `json:"updatedAt"`
 }
 
-// RejectReason Why product-service could not reserve the stock of an order.
-//
-// Example: INSUFFICIENT_STOCK
-type RejectReason string
-
-// StockRejected product-service could not reserve the stock for the order.
-type StockRejected struct {
-	// EventId Unique per event; also the AMQP `message_id`. Consumers deduplicate on it or on the order id.
+// StockResult The outcome of one order's reservation. `orderEventId` is the `eventId` of the
+// order.created it answers; it is absent for the original system's payload (which has no
+// `eventId`): such orders are not order-service's.
+type StockResult struct {
+	// OrderEventId Unique per event; also the AMQP `message_id`. Consumers deduplicate on it or on the order id.
 	//
 	// Example: 0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10
-	EventId EventID `json:"eventId"`
+	OrderEventId *EventID `json:"orderEventId,omitempty"`
 
 	// OrderId Example: 101
 	OrderId int64 `json:"orderId"`
+
+	// Outcome RESERVED, or why the stock could not be reserved.
+	//
+	// Example: RESERVED
+	Outcome StockResultOutcome `json:"outcome"`
 
 	// ProductId Example: 26
 	ProductId int64 `json:"productId"`
 
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
-
-	// Reason Why product-service could not reserve the stock of an order.
-	//
-	// Example: INSUFFICIENT_STOCK
-	Reason RejectReason `json:"reason"`
-
-	// RejectedAt Example: 2026-11-25T10:00:00.000Z
-	RejectedAt Timestamp `json:"rejectedAt"`
 }
 
-// StockReserved product-service took `qty` units of the product's stock for the order.
-type StockReserved struct {
+// StockResultOutcome RESERVED, or why the stock could not be reserved.
+//
+// Example: RESERVED
+type StockResultOutcome string
+
+// StockResults The outcomes of one reservation transaction of product-service, one per order.
+type StockResults struct {
+	// DecidedAt Example: 2026-11-25T10:00:00.000Z
+	DecidedAt Timestamp `json:"decidedAt"`
+
 	// EventId Unique per event; also the AMQP `message_id`. Consumers deduplicate on it or on the order id.
 	//
 	// Example: 0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10
-	EventId EventID `json:"eventId"`
-
-	// OrderId Example: 101
-	OrderId int64 `json:"orderId"`
-
-	// ProductId Example: 26
-	ProductId int64 `json:"productId"`
-
-	// Qty Example: 2
-	Qty int32 `json:"qty"`
-
-	// ReservedAt Example: 2026-11-25T10:00:00.000Z
-	ReservedAt Timestamp `json:"reservedAt"`
+	EventId EventID       `json:"eventId"`
+	Results []StockResult `json:"results"`
 }
 
 // Timestamp Example: 2026-11-25T10:00:00.000Z
@@ -215,32 +261,39 @@ type TotalMoney = money.Amount
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fj9buO4EX+VAVtgE0CWZTsfa+1fuXwUbrtJuuugQDeLNU2OLTYSqZAjJ8Yhz9EH6osVpGRbzvqyF9z2",
-	"7v64IAEUmfP9+81w/CMTpiiNRk2OpT8yJzIseHg8X6Cm0Zl/lOiEVSUpo1nKbrS6rxBKtID+zDvguTNA",
-	"GcLJ+39cw6RA5/gcvyg5ieHUaFcVaB1IlFWZK8EJwWhQBMb6By9orEQLSsYsYvjIizJHlrJkejTryUPs",
-	"vJV93jkQPewM+eFxZzA7xv60J4ayl7CIzYwtOLGUVZWSLGIFf/w76jllLB0cRYyWpVfmyCo9Z08Re280",
-	"Lr+O6wRKqwSmwDXgIxcEvDCVpgg4/PXj1SXoqpiihQdFGXCCwjgCejAgUaiC5w72JkWVkypzvJqlkMRJ",
-	"bxLdapGhuEO5CrXW8sYB4SNFoHGBFiizpppnwGGWG077MZzmyhcFKOMEJbcO20444O5Wj87Pz0Gaapqj",
-	"A4tc+oLYJbhKZI3zdST5EvZWHvf64NRcq5kSXBNINVfk9uNb3U59L0mSkEhVVAVLh+ufeDiMWKF0/d6H",
-	"GLFN0Ks3TcprX1nEHjtz02leFj778Unwrv1RRxWlseTrUnJfOzZXlFXTWJii6zJTPhh758JTV9TJ6QZd",
-	"7OkpYlceQKcWOaHcUVrdIOyBO3BkLErgDibX55dno8u/TGIYZwgzZR3BTC38I+bSAbfYwFPNleY5OLQL",
-	"JfCNg5Ivc8Plu1vdwN3VwDA6XwJlxmGQdqTyHEprBDqHEvZaLJAwXcIkODaSk6YEpTUlWlIYSCjqiE5C",
-	"Wv5sccZS9qfuhrPdhrDdsSrQES9KD/BAy5H8lsyK4U8Ra5zwEi0M9FrcUpqODlgbE/3+YHDcTwZHbw8P",
-	"jo+PasSskLEBgdKEc7TeSmmNrAQ9s9M/+s5m7mm5bWBb/6Df1u+R/k2NjjhVoSCo/aFPrEEO+9zuV6uX",
-	"O3oOGeL5te8v36ykP1m3qKeIVVrRzxJ7v6aCxftKWU+DT+u6tnNfJ2jLpagFtM9r78303yjIe3FdC59h",
-	"jg2/uJTKk8tr2AB2xnOH0Y6+GsQD+2St453v/4Jr0AZyo+doYdqMAQxTYJsHjdT/nQe/CkKf1Wjl5XaN",
-	"NhG/UJCbUvJfWpCm8n4Yi4zruW9SmhcY1ePQv3dkxN3+11V5fX694q3Ush8uLmCMjrbndr/J4er/3g5K",
-	"la+gxW/Wew7evtR8+r2D44O3g6OD4/ZQ3aW3qiv9KgL8LJyFiqySuWoNG2u7wPcB/dMH5M7D6fms/We2",
-	"XOGr04xLEKbKJWhDYNG/q6dqgBWYmb9wBeaH21/TYEeXH28uLkano/PL8ZeP46vTv7GIXX+4Ors5HX+5",
-	"vBp/ubi6uTzb7r87Zb7CzUdvto7h1dR5TWAzYzd32+9Bnj+G9Isa7RqQL+VzC7xBqgbC92HWS/O28W/L",
-	"5C56NfgMcPql+CRj7mByT8sJ+JuE82zzmGzOvXF/YPU3wmpd3l8DdWtLu8C2Ub81lftJ/6jT63X6h+Ne",
-	"kib+N06S5F/tbduPiA6pMD7aK/fhjp7butTu2Lt92JW/g4QraQST9a0X/vsf8OhN6z022rl3x/CDqbSs",
-	"9ymP4pzbOTq61ZNgcgLeS9f+qFkH7yuuSdES9obRcLj+i4dDb7iXREmS7McQvHfAp2aBt3rr6Op4xhcI",
-	"hQn7ItfQO9yxZEfgDIjde/2t3iz2sLXXF5WjermnDAsIV+jm+wYycIdYNlu/QE3P1vj+T63xw+EWRn8v",
-	"e7yHuNIzE1Zfo4mLoKe+NTIvAgVXmrjSaJ2/qNicpSwjKl3a7f6kIQ/BbdBd1+s7NDQDizO0qEUNokAt",
-	"Fy95kftmmCuB2mHLlfej8VfWTYnamcoKjI2ddxsh1/Vn/QaoKF9HEQysvkPwgSzQutqzXpzESWihJWpe",
-	"KpayQZzEA89uTpnvx34j9aS2jqWfntPp0hDUlK+/ZXNgHnQEKqxaqBfKGl1463tNs1BGR+CIz5WeR5Ab",
-	"wfP9NJClTgNII6pa4sQttTi5Hu2D0iKvZE0qh6s0xuukdAMkfMezmucsJVvh0+en/wUAAP//",
+	"7Fh9b9u8Ef8qB25AY0CWZeetdv9KE3fwntbJ0mTDVhcxTZ0trhKpkpQTo8jn2AfaFxuOkmw5cZpmL90z",
+	"YEWLKop4d7z7/e7tGxM6y7VC5SwbfGNWJJhx/zhconKjM3qM0Qojcye1YgN2reTXAiFHA0jfvAGeWg0u",
+	"QTj58IcLmGZoLV/gjYynIZxqZYsMjYUY4yJPpeAOQSuQDrShBzqoTYwGZByygOEdz/IU2YBFs6N5Nz7E",
+	"9uu4x9sHoovtPj88bu/Pj7E364p+3I1YwObaZNyxASsKGbOAZfzuPaqFS9hg/yhgbpWTMOuMVAt2H7AP",
+	"WuHq8b1OIDdS4AC4ArzjwgHPdKFcABx+//F8DKrIZmjgVroEuINMWwfuVkOMQmY8tbA3zYrUyTzF8/kA",
+	"ojDqToOJEgmKLxjXVy2lvLLg8M4FoHCJBlxidLFIgMM81dy1QjhNJQUFXMId5NxYbBphgduJGg2HQ4h1",
+	"MUvRgkEeU0DMCmwhksr48ibpCvZqi7s9sHKh5FwKrhzEciGdbYUT1XR9N4oi70iZFRkb9Nd/wn4/YJlU",
+	"5Xu6YsA2l67fVC4vbWUBu2svdLt6mZH3wxNvXfNXbZnl2jiKS84pdmwhXVLMQqGzjk10fqvNF+ufOqJ0",
+	"TsfLYvf3ATsnAJ1yJTBNMSYhPI4lRZanF0bnaJxEywZznloMHkZelQB8RV60aJYYg3VafIGssA5mCAu5",
+	"RAUzLr4Ea49q5cECpTEgauUbQE/U3vT0ZHw6fP9+eHbz9s83p+9Hw/HVtBV46NMnbVInBYJBgZIU88oG",
+	"TsbBXBvCY8UPB7FGC0q7iUr4EmFvej3+ZXz+p/HN+eXZ8HJKWCVGo7L+fCuE0ZzOcWPkEi3McK4Nbkx8",
+	"Zcv/Q2GQO4yDiWrw0VbwrL1SoiRv+PMbW9/7xMfutwbnbMB+09kklk6VVTpXMkPreJYTC33uGMXPnanT",
+	"0H3AvFHDzTGepgS5Tz8o4PPDsF8lCNPKjCno+dNegb3c6LgQrhkubWLbjJWFQvmgS9d6A3xmCRVapSsf",
+	"RC/PEqwMxnUYSjd7EywIipHPExjAbaItbkmfKG5qvRiXumDqJYziKUWmdlHpnQaXu40cKZU7OmBNbvd6",
+	"+/vHvWj/6PXhwfHxUcn8muEbMkvlcIGGtFTOeKCnd/RvVvPVrbYVbMvf7zXlU8Z6VqJBbin03xgq+ugT",
+	"20FPFrAtUrHPzZq0+8CDGuNVfS2koVT0aQ31TXyaPiwvujYu2GLU57VsPfsrCsfWua5E5o4yVmeLW76G",
+	"G7cwvRiOz0bj301DINzPpbEO5nJJj5jGFvg6LciFVDyFCuqvLOR8lWoev5moqrTbsgh6cDuPVDptnUxT",
+	"yI0WaC2RplHxY5itNmht7Uwk5Y1+Thr5P0eekmgdd4VtcqRCzjYP6pc7+iunHRVdKfDZSNKXZTt2H7BC",
+	"SfdDxz6sy36TZd/jVsOkoAG0Xey6KA+fYYru5Z0EVLo9++JSxhsqwIIrUBpSrRZoqKXw5qLveLd5UJ36",
+	"j/PgpyD0yUzYjNHmxt8JyHUe8381IHU51wZEwtWCkpTiGQZl60/vfd/XehyVl/uXBG+5lr199w6u0Lrt",
+	"GaVX+bD+ubuDUvkLaPFfyz0Hr7+XfHrdg+OD1/tHB8fNAWKX3KKM9IsI8EM48xGpnVmnho22XeD7SHC4",
+	"RFuk7oXIoyqrCyd0htRbaoUPhgzf1oVVURzWbai0vgo/7EsnarshpZZe2Vs01mcXaeuGk3rN7TK+sg6z",
+	"TRWHvdtEigQSToPERK01tQbl4Fh1qlTRlXbbY8oru6tyP2zMf1WFuIrB40bpcvhxePnH4Zkfxm6TlXdb",
+	"OfYJXaSxv/0MN8MPDchVSazPsoCNxh+v370bnVInePPx6vz0Fxawi8vzs+vTq5vx+dXNu/Pr8dl28Wwc",
+	"30H1/8nG4QXFuI7IM3yz/zzhbM245ijtDFeWC/+s5/Bgogv89zlWk9qusixk/BPKstlcXjrM7HNHmxnq",
+	"3sdsVB7r1jGrf167mxvDV9/JmbUJQePSu4K1uelWmetFvaN2t9vuHV51o0FEf8Moiv7SXNVRzm076fNx",
+	"c193uIMRjS5xx9KOXFJQSvQ9XgDTdRsJf/8bfHWr6aBc2QQ7l3YhvNU0S/sBhTJAys0CrZuoqVc5BbLS",
+	"Nn9VzVdfC66cdCvY6wf9/vpf2O+T4m4URFHUCsFbT+lZL3Gitj6tP/ernKzcy3AF3cMdG7oArK5WTY+W",
+	"ghO12QrC1lLQ76/8ZtAlmIHvSatlpdPwBTGvVoYClXuwA+w9tQPs97eSwa9lCUh4lmqu/SyplePCyynb",
+	"MEZHIONSOS4VGgJ3YVI2YIlzuR10Ok8qIghug+6iqqQVBcHgHA0qUYKoXOeEK56llEVSKVBZbJjyYXT1",
+	"SLvOUVldGIGhNotOdch26FsaqaRL17fwCupyThdZorGlZd0wCiNf9XJUPJdswPbDKNynbMZdQsmERjyq",
+	"Z8b61dn2zcbaQbUA9St6C/pWBSD97IJqKY1WGWmvF2JSqwCs4wupFgGkWvC0NfBkqbZasRZFeeLErpQ4",
+	"uRi1QCqRFnFJKou1G8O1UzoeElRajOIpGzhT4P3n+38EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -62,6 +62,7 @@ func (e DependencyStatusStatus) Valid() bool {
 
 // Defines values for OrderStatus.
 const (
+	OrderStatusCANCELLED OrderStatus = "CANCELLED"
 	OrderStatusCONFIRMED OrderStatus = "CONFIRMED"
 	OrderStatusPENDING   OrderStatus = "PENDING"
 	OrderStatusREJECTED  OrderStatus = "REJECTED"
@@ -70,6 +71,8 @@ const (
 // Valid indicates whether the value is a known member of the OrderStatus enum.
 func (e OrderStatus) Valid() bool {
 	switch e {
+	case OrderStatusCANCELLED:
+		return true
 	case OrderStatusCONFIRMED:
 		return true
 	case OrderStatusPENDING:
@@ -84,6 +87,9 @@ func (e OrderStatus) Valid() bool {
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBADJSON                   ProblemCode = "BAD_JSON"
+	ProblemCodeBADREQUEST                ProblemCode = "BAD_REQUEST"
+	ProblemCodeEXPECTATIONFAILED         ProblemCode = "EXPECTATION_FAILED"
+	ProblemCodeHEADERTOOLARGE            ProblemCode = "HEADER_TOO_LARGE"
 	ProblemCodeIDEMPOTENCYKEYINUSE       ProblemCode = "IDEMPOTENCY_KEY_IN_USE"
 	ProblemCodeIDEMPOTENCYKEYREUSED      ProblemCode = "IDEMPOTENCY_KEY_REUSED"
 	ProblemCodeINSUFFICIENTSTOCK         ProblemCode = "INSUFFICIENT_STOCK"
@@ -91,7 +97,9 @@ const (
 	ProblemCodeMETHODNOTALLOWED          ProblemCode = "METHOD_NOT_ALLOWED"
 	ProblemCodeNOTFOUND                  ProblemCode = "NOT_FOUND"
 	ProblemCodeNOTIMPLEMENTED            ProblemCode = "NOT_IMPLEMENTED"
+	ProblemCodeORDERNOTCANCELLABLE       ProblemCode = "ORDER_NOT_CANCELLABLE"
 	ProblemCodeORDERNOTFOUND             ProblemCode = "ORDER_NOT_FOUND"
+	ProblemCodeORDEROUTCOMEUNKNOWN       ProblemCode = "ORDER_OUTCOME_UNKNOWN"
 	ProblemCodePAYLOADTOOLARGE           ProblemCode = "PAYLOAD_TOO_LARGE"
 	ProblemCodePRODUCTNOTFOUND           ProblemCode = "PRODUCT_NOT_FOUND"
 	ProblemCodePRODUCTSERVICEUNAVAILABLE ProblemCode = "PRODUCT_SERVICE_UNAVAILABLE"
@@ -107,6 +115,12 @@ func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeBADJSON:
 		return true
+	case ProblemCodeBADREQUEST:
+		return true
+	case ProblemCodeEXPECTATIONFAILED:
+		return true
+	case ProblemCodeHEADERTOOLARGE:
+		return true
 	case ProblemCodeIDEMPOTENCYKEYINUSE:
 		return true
 	case ProblemCodeIDEMPOTENCYKEYREUSED:
@@ -121,7 +135,11 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeNOTIMPLEMENTED:
 		return true
+	case ProblemCodeORDERNOTCANCELLABLE:
+		return true
 	case ProblemCodeORDERNOTFOUND:
+		return true
+	case ProblemCodeORDEROUTCOMEUNKNOWN:
 		return true
 	case ProblemCodePAYLOADTOOLARGE:
 		return true
@@ -208,7 +226,8 @@ type CreatedOrder struct {
 	// Example: INSUFFICIENT_STOCK
 	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
-	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+	// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 	//
 	//
 	// Example: CONFIRMED
@@ -292,7 +311,8 @@ type Order struct {
 	// Example: INSUFFICIENT_STOCK
 	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
-	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+	// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 	//
 	//
 	// Example: CONFIRMED
@@ -328,7 +348,8 @@ type OrderInput struct {
 	Qty int32 `json:"qty"`
 }
 
-// OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+// OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 //
 // Example: CONFIRMED
 type OrderStatus string
@@ -459,6 +480,17 @@ type ListOrdersByProductParams struct {
 
 // GetOrderParams defines parameters for GetOrder.
 type GetOrderParams struct {
+	// Prefer RFC 7240 preferences; `wait=N` (N seconds, 0–10; more is read as 10) holds the answer while the order is `PENDING`. Other preferences are ignored.
+	Prefer *string `json:"Prefer,omitempty"`
+
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// CancelOrderParams defines parameters for CancelOrder.
+type CancelOrderParams struct {
 	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
 	// the response. A value outside this rule is not rejected: the service replaces it with a
 	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
@@ -562,9 +594,19 @@ type ClientInterface interface {
 	// pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 	// asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 	//
-	// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-	// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-	// different body is rejected with 422. Keys are kept for 24 hours.
+	// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+	// Idempotency-Key draft): the same key with the same body answers the first response again —
+	// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+	// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+	// body is refused with 422. While a request with the same key is still being processed, another
+	// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+	// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+	// key may be retried and can succeed. Keys are kept for 24 hours.
+	//
+	// A 503 is only ever answered for an order that is certainly not stored. If the database did
+	// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+	// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+	// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -577,9 +619,19 @@ type ClientInterface interface {
 	// pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 	// asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 	//
-	// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-	// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-	// different body is rejected with 422. Keys are kept for 24 hours.
+	// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+	// Idempotency-Key draft): the same key with the same body answers the first response again —
+	// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+	// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+	// body is refused with 422. While a request with the same key is still being processed, another
+	// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+	// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+	// key may be retried and can succeed. Keys are kept for 24 hours.
+	//
+	// A 503 is only ever answered for an order that is certainly not stored. If the database did
+	// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+	// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+	// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -597,10 +649,26 @@ type ClientInterface interface {
 	// GetOrder Get one order
 	//
 	// The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
-	// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
+	// or `REJECTED` (with `rejectReason`), or `CANCELLED`.
+	//
+	// Instead of polling after `POST /orders`, send `Prefer: wait=N` (RFC 7240, N at most 10
+	// seconds): while the order is `PENDING` the request is held until its status changes or N
+	// seconds have passed, then answered with `Preference-Applied: wait=N`. The wait is not
+	// applied (no `Preference-Applied`) when the order is already final, or when too many
+	// requests are waiting already.
 	//
 	// Corresponds with GET /orders/{id} (the `GetOrder` operationId).
 	GetOrder(ctx context.Context, id OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelOrder Cancel an order
+	//
+	// A `PENDING` or `CONFIRMED` order becomes `CANCELLED`, and an `order.cancelled` event makes
+	// product-service give its reserved stock back, exactly once (a cancellation that overtakes
+	// the reservation keeps the order from being reserved at all). Cancelling a cancelled order
+	// again changes nothing and answers the same. A `REJECTED` order cannot be cancelled (409).
+	//
+	// Corresponds with POST /orders/{id}/cancel (the `CancelOrder` operationId).
+	CancelOrder(ctx context.Context, id OrderID, params *CancelOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetReadiness Readiness probe (MySQL, Redis, RabbitMQ)
 	//
@@ -651,9 +719,19 @@ func (c *Client) GetLiveness(ctx context.Context, reqEditors ...RequestEditorFn)
 // pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 // asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 //
-// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-// different body is rejected with 422. Keys are kept for 24 hours.
+// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+// Idempotency-Key draft): the same key with the same body answers the first response again —
+// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+// body is refused with 422. While a request with the same key is still being processed, another
+// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+// key may be retried and can succeed. Keys are kept for 24 hours.
+//
+// A 503 is only ever answered for an order that is certainly not stored. If the database did
+// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 //
 // Takes any type of body and a specified content type.
 //
@@ -676,9 +754,19 @@ func (c *Client) CreateOrderWithBody(ctx context.Context, params *CreateOrderPar
 // pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 // asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 //
-// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-// different body is rejected with 422. Keys are kept for 24 hours.
+// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+// Idempotency-Key draft): the same key with the same body answers the first response again —
+// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+// body is refused with 422. While a request with the same key is still being processed, another
+// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+// key may be retried and can succeed. Keys are kept for 24 hours.
+//
+// A 503 is only ever answered for an order that is certainly not stored. If the database did
+// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -716,11 +804,37 @@ func (c *Client) ListOrdersByProduct(ctx context.Context, id ProductID, params *
 // GetOrder Get one order
 //
 // The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
-// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
+// or `REJECTED` (with `rejectReason`), or `CANCELLED`.
+//
+// Instead of polling after `POST /orders`, send `Prefer: wait=N` (RFC 7240, N at most 10
+// seconds): while the order is `PENDING` the request is held until its status changes or N
+// seconds have passed, then answered with `Preference-Applied: wait=N`. The wait is not
+// applied (no `Preference-Applied`) when the order is already final, or when too many
+// requests are waiting already.
 //
 // Corresponds with GET /orders/{id} (the `GetOrder` operationId).
 func (c *Client) GetOrder(ctx context.Context, id OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOrderRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelOrder Cancel an order
+//
+// A `PENDING` or `CONFIRMED` order becomes `CANCELLED`, and an `order.cancelled` event makes
+// product-service give its reserved stock back, exactly once (a cancellation that overtakes
+// the reservation keeps the order from being reserved at all). Cancelling a cancelled order
+// again changes nothing and answers the same. A `REJECTED` order cannot be cancelled (409).
+//
+// Corresponds with POST /orders/{id}/cancel (the `CancelOrder` operationId).
+func (c *Client) CancelOrder(ctx context.Context, id OrderID, params *CancelOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelOrderRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -990,6 +1104,66 @@ func NewGetOrderRequest(server string, id OrderID, params *GetOrderParams) (*htt
 
 	if params != nil {
 
+		if params.Prefer != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCancelOrderRequest constructs an http.Request for the CancelOrder method
+func NewCancelOrderRequest(server string, id OrderID, params *CancelOrderParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/orders/%s/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
 		if params.XRequestID != nil {
 			var headerParam0 string
 
@@ -1101,9 +1275,19 @@ type ClientWithResponsesInterface interface {
 	// pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 	// asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 	//
-	// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-	// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-	// different body is rejected with 422. Keys are kept for 24 hours.
+	// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+	// Idempotency-Key draft): the same key with the same body answers the first response again —
+	// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+	// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+	// body is refused with 422. While a request with the same key is still being processed, another
+	// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+	// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+	// key may be retried and can succeed. Keys are kept for 24 hours.
+	//
+	// A 503 is only ever answered for an order that is certainly not stored. If the database did
+	// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+	// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+	// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1116,9 +1300,19 @@ type ClientWithResponsesInterface interface {
 	// pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 	// asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 	//
-	// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-	// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-	// different body is rejected with 422. Keys are kept for 24 hours.
+	// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+	// Idempotency-Key draft): the same key with the same body answers the first response again —
+	// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+	// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+	// body is refused with 422. While a request with the same key is still being processed, another
+	// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+	// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+	// key may be retried and can succeed. Keys are kept for 24 hours.
+	//
+	// A 503 is only ever answered for an order that is certainly not stored. If the database did
+	// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+	// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+	// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -1138,12 +1332,30 @@ type ClientWithResponsesInterface interface {
 	// GetOrderWithResponse Get one order
 	//
 	// The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
-	// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
+	// or `REJECTED` (with `rejectReason`), or `CANCELLED`.
+	//
+	// Instead of polling after `POST /orders`, send `Prefer: wait=N` (RFC 7240, N at most 10
+	// seconds): while the order is `PENDING` the request is held until its status changes or N
+	// seconds have passed, then answered with `Preference-Applied: wait=N`. The wait is not
+	// applied (no `Preference-Applied`) when the order is already final, or when too many
+	// requests are waiting already.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /orders/{id} (the `GetOrder` operationId).
 	GetOrderWithResponse(ctx context.Context, id OrderID, params *GetOrderParams, reqEditors ...RequestEditorFn) (*GetOrderResponse, error)
+
+	// CancelOrderWithResponse Cancel an order
+	//
+	// A `PENDING` or `CONFIRMED` order becomes `CANCELLED`, and an `order.cancelled` event makes
+	// product-service give its reserved stock back, exactly once (a cancellation that overtakes
+	// the reservation keeps the order from being reserved at all). Cancelling a cancelled order
+	// again changes nothing and answers the same. A `REJECTED` order cannot be cancelled (409).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /orders/{id}/cancel (the `CancelOrder` operationId).
+	CancelOrderWithResponse(ctx context.Context, id OrderID, params *CancelOrderParams, reqEditors ...RequestEditorFn) (*CancelOrderResponse, error)
 
 	// GetReadinessWithResponse Readiness probe (MySQL, Redis, RabbitMQ)
 	//
@@ -1362,7 +1574,7 @@ type CreateOrderResponse struct {
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
+	ApplicationproblemJSON500 *Problem
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Problem
 	// Headers201 the parsed response headers for an HTTP 201 response
@@ -1435,7 +1647,7 @@ func (r CreateOrderResponse) GetApplicationproblemJSON429() *TooManyRequests {
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r CreateOrderResponse) GetApplicationproblemJSON500() *InternalError {
+func (r CreateOrderResponse) GetApplicationproblemJSON500() *Problem {
 	return r.ApplicationproblemJSON500
 }
 
@@ -1592,6 +1804,7 @@ func (r ListOrdersByProductResponse) ContentType() string {
 
 // GetOrderResponse200Headers the declared response headers of an HTTP 200 response for GetOrder
 type GetOrderResponse200Headers struct {
+	PreferenceApplied   *string
 	XRateLimitLimit     *int32
 	XRateLimitRemaining *int32
 	XRateLimitReset     *int64
@@ -1722,6 +1935,173 @@ func (r GetOrderResponse) ContentType() string {
 	return ""
 }
 
+// CancelOrderResponse200Headers the declared response headers of an HTTP 200 response for CancelOrder
+type CancelOrderResponse200Headers struct {
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+// CancelOrderResponse400Headers the declared response headers of an HTTP 400 response for CancelOrder
+type CancelOrderResponse400Headers struct {
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+// CancelOrderResponse401Headers the declared response headers of an HTTP 401 response for CancelOrder
+type CancelOrderResponse401Headers struct {
+	WWWAuthenticate     *string
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+// CancelOrderResponse404Headers the declared response headers of an HTTP 404 response for CancelOrder
+type CancelOrderResponse404Headers struct {
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+// CancelOrderResponse409Headers the declared response headers of an HTTP 409 response for CancelOrder
+type CancelOrderResponse409Headers struct {
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+// CancelOrderResponse429Headers the declared response headers of an HTTP 429 response for CancelOrder
+type CancelOrderResponse429Headers struct {
+	RetryAfter          *int32
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+// CancelOrderResponse500Headers the declared response headers of an HTTP 500 response for CancelOrder
+type CancelOrderResponse500Headers struct {
+	XRequestID *string
+}
+
+// CancelOrderResponse503Headers the declared response headers of an HTTP 503 response for CancelOrder
+type CancelOrderResponse503Headers struct {
+	RetryAfter *int32
+	XRequestID *string
+}
+
+type CancelOrderResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Order
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CancelOrderResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *CancelOrderResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CancelOrderResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *CancelOrderResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CancelOrderResponse409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CancelOrderResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *CancelOrderResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CancelOrderResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelOrderResponse) GetJSON200() *Order {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CancelOrderResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CancelOrderResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CancelOrderResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CancelOrderResponse) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CancelOrderResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CancelOrderResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CancelOrderResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelOrderResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelOrderResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelOrderResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelOrderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetReadinessResponse200Headers the declared response headers of an HTTP 200 response for GetReadiness
 type GetReadinessResponse200Headers struct {
 	XRequestID *string
@@ -1820,9 +2200,19 @@ func (c *ClientWithResponses) GetLivenessWithResponse(ctx context.Context, reqEd
 // pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 // asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 //
-// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-// different body is rejected with 422. Keys are kept for 24 hours.
+// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+// Idempotency-Key draft): the same key with the same body answers the first response again —
+// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+// body is refused with 422. While a request with the same key is still being processed, another
+// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+// key may be retried and can succeed. Keys are kept for 24 hours.
+//
+// A 503 is only ever answered for an order that is certainly not stored. If the database did
+// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1841,9 +2231,19 @@ func (c *ClientWithResponses) CreateOrderWithBodyWithResponse(ctx context.Contex
 // pre-check, stores the order as `PENDING` and answers 201. The stock itself is reserved
 // asynchronously; the order then becomes `CONFIRMED` or `REJECTED`.
 //
-// Send an `Idempotency-Key` to make retries safe: the same key with the same body returns the
-// first result (with `Idempotent-Replayed: true`) and creates nothing; the same key with a
-// different body is rejected with 422. Keys are kept for 24 hours.
+// Send an `Idempotency-Key` to make retries safe (semantics of the IETF httpapi
+// Idempotency-Key draft): the same key with the same body answers the first response again —
+// 201, the order as it was first answered (`PENDING`), with `Idempotent-Replayed: true` — and
+// creates nothing; `GET /orders/{id}` gives its current state. The same key with a different
+// body is refused with 422. While a request with the same key is still being processed, another
+// is answered 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`. Only a stored order is
+// remembered: a request that was refused (404, 409 stock, 503) stored nothing, so the same
+// key may be retried and can succeed. Keys are kept for 24 hours.
+//
+// A 503 is only ever answered for an order that is certainly not stored. If the database did
+// not confirm in time whether the order was stored (its connection was lost after COMMIT was
+// sent and it could not be asked), the answer is 500 `ORDER_OUTCOME_UNKNOWN`: retry with the
+// same `Idempotency-Key` to get the order if it was stored, or a new one if it was not.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1875,7 +2275,13 @@ func (c *ClientWithResponses) ListOrdersByProductWithResponse(ctx context.Contex
 // GetOrderWithResponse Get one order
 //
 // The order as stored now: `PENDING` until product-service has answered, then `CONFIRMED`
-// or `REJECTED` (with `rejectReason`). Poll it after `POST /orders`.
+// or `REJECTED` (with `rejectReason`), or `CANCELLED`.
+//
+// Instead of polling after `POST /orders`, send `Prefer: wait=N` (RFC 7240, N at most 10
+// seconds): while the order is `PENDING` the request is held until its status changes or N
+// seconds have passed, then answered with `Preference-Applied: wait=N`. The wait is not
+// applied (no `Preference-Applied`) when the order is already final, or when too many
+// requests are waiting already.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -1886,6 +2292,24 @@ func (c *ClientWithResponses) GetOrderWithResponse(ctx context.Context, id Order
 		return nil, err
 	}
 	return ParseGetOrderResponse(rsp)
+}
+
+// CancelOrderWithResponse Cancel an order
+//
+// A `PENDING` or `CONFIRMED` order becomes `CANCELLED`, and an `order.cancelled` event makes
+// product-service give its reserved stock back, exactly once (a cancellation that overtakes
+// the reservation keeps the order from being reserved at all). Cancelling a cancelled order
+// again changes nothing and answers the same. A `REJECTED` order cannot be cancelled (409).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /orders/{id}/cancel (the `CancelOrder` operationId).
+func (c *ClientWithResponses) CancelOrderWithResponse(ctx context.Context, id OrderID, params *CancelOrderParams, reqEditors ...RequestEditorFn) (*CancelOrderResponse, error) {
+	rsp, err := c.CancelOrder(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelOrderResponse(rsp)
 }
 
 // GetReadinessWithResponse Readiness probe (MySQL, Redis, RabbitMQ)
@@ -2060,7 +2484,7 @@ func ParseCreateOrderResponse(rsp *http.Response) (*CreateOrderResponse, error) 
 		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
+		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -2681,6 +3105,13 @@ func ParseGetOrderResponse(rsp *http.Response) (*GetOrderResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetOrderResponse200Headers
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
@@ -2822,6 +3253,311 @@ func ParseGetOrderResponse(rsp *http.Response) (*GetOrderResponse, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetOrderResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCancelOrderResponse parses an HTTP response from a CancelOrderWithResponse call
+func ParseCancelOrderResponse(rsp *http.Response) (*CancelOrderResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelOrderResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Order
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CancelOrderResponse200Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers CancelOrderResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers CancelOrderResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers CancelOrderResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers CancelOrderResponse409Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers CancelOrderResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers CancelOrderResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers CancelOrderResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int32
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {

@@ -65,6 +65,7 @@ type Verdict struct {
 	Orders     int
 	Confirmed  int
 	Rejected   int
+	Cancelled  int
 	Pending    int
 	StockNow   int32
 	StockRead  bool // the stock is read only once every order is final
@@ -77,13 +78,13 @@ func (v Verdict) String() string {
 	if !v.StockRead {
 		stock = fmt.Sprintf("stock not checked (orders not final), Σ confirmed qty %d", v.Σconfirmed)
 	}
-	return fmt.Sprintf("%d orders: %d CONFIRMED, %d REJECTED, %d PENDING; %s; settled after %s",
-		v.Orders, v.Confirmed, v.Rejected, v.Pending, stock, v.Waited.Round(10*time.Millisecond))
+	return fmt.Sprintf("%d orders: %d CONFIRMED, %d REJECTED, %d CANCELLED, %d PENDING; %s; settled after %s",
+		v.Orders, v.Confirmed, v.Rejected, v.Cancelled, v.Pending, stock, v.Waited.Round(10*time.Millisecond))
 }
 
 // Verify checks, through the public APIs, that every accepted order exists exactly once, that
-// within settle every order of the product is CONFIRMED or REJECTED, and that
-// initial stock = stock + Σ qty of CONFIRMED orders.
+// within settle every order of the product is CONFIRMED, REJECTED or CANCELLED, and that
+// initial stock = stock + Σ qty of CONFIRMED orders (a cancelled order's stock came back).
 func (s *Shop) Verify(ctx context.Context, productID int64, initialStock int32, accepted []int64, settle time.Duration) (Verdict, error) {
 	start := time.Now()
 	for {
@@ -123,6 +124,8 @@ func (s *Shop) verifyOnce(ctx context.Context, productID int64, initialStock int
 				v.Σconfirmed += int64(o.Qty)
 			case orderclient.OrderStatusREJECTED:
 				v.Rejected++
+			case orderclient.OrderStatusCANCELLED:
+				v.Cancelled++
 			default:
 				v.Pending++
 			}

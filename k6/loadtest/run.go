@@ -154,24 +154,57 @@ func OrderTargeter(ordersURL string, productID int64, qty int) vegeta.Targeter {
 }
 
 // MixedTargeter mixes reads with orders: 50 % GET /products/{id}, 20 % GET /orders/product/{id},
-// 10 % the BFF, 20 % POST /orders — the shape of k6/mixed.test.js.
-func MixedTargeter(productsURL, ordersURL string, productID int64) vegeta.Targeter {
+// 10 % the BFF, 15 % POST /orders and 5 % POST /orders/{id}/cancel of an order placed earlier in
+// the run (taken from placed; a POST /orders while none is there yet) — the shape of
+// k6/mixed.test.js.
+func MixedTargeter(productsURL, ordersURL string, productID int64, placed *Placed) vegeta.Targeter {
 	id := strconv.FormatInt(productID, 10)
 	order := OrderTargeter(ordersURL, productID, 1)
 	var n atomic.Uint64
 	return func(t *vegeta.Target) error {
-		switch i := n.Add(1) % 10; {
-		case i < 5:
+		switch i := n.Add(1) % 20; {
+		case i < 10:
 			*t = vegeta.Target{Method: http.MethodGet, URL: productsURL + "/products/" + id}
-		case i < 7:
+		case i < 14:
 			*t = vegeta.Target{Method: http.MethodGet, URL: ordersURL + "/orders/product/" + id}
-		case i < 8:
+		case i < 16:
 			*t = vegeta.Target{Method: http.MethodGet, URL: productsURL + "/products/" + id + "-with-orders"}
+		case i == 19:
+			if oid, ok := placed.Take(); ok {
+				*t = vegeta.Target{Method: http.MethodPost, URL: ordersURL + "/orders/" + strconv.FormatInt(oid, 10) + "/cancel"}
+				return nil
+			}
+			return order(t)
 		default:
 			return order(t)
 		}
 		return nil
 	}
+}
+
+// Placed holds orders placed during a run, for the mixed scenario to cancel some of them.
+type Placed struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+// Add records a placed order.
+func (p *Placed) Add(id int64) {
+	p.mu.Lock()
+	p.ids = append(p.ids, id)
+	p.mu.Unlock()
+}
+
+// Take returns the most recent placed order not taken yet.
+func (p *Placed) Take() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ids) == 0 {
+		return 0, false
+	}
+	id := p.ids[len(p.ids)-1]
+	p.ids = p.ids[:len(p.ids)-1]
+	return id, true
 }
 
 // GetTargeter reads one URL.
@@ -180,7 +213,8 @@ func GetTargeter(url string) vegeta.Targeter {
 }
 
 // OrderIDCollector returns an OnResult that records the id of every 201 from POST /orders.
-func OrderIDCollector() (func(*vegeta.Result), func() []int64) {
+// placed, when not nil, gets every id too.
+func OrderIDCollector(placed *Placed) (func(*vegeta.Result), func() []int64) {
 	var mu sync.Mutex
 	var ids []int64
 	on := func(r *vegeta.Result) {
@@ -194,6 +228,9 @@ func OrderIDCollector() (func(*vegeta.Result), func() []int64) {
 			mu.Lock()
 			ids = append(ids, o.ID)
 			mu.Unlock()
+			if placed != nil {
+				placed.Add(o.ID)
+			}
 		}
 	}
 	return on, func() []int64 {

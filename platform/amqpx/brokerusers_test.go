@@ -42,8 +42,8 @@ func publishAs(c *amqpx.Conn, key, id string) error {
 
 // The queues of the two services, as their app packages declare them.
 var (
-	orderCreated = amqpx.ConsumerSpec{Queue: "product-service__order-created", Bindings: []string{"order.created"}, Backoff: time.Millisecond}
-	stockResults = amqpx.ConsumerSpec{Queue: "order-service__stock-results", Bindings: []string{"stock.reserved", "stock.rejected"}}
+	orderCreated = amqpx.ConsumerSpec{Queue: "product-service__order-created", Bindings: []string{"order.created", "order.cancelled"}, Backoff: time.Millisecond}
+	stockResults = amqpx.ConsumerSpec{Queue: "order-service__stock-results", Bindings: []string{"stock.results"}}
 	priceChanges = amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"product.updated", "product.deleted"},
 		DeadLetterQueue: "order-service__product-changes.dlq"}
 )
@@ -94,7 +94,7 @@ func eachUserPublishesOnlyItsOwnKeys(t *testing.T, b amqpxtest.Broker) {
 
 	// Their own keys flow.
 	require.NoError(t, publishAs(order, "order.created", "o1"))
-	require.NoError(t, publishAs(product, "stock.reserved", "s1"))
+	require.NoError(t, publishAs(product, "stock.results", "s1"))
 	require.NoError(t, publishAs(product, "product.updated", "p1"))
 	got := map[string]bool{}
 	for len(got) < 2 {
@@ -115,8 +115,7 @@ func eachUserPublishesOnlyItsOwnKeys(t *testing.T, b amqpxtest.Broker) {
 	}{
 		{product, "product-service", "order.created"},
 		{product, "product-service", "order.cancelled"},
-		{order, "order-service", "stock.reserved"},
-		{order, "order-service", "stock.rejected"},
+		{order, "order-service", "stock.results"},
 		{order, "order-service", "product.updated"},
 	} {
 		err := publishAs(forged.conn, forged.key, "forged")
@@ -124,7 +123,7 @@ func eachUserPublishesOnlyItsOwnKeys(t *testing.T, b amqpxtest.Broker) {
 		assert.Contains(t, err.Error(), "ACCESS_REFUSED", "%s publishing %s", forged.user, forged.key)
 	}
 	// The refusal closed only the publishing channel: the next legitimate publish goes out.
-	require.NoError(t, publishAs(product, "stock.rejected", "s2"))
+	require.NoError(t, publishAs(product, "stock.results", "s2"))
 	require.NoError(t, publishAs(order, "order.created", "poison"))
 	admin, err := amqp.Dial(b.Admin)
 	require.NoError(t, err)
@@ -152,7 +151,7 @@ func usersCannotTouchWhatIsNotTheirs(t *testing.T, b amqpxtest.Broker) {
 	// product-service may not bind a queue to keys it does not consume (topic read), declare
 	// another service's queue (configure), or publish through the default exchange, which would
 	// reach any queue by name past the topic permissions.
-	err := product.DeclareTopology(amqpx.ConsumerSpec{Queue: "product-service__spy", Bindings: []string{"stock.reserved"}})
+	err := product.DeclareTopology(amqpx.ConsumerSpec{Queue: "product-service__spy", Bindings: []string{"stock.results"}})
 	assert.ErrorContains(t, err, "ACCESS_REFUSED")
 	err = product.DeclareTopology(stockResults)
 	assert.ErrorContains(t, err, "ACCESS_REFUSED")

@@ -213,6 +213,13 @@ func IsDuplicate(err error) bool {
 	return errors.As(err, &me) && me.Number == 1062
 }
 
+// IsDeadlock reports whether err is InnoDB's deadlock error (1213): the transaction was rolled
+// back and may simply be retried.
+func IsDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
+}
+
 // IsUnavailable reports whether err means the database could not be reached in time (→ 503).
 func IsUnavailable(err error) bool {
 	if err == nil {

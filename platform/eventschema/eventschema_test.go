@@ -51,8 +51,9 @@ func TestDecodeAcceptsWhatThePublishersSend(t *testing.T) {
 	assert.Equal(t, "BFF Test", p.Name)
 
 	for schema, body := range map[string]string{
-		"StockReserved":  `{` + eventID + `,"orderId":101,"productId":26,"qty":2,"reservedAt":"2026-11-25T10:00:00.050Z"}`,
-		"StockRejected":  `{` + eventID + `,"orderId":101,"productId":26,"qty":2,"reason":"PRODUCT_NOT_FOUND","rejectedAt":"2026-11-25T10:00:00.050+01:00"}`,
+		"StockResults": `{` + eventID + `,"results":[{"orderId":101,"orderEventId":"0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10","productId":26,"qty":2,"outcome":"RESERVED"},` +
+			`{"orderId":102,"productId":26,"qty":2,"outcome":"PRODUCT_NOT_FOUND"}],"decidedAt":"2026-11-25T10:00:00.050+01:00"}`,
+		"OrderCancelled": `{` + eventID + `,"orderId":101,"orderEventId":"0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10","productId":26,"qty":2,"reason":"UNKNOWN_ORDER","cancelledAt":"2026-11-25T10:00:00.050Z"}`,
 		"ProductDeleted": `{` + eventID + `,"productId":26,"deletedAt":"2026-11-25T10:00:00Z"}`,
 	} {
 		assert.NoError(t, v.Validate(schema, []byte(body)), schema)
@@ -169,7 +170,7 @@ func TestEveryAsyncAPIMessageHasItsSchemaAndGoType(t *testing.T) {
 	require.NotEmpty(t, doc.Components.Messages)
 	v := newValidator(t)
 	goTypes := map[string]any{
-		"OrderCreated": &events.OrderCreated{}, "StockReserved": &events.StockReserved{}, "StockRejected": &events.StockRejected{},
+		"OrderCreated": &events.OrderCreated{}, "StockResults": &events.StockResults{}, "OrderCancelled": &events.OrderCancelled{},
 		"ProductUpdated": &events.ProductUpdated{}, "ProductDeleted": &events.ProductDeleted{},
 	}
 	for msg, m := range doc.Components.Messages {

@@ -86,15 +86,56 @@ func New[Req, Res any](apply ApplyFunc[Req, Res], opts Options) *Batcher[Req, Re
 // Do waits for the outcome (the batch runs under ctx's deadline at the latest), so a nil error
 // always means applied and a context error always means not applied.
 func (b *Batcher[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
+	p, err := b.enqueue(ctx, req)
+	if err != nil {
+		var zero Res
+		return zero, err
+	}
+	return b.await(ctx, p)
+}
+
+// DoAll is Do for several requests of one caller, queued back to back so that they usually share
+// a batch; it returns their results in order, or the first error (each request's outcome is its
+// own, as with separate Do calls: others may have been applied).
+func (b *Batcher[Req, Res]) DoAll(ctx context.Context, reqs []Req) ([]Res, error) {
+	ps := make([]pending[Req, Res], 0, len(reqs))
+	var qerr error
+	for _, r := range reqs {
+		p, err := b.enqueue(ctx, r)
+		if err != nil {
+			qerr = err
+			break
+		}
+		ps = append(ps, p)
+	}
+	out := make([]Res, len(reqs))
+	errs := []error{qerr}
+	for i, p := range ps {
+		var err error
+		if out[i], err = b.await(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (b *Batcher[Req, Res]) enqueue(ctx context.Context, req Req) (pending[Req, Res], error) {
 	p := pending[Req, Res]{ctx: ctx, req: req, done: make(chan outcome[Res], 1), state: new(atomic.Int32)}
-	var zero Res
 	select {
 	case b.in <- p:
+		return p, nil
 	case <-ctx.Done():
-		return zero, ctx.Err()
+		return p, ctx.Err()
 	case <-b.stopped:
-		return zero, ErrStopped
+		return p, ErrStopped
 	}
+}
+
+func (b *Batcher[Req, Res]) await(ctx context.Context, p pending[Req, Res]) (Res, error) {
+	var zero Res
 	select {
 	case o := <-p.done:
 		return o.res, o.err

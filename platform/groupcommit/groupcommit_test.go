@@ -310,3 +310,16 @@ func TestABatchRunsUnderTheEarliestDeadlineOfItsRequests(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, got, 5*time.Second, "without a caller deadline the cap applies")
 }
+
+func TestDoAllAppliesEveryRequestAndAnswersInOrder(t *testing.T) {
+	r := &recorder{}
+	b := groupcommit.New(r.apply, groupcommit.Options{MaxBatch: 4})
+	start(t, b)
+	got, err := b.DoAll(context.Background(), []int{1, 2, 3, 4, 5, 6})
+	require.NoError(t, err)
+	assert.Equal(t, []int{2, 4, 6, 8, 10, 12}, got)
+	failing := groupcommit.New(func(context.Context, []int) ([]int, error) { return nil, errors.New("boom") }, groupcommit.Options{})
+	start(t, failing)
+	_, err = failing.DoAll(context.Background(), []int{1, 2})
+	require.ErrorContains(t, err, "boom")
+}

@@ -1,6 +1,7 @@
 package httpx_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -135,4 +136,30 @@ func TestSheddingPredictsLongWaitsAndRefusesThemAtOnce(t *testing.T) {
 	assert.Equal(t, 503, serve("/fast"), "refused at once although the slot frees within MaxWait: the predicted wait was too long")
 	assert.Equal(t, 204, <-held)
 	assert.Equal(t, 204, serve("/fast"))
+}
+
+func TestARequestThatLeavesItsSlotFreesItForOthers(t *testing.T) {
+	waiting, release := make(chan struct{}), make(chan struct{})
+	h := httpx.Shed(httpx.Shedding{Limit: 1, MaxWait: 20 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			httpx.LeaveSlot(r.Context())
+			httpx.LeaveSlot(r.Context()) // twice is once
+			close(waiting)
+			<-release
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	serve := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code
+	}
+	done := make(chan int, 1)
+	go func() { done <- serve("/wait") }()
+	<-waiting
+	assert.Equal(t, 204, serve("/work"), "the waiting request holds no slot")
+	assert.Equal(t, 204, serve("/work"), "and gave it back only once")
+	close(release)
+	assert.Equal(t, 204, <-done)
+	httpx.LeaveSlot(context.Background()) // no slot: nothing happens
 }

@@ -1,7 +1,9 @@
 package httpx
 
 import (
+	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -48,9 +50,9 @@ func Shed(cfg Shedding) func(http.Handler) http.Handler {
 				WriteProblem(w, r, p)
 				return
 			}
-			start := time.Now()
-			defer s.release(start)
-			next.ServeHTTP(w, r)
+			slot := &heldSlot{s: s, start: time.Now()}
+			defer slot.leave()
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), slotKey{}, slot)))
 		})
 	}
 }
@@ -79,11 +81,33 @@ func (s *shedder) acquire() bool {
 	}
 }
 
-// release frees the slot and folds the time it was held into the average (1/16 weight; a lost
+// heldSlot is a request's slot, given back once: when the request ends, or earlier by LeaveSlot.
+type heldSlot struct {
+	s     *shedder
+	start time.Time
+	once  sync.Once
+}
+
+type slotKey struct{}
+
+// leave frees the slot and folds the time it was held into the average (1/16 weight; a lost
 // update between concurrent releases only delays the average a little).
-func (s *shedder) release(start time.Time) {
-	<-s.slots
-	held := int64(time.Since(start))
-	old := s.hold.Load()
-	s.hold.Store(old + (held-old)/16)
+func (h *heldSlot) leave() {
+	h.once.Do(func() {
+		<-h.s.slots
+		held := int64(time.Since(h.start))
+		old := h.s.hold.Load()
+		h.s.hold.Store(old + (held-old)/16)
+	})
+}
+
+// LeaveSlot gives the request's shedding slot back before the request ends: for a handler that
+// is about to wait (for an event, not for work), so that waiting requests neither occupy the
+// capacity of working ones nor teach the shedder that requests are slow. Whoever lets requests
+// wait bounds their number itself. Without a slot (shedding off, or an exempt path) it does
+// nothing.
+func LeaveSlot(ctx context.Context) {
+	if h, ok := ctx.Value(slotKey{}).(*heldSlot); ok {
+		h.leave()
+	}
 }

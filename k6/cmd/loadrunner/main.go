@@ -165,11 +165,13 @@ func runOrders(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	onResult, accepted := loadtest.OrderIDCollector()
+	var placed *loadtest.Placed // orders the mixed scenario may cancel
 	targeter := loadtest.OrderTargeter(shop.OrdersURL, productID, 1)
 	if o.scenario == "mixed" {
-		targeter = loadtest.MixedTargeter(shop.ProductsURL, shop.OrdersURL, productID)
+		placed = &loadtest.Placed{}
+		targeter = loadtest.MixedTargeter(shop.ProductsURL, shop.OrdersURL, productID, placed)
 	}
+	onResult, accepted := loadtest.OrderIDCollector(placed)
 	st := stages(&o)
 	fmt.Fprintf(stdout, "scenario %s: product %d, %s; CPU measured over the steady phase\n", o.scenario, productID, shape(o))
 	sum := loadtest.Attack{Name: o.scenario, StartRate: o.startRate, Stages: st, Targeter: targeter, Progress: stdout, OnResult: onResult,

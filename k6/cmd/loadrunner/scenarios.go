@@ -26,7 +26,7 @@ func runMax(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	onResult, accepted := loadtest.OrderIDCollector()
+	onResult, accepted := loadtest.OrderIDCollector(nil)
 	m := meter(o, stdout)
 	held := 0.0
 	var last loadtest.Summary

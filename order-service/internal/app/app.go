@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/boot"
 	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/eventschema"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
@@ -53,14 +55,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	defer deps.Close()
 	db, rdb, conn, reg := deps.DB, deps.Redis, deps.AMQP, deps.Registry
 	stockResults := amqpx.ConsumerSpec{
-		Queue: cfg.StockResultsQueue(), Bindings: []string{events.KeyStockReserved, events.KeyStockRejected},
+		Queue: cfg.StockResultsQueue(), Bindings: []string{events.KeyStockResults},
 		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
 	}
 	productChanges := amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{events.KeyProductUpdated, events.KeyProductDeleted}, Prefetch: 64,
 		DeadLetterQueue: cfg.ProductChangesDLQ()}
 	// Both durable queues of the saga exist before the first order.created is published, whichever
 	// service starts first, so no event is dropped as unroutable.
-	for _, spec := range []amqpx.ConsumerSpec{stockResults, {Queue: cfg.OrderCreatedQueue(), Bindings: []string{events.KeyOrderCreated}}} {
+	for _, spec := range []amqpx.ConsumerSpec{stockResults, {Queue: cfg.OrderCreatedQueue(), Bindings: []string{events.KeyOrderCreated, events.KeyOrderCancelled}}} {
 		if err := conn.DeclareTopology(spec); err != nil {
 			return fmt.Errorf("declare queue %s: %w", spec.Queue, err)
 		}
@@ -82,7 +84,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return fmt.Errorf("open the group-commit pool: %w", err)
 	}
 	defer batchDB.Close()
-	store := mysql.NewStore(db, batchDB, messaging.OrderCreated, mysql.Options{QueryTimeout: cfg.WriteTimeout})
+	store := mysql.NewStore(db, batchDB, mysql.Events{Created: messaging.OrderCreated, Cancelled: messaging.OrderCancelled(time.Now)},
+		mysql.Options{QueryTimeout: cfg.WriteTimeout})
 	pages := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	stale := invalidation.New(pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, reg)
 	relay := outbox.NewRelay(batchDB, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
@@ -101,8 +104,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if err != nil {
 		return err
 	}
-	results := &messaging.StockResults{Orders: orders, Log: log}
-	changes := &messaging.ProductChanges{Prices: prices, Log: log}
+	schemas, err := eventschema.New()
+	if err != nil {
+		return err
+	}
+	results := messaging.NewStockResults(orders, schemas, log, reg)
+	changes := &messaging.ProductChanges{Prices: prices, Schema: schemas, Log: log}
 
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {

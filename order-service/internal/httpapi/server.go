@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,8 @@ var _ api.StrictServerInterface = (*Server)(nil)
 type Orders interface {
 	PlaceOrder(ctx context.Context, p ordering.Placement) (ordering.Order, bool, error)
 	GetOrder(ctx context.Context, id int64) (ordering.Order, error)
+	WaitForOutcome(ctx context.Context, id int64, max time.Duration) (ordering.Order, bool, error)
+	CancelOrder(ctx context.Context, id int64, correlationID string) (ordering.Order, error)
 	ListByProduct(ctx context.Context, productID, before int64, limit int) (ordering.Page, bool, error)
 }
 
@@ -82,13 +85,61 @@ func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObje
 	return resp, nil
 }
 
-// GetOrder answers one order.
+// maxWait bounds Prefer: wait.
+const maxWait = 10
+
+// GetOrder answers one order; with Prefer: wait=N, once it is final or N seconds have passed.
 func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (api.GetOrderResponseObject, error) {
-	o, err := s.d.Orders.GetOrder(ctx, req.Id)
+	wait, ok := preferredWait(req.Params.Prefer)
+	if !ok {
+		o, err := s.d.Orders.GetOrder(ctx, req.Id)
+		if err != nil {
+			return nil, err
+		}
+		return api.GetOrder200JSONResponse{Body: toAPI(o)}, nil
+	}
+	// The request waits for an event, not for work: it gives its shedding slot back; the
+	// service caps the number of waiting requests.
+	httpx.LeaveSlot(ctx)
+	o, waited, err := s.d.Orders.WaitForOutcome(ctx, req.Id, time.Duration(wait)*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return api.GetOrder200JSONResponse{Body: toAPI(o)}, nil
+	resp := api.GetOrder200JSONResponse{Body: toAPI(o)}
+	if waited {
+		resp.Headers.PreferenceApplied = ptr("wait=" + strconv.Itoa(wait))
+	}
+	return resp, nil
+}
+
+// preferredWait reads the wait preference of an RFC 7240 Prefer header ("wait=5", possibly
+// among others: "respond-async, wait=5"), capped at maxWait seconds. Other preferences, and a
+// wait that is not a whole number of seconds, are ignored, as the RFC asks of unknown ones.
+func preferredWait(prefer *string) (int, bool) {
+	if prefer == nil {
+		return 0, false
+	}
+	for _, p := range strings.Split(*prefer, ",") {
+		name, value, _ := strings.Cut(strings.TrimSpace(strings.SplitN(p, ";", 2)[0]), "=")
+		if !strings.EqualFold(strings.TrimSpace(name), "wait") {
+			continue
+		}
+		n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(value), `"`))
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		return min(n, maxWait), n > 0
+	}
+	return 0, false
+}
+
+// CancelOrder cancels an order; cancelling it again answers the same.
+func (s *Server) CancelOrder(ctx context.Context, req api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error) {
+	o, err := s.d.Orders.CancelOrder(ctx, req.Id, httpx.RequestIDFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return api.CancelOrder200JSONResponse{Body: toAPI(o)}, nil
 }
 
 const defaultLimit = 100
@@ -172,6 +223,9 @@ func mapError(err error) *httpx.Problem {
 			"The product could not be looked up; try again.")
 		p.RetryAfter = 1
 		return p
+	case errors.Is(err, ordering.ErrNotCancellable):
+		return httpx.NewProblem(http.StatusConflict, "ORDER_NOT_CANCELLABLE", "Order not cancellable",
+			"The order was REJECTED; only PENDING and CONFIRMED orders can be cancelled.")
 	case errors.Is(err, ordering.ErrOutcomeUnknown):
 		return httpx.NewProblem(http.StatusInternalServerError, "ORDER_OUTCOME_UNKNOWN", "Order outcome unknown",
 			"The database did not confirm in time whether the order was stored. Retry with the same Idempotency-Key to get the order if it was stored, or a new one if it was not.")

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -223,8 +222,7 @@ func TestIdempotencyKey(t *testing.T) {
 	resp, first := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
 	require.Equal(t, 201, resp.StatusCode)
 	id := int64(first["id"].(float64))
-	_, err := f.orders.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reserved: true})
-	require.NoError(t, err)
+	orderingtest.Settle(t, f.orders, id, true, "")
 	resp, replay := f.do(t, "POST", "/orders", body, "Idempotency-Key", "same-key-1")
 	assert.Equal(t, 201, resp.StatusCode)
 	assert.Equal(t, "true", resp.Header.Get("Idempotent-Replayed"))
@@ -293,12 +291,10 @@ func TestOrdersByProductCacheAndPages(t *testing.T) {
 	resp, _ = f.doList(t, path)
 	assert.Equal(t, "HIT", resp.Header.Get("X-Cache"))
 	id := int64(page[0]["id"].(float64))
-	settled, err := f.orders.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reserved: true})
-	require.NoError(t, err)
-	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed, Changed: true}, settled)
-	settled, err = f.orders.Settle(context.Background(), ordering.Settlement{OrderID: id, ProductID: p.Id, Reason: "INSUFFICIENT_STOCK"})
-	require.NoError(t, err)
-	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed}, settled, "a final order never changes again")
+	settled := orderingtest.Settle(t, f.orders, id, true, "")
+	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed, Changed: true}, settled.Settled)
+	settled = orderingtest.Settle(t, f.orders, id, false, "INSUFFICIENT_STOCK")
+	assert.Equal(t, ordering.Settled{Status: ordering.Confirmed}, settled.Settled, "a final order never changes again")
 	resp, body := f.doList(t, path)
 	assert.Equal(t, "MISS", resp.Header.Get("X-Cache"))
 	assert.Equal(t, "CONFIRMED", body[0]["status"])
@@ -358,4 +354,65 @@ func TestRedisDownServesFromMySQL(t *testing.T) {
 	resp, ready := f.do(t, "GET", "/readyz", "")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "degraded", ready["status"])
+}
+
+// Cancel: PENDING and CONFIRMED orders become CANCELLED once (with one order.cancelled), a
+// REJECTED one is 409, an unknown one 404.
+func TestCancelOrder(t *testing.T) {
+	f := newFixture(t)
+	p := f.catalog.Add("Cancel", money.FromCents(100), 100)
+	body := fmt.Sprintf(`{"productId":%d,"qty":2}`, p.Id)
+	ids := make([]int64, 3)
+	for i := range ids {
+		resp, o := f.do(t, "POST", "/orders", body)
+		require.Equal(t, 201, resp.StatusCode)
+		ids[i] = int64(o["id"].(float64))
+	}
+	orderingtest.Settle(t, f.orders, ids[1], true, "")
+	orderingtest.Settle(t, f.orders, ids[2], false, "INSUFFICIENT_STOCK")
+	for _, id := range ids[:2] { // PENDING, CONFIRMED
+		for range 2 {
+			resp, o := f.do(t, "POST", fmt.Sprintf("/orders/%d/cancel", id), "", "X-Request-ID", "cancel-1")
+			require.Equal(t, 200, resp.StatusCode, o)
+			assert.Equal(t, "CANCELLED", o["status"])
+		}
+	}
+	resp, prob := f.do(t, "POST", fmt.Sprintf("/orders/%d/cancel", ids[2]), "")
+	assert.Equal(t, 409, resp.StatusCode)
+	assert.Equal(t, "ORDER_NOT_CANCELLABLE", prob["code"])
+	resp, prob = f.do(t, "POST", "/orders/999999/cancel", "")
+	assert.Equal(t, 404, resp.StatusCode)
+	assert.Equal(t, "ORDER_NOT_FOUND", prob["code"])
+	var n int
+	require.NoError(t, f.db.QueryRow("SELECT COUNT(*) FROM outbox WHERE routing_key = 'order.cancelled' AND correlation_id = 'cancel-1'").Scan(&n))
+	assert.Equal(t, 2, n, "one event per cancelled order, however often it is cancelled")
+	_, got := f.do(t, "GET", fmt.Sprintf("/orders/%d", ids[0]), "")
+	assert.Equal(t, "CANCELLED", got["status"])
+}
+
+// Prefer: wait=N answers once the order is final, with Preference-Applied.
+func TestGetOrderWaitsForTheOutcome(t *testing.T) {
+	f := newFixture(t)
+	p := f.catalog.Add("Wait", money.FromCents(100), 100)
+	resp, o := f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":1}`, p.Id))
+	require.Equal(t, 201, resp.StatusCode)
+	id := int64(o["id"].(float64))
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		orderingtest.Settle(t, f.orders, id, true, "")
+	}()
+	resp, got := f.do(t, "GET", fmt.Sprintf("/orders/%d", id), "", "Prefer", "respond-async, wait=5")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "CONFIRMED", got["status"], "answered when the order became final")
+	assert.Equal(t, "wait=5", resp.Header.Get("Preference-Applied"))
+	resp, _ = f.do(t, "GET", fmt.Sprintf("/orders/%d", id), "", "Prefer", "wait=30")
+	assert.Empty(t, resp.Header.Get("Preference-Applied"), "a final order is answered at once")
+	resp, _ = f.do(t, "GET", fmt.Sprintf("/orders/%d", id), "", "Prefer", "wait=soon")
+	assert.Equal(t, 200, resp.StatusCode, "a preference it cannot read is ignored")
+	assert.Empty(t, resp.Header.Get("Preference-Applied"))
+	resp, o = f.do(t, "POST", "/orders", fmt.Sprintf(`{"productId":%d,"qty":1}`, p.Id))
+	require.Equal(t, 201, resp.StatusCode)
+	resp, got = f.do(t, "GET", fmt.Sprintf("/orders/%v", o["id"]), "", "Prefer", "wait=1")
+	assert.Equal(t, "PENDING", got["status"], "still PENDING when the wait ends")
+	assert.Equal(t, "wait=1", resp.Header.Get("Preference-Applied"))
 }

@@ -49,7 +49,7 @@ func TestDependenciesDownAnswer503Problems(t *testing.T) {
 	defer prices.Close()
 	log := httpx.NewLogger(io.Discard, slog.LevelError, "order-service")
 	pages := rediscache.New(rdb, prefix, time.Minute)
-	store := mysql.NewStore(db, db, messaging.OrderCreated, mysql.Options{})
+	store := mysql.NewStore(db, db, mysql.Events{Created: messaging.OrderCreated, Cancelled: messaging.OrderCancelled(time.Now)}, mysql.Options{})
 	orders := ordering.NewService(ordering.Deps{Store: store, Prices: prices, Pages: pages,
 		Stale: invalidation.New(pages.InvalidateMany, invalidation.Options{}, log, nil), Relay: &orderingtest.Relay{}, Log: log}, ordering.Options{})
 	ctx, cancel := context.WithCancel(context.Background())

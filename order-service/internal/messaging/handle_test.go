@@ -2,11 +2,13 @@ package messaging_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -16,13 +18,21 @@ import (
 	"github.com/shopworks/shop/order-service/internal/orderingtest"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/eventschema"
 )
 
-// stockResults is the stock-result handler over a running application layer.
-func stockResults(t *testing.T) (*messaging.StockResults, *orderingtest.Stack) {
+func schemas(t testing.TB) *eventschema.Validator {
 	t.Helper()
-	stack := orderingtest.Start(t, orderingtest.Options{})
-	return &messaging.StockResults{Orders: stack.Service, Log: stack.Log}, stack
+	v, err := eventschema.New()
+	require.NoError(t, err)
+	return v
+}
+
+// stockResults is the stock-result handler over a running application layer.
+func stockResults(t *testing.T, o orderingtest.Options) (*messaging.StockResults, *orderingtest.Stack) {
+	t.Helper()
+	stack := orderingtest.Start(t, o)
+	return messaging.NewStockResults(stack.Service, schemas(t), stack.Log, nil), stack
 }
 
 func pendingOrder(t *testing.T, s *orderingtest.Stack) ordering.Order {
@@ -32,20 +42,29 @@ func pendingOrder(t *testing.T, s *orderingtest.Stack) ordering.Order {
 	return o
 }
 
+// result is one entry of a stock.results; token "" leaves orderEventId out (the original's orders).
+func result(orderID int64, token, outcome string) string {
+	ev := ""
+	if token != "" {
+		ev = `"orderEventId":"` + token + `",`
+	}
+	return fmt.Sprintf(`{"orderId":%d,%s"productId":2,"qty":1,"outcome":"%s"}`, orderID, ev, outcome)
+}
+
+func results(entries ...string) amqpx.Delivery {
+	return amqpx.Delivery{RoutingKey: "stock.results", CorrelationID: "req-1", Body: []byte(`{"eventId":"` + uuid.NewString() +
+		`","results":[` + strings.Join(entries, ",") + `],"decidedAt":"2026-11-25T10:00:00Z"}`)}
+}
+
 func TestStockResultsSettleOrdersOnce(t *testing.T) {
-	h, s := stockResults(t)
+	h, s := stockResults(t, orderingtest.Options{})
 	ctx := context.Background()
 	confirmed, rejected := pendingOrder(t, s), pendingOrder(t, s)
-
-	reserved := amqpx.Delivery{RoutingKey: "stock.reserved", CorrelationID: "req-1",
-		Body: []byte(`{"orderId":` + itoa(confirmed.ID) + `,"productId":2,"qty":1}`)}
-	require.NoError(t, h.Handle(ctx, reserved))
-	require.NoError(t, h.Handle(ctx, reserved), "a redelivery is acked and changes nothing")
-	require.NoError(t, h.Handle(ctx, amqpx.Delivery{RoutingKey: "stock.rejected",
-		Body: []byte(`{"orderId":` + itoa(rejected.ID) + `,"productId":2,"qty":1,"reason":"INSUFFICIENT_STOCK"}`)}))
+	batch := results(result(confirmed.ID, confirmed.Token.String(), "RESERVED"), result(rejected.ID, rejected.Token.String(), "INSUFFICIENT_STOCK"))
+	require.NoError(t, h.Handle(ctx, batch))
+	require.NoError(t, h.Handle(ctx, batch), "a redelivery is acked and changes nothing")
 	// A contradicting late result for a final order changes nothing either.
-	require.NoError(t, h.Handle(ctx, amqpx.Delivery{RoutingKey: "stock.rejected",
-		Body: []byte(`{"orderId":` + itoa(confirmed.ID) + `,"productId":2,"qty":1,"reason":"INSUFFICIENT_STOCK"}`)}))
+	require.NoError(t, h.Handle(ctx, results(result(confirmed.ID, confirmed.Token.String(), "PRODUCT_NOT_FOUND"))))
 
 	o, err := s.Service.GetOrder(ctx, confirmed.ID)
 	require.NoError(t, err)
@@ -54,21 +73,53 @@ func TestStockResultsSettleOrdersOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ordering.Rejected, o.Status)
 	assert.Equal(t, "INSUFFICIENT_STOCK", o.RejectReason)
+	assert.Zero(t, s.Count(t, "outbox WHERE routing_key = 'order.cancelled'"), "nothing to compensate")
 }
 
-func TestStockResultsForUnknownOrMalformedMessagesArePermanent(t *testing.T) {
-	h, _ := stockResults(t)
-	err := h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`{"orderId":987654,"productId":2,"qty":1}`)})
-	require.True(t, amqpx.IsPermanent(err), "an unknown order goes to the DLQ, not back to the queue: %v", err)
-	err = h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`nope`)})
-	require.True(t, amqpx.IsPermanent(err))
+// A reservation for an order this service does not have — forged, orphaned, or naming one of
+// ours with another token — gives its stock back; the original system's orders are acked and
+// counted; malformed messages go to the DLQ.
+func TestUnknownReservationsAreCompensatedAndForeignOnesCounted(t *testing.T) {
+	h, s := stockResults(t, orderingtest.Options{})
+	ctx := context.Background()
+	mine := pendingOrder(t, s)
+	forged := uuid.NewString()
+	require.NoError(t, h.Handle(ctx, results(
+		result(987654, forged, "RESERVED"),                     // an order we never created
+		result(mine.ID, uuid.NewString(), "RESERVED"),          // our id, someone else's order
+		result(987655, uuid.NewString(), "INSUFFICIENT_STOCK"), // reserved nothing: nothing to give back
+		result(mine.ID, "", "RESERVED"),                        // the original system's order with our id
+	)))
+	var payloads []string
+	rows, err := s.DB.Query("SELECT payload FROM outbox WHERE routing_key = 'order.cancelled' ORDER BY id")
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		require.NoError(t, rows.Scan(&p))
+		payloads = append(payloads, p)
+		require.NoError(t, schemas(t).Validate("OrderCancelled", []byte(p)))
+	}
+	require.Len(t, payloads, 2, "the two reservations that took stock are given back")
+	assert.Contains(t, payloads[0], `"orderEventId":"`+forged+`"`)
+	assert.Contains(t, payloads[0], `"reason":"UNKNOWN_ORDER"`)
+	o, err := s.Service.GetOrder(ctx, mine.ID)
+	require.NoError(t, err)
+	assert.Equal(t, ordering.Pending, o.Status, "a result for someone else's order never settles ours")
+	assert.Positive(t, s.Relay.Count())
+
+	for _, body := range []string{`nope`, `{}`, `{"eventId":"x","results":[],"decidedAt":"2026-11-25T10:00:00Z"}`,
+		strings.Replace(string(results(result(1, uuid.NewString(), "RESERVED")).Body), `"RESERVED"`, `"MAYBE"`, 1)} {
+		err := h.Handle(ctx, amqpx.Delivery{RoutingKey: "stock.results", Body: []byte(body)})
+		require.True(t, amqpx.IsPermanent(err), "%s goes to the DLQ: %v", body, err)
+	}
+	require.True(t, amqpx.IsPermanent(h.Handle(ctx, amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`{}`)})))
 }
 
 func TestStockResultsWhenMySQLIsDownAreRetried(t *testing.T) {
-	stack := orderingtest.Start(t, orderingtest.Options{MySQLViaProxy: true})
+	h, stack := stockResults(t, orderingtest.Options{MySQLViaProxy: true})
 	stack.MySQLProxy.Down()
-	h := &messaging.StockResults{Orders: stack.Service, Log: stack.Log}
-	err := h.Handle(context.Background(), amqpx.Delivery{RoutingKey: "stock.reserved", Body: []byte(`{"orderId":1,"productId":2,"qty":1}`)})
+	err := h.Handle(context.Background(), results(result(1, uuid.NewString(), "RESERVED")))
 	require.Error(t, err)
 	assert.False(t, amqpx.IsPermanent(err), "a transient failure is retried, never dead-lettered")
 }
@@ -80,20 +131,23 @@ func TestProductChangesKeepThePriceCacheCurrent(t *testing.T) {
 		return pricing.Entry{Product: ordering.Product{ID: 4, Price: money.FromCents(100), Qty: 5}}, nil
 	}, pricing.Options{})
 	defer prices.Close()
-	h := &messaging.ProductChanges{Prices: prices, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &messaging.ProductChanges{Prices: prices, Schema: schemas(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx := context.Background()
+	ev := `"eventId":"` + uuid.NewString() + `",`
 	require.NoError(t, h.Handle(ctx, amqpx.Delivery{RoutingKey: "product.updated",
-		Body: []byte(`{"productId":4,"name":"n","price":12.5,"qty":3,"updatedAt":"2030-01-01T00:00:00Z"}`)}))
+		Body: []byte(`{` + ev + `"productId":4,"name":"n","price":12.5,"qty":3,"updatedAt":"2030-01-01T00:00:00Z"}`)}))
 	p, err := prices.Get(ctx, 4)
 	require.NoError(t, err)
 	assert.Equal(t, money.FromCents(1250), p.Price, "the event's price, without asking product-service")
 	assert.Zero(t, loads)
-	require.NoError(t, h.Handle(ctx, amqpx.Delivery{RoutingKey: "product.deleted", Body: []byte(`{"productId":4}`)}))
+	require.NoError(t, h.Handle(ctx, amqpx.Delivery{RoutingKey: "product.deleted", Body: []byte(`{` + ev + `"productId":4,"deletedAt":"2030-01-01T00:00:00Z"}`)}))
 	_, err = prices.Get(ctx, 4)
 	require.ErrorIs(t, err, ordering.ErrProductNotFound)
-	for key, body := range map[string]string{"product.updated": `x`, "product.deleted": `[]`, "order.created": `{}`} {
-		assert.True(t, amqpx.IsPermanent(h.Handle(ctx, amqpx.Delivery{RoutingKey: key, Body: []byte(body)})), key)
+	for key, body := range map[string]string{
+		"product.updated": `x`, "product.deleted": `[]`, "order.created": `{}`,
+		// A price below the domain's minimum never reaches the cache.
+		"product.updated ": `{` + ev + `"productId":4,"name":"n","price":-5,"qty":3,"updatedAt":"2030-01-01T00:00:00Z"}`,
+	} {
+		assert.True(t, amqpx.IsPermanent(h.Handle(ctx, amqpx.Delivery{RoutingKey: strings.TrimSpace(key), Body: []byte(body)})), key)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

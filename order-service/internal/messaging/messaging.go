@@ -1,6 +1,8 @@
-// Package messaging is order-service's event adapter: it encodes order.created for the outbox,
-// translates stock.reserved / stock.rejected into settlements of the ordering.Service, and keeps
-// the price cache current from product.updated / product.deleted.
+// Package messaging is order-service's event adapter: it encodes order.created and
+// order.cancelled for the outbox, translates stock.results into settlements of the
+// ordering.Service, and keeps the price cache current from product.updated / product.deleted.
+// Every consumed message is validated against its schema (platform/eventschema) before it
+// touches anything; an invalid one is dead-lettered with the reason.
 package messaging
 
 import (
@@ -9,19 +11,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shopworks/shop/clients/events"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/eventschema"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/outbox"
 )
 
-// OrderCreated encodes a new order's order.created (mysql.EventEncoder): the original payload's
-// fields plus eventId, unitPrice and status.
+// OrderCreated encodes a new order's order.created (mysql.Events.Created): the original
+// payload's fields plus eventId, unitPrice and status.
 func OrderCreated(o ordering.Order, eventID, correlationID string) (outbox.Event, error) {
 	id, err := uuid.Parse(eventID)
 	if err != nil {
@@ -39,68 +44,108 @@ func OrderCreated(o ordering.Order, eventID, correlationID string) (outbox.Event
 	return outbox.Event{ID: eventID, RoutingKey: events.KeyOrderCreated, Payload: body, CorrelationID: correlationID}, nil
 }
 
+// OrderCancelled returns the encoder of order.cancelled (mysql.Events.Cancelled), stamped by now.
+func OrderCancelled(now func() time.Time) func(c ordering.Cancellation) (outbox.Event, error) {
+	return func(c ordering.Cancellation) (outbox.Event, error) {
+		id := uuid.New()
+		m := events.OrderCancelled{EventId: id, OrderId: c.OrderID, ProductId: c.ProductID, Qty: c.Qty,
+			Reason: events.OrderCancelledReason(c.Reason), CancelledAt: now().UTC()}
+		if c.Token != uuid.Nil {
+			token := c.Token
+			m.OrderEventId = &token
+		}
+		body, err := json.Marshal(m)
+		if err != nil {
+			return outbox.Event{}, fmt.Errorf("encode order.cancelled of order %d: %w", c.OrderID, err)
+		}
+		return outbox.Event{ID: id.String(), RoutingKey: events.KeyOrderCancelled, Payload: body, CorrelationID: c.CorrelationID}, nil
+	}
+}
+
 // Settler applies stock results (ordering.Service).
 type Settler interface {
-	Settle(ctx context.Context, s ordering.Settlement) (ordering.Settled, error)
+	Settle(ctx context.Context, sts []ordering.Settlement) ([]ordering.SettleResult, error)
 }
 
-// StockResults settles orders from product-service's answers.
+// StockResults settles orders from product-service's stock.results.
 type StockResults struct {
-	Orders Settler
-	Log    *slog.Logger
+	orders  Settler
+	schema  *eventschema.Validator
+	log     *slog.Logger
+	foreign prometheus.Counter
 }
 
-// Handle is the amqpx handler of stock.reserved and stock.rejected.
+// NewStockResults returns the handler; reg may be nil.
+func NewStockResults(orders Settler, schema *eventschema.Validator, log *slog.Logger, reg prometheus.Registerer) *StockResults {
+	h := &StockResults{orders: orders, schema: schema, log: log, foreign: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shop_stock_results_foreign_total",
+		Help: "Stock results for orders that are not order-service's (the original system's payload, without an order event ID): acked and counted.",
+	})}
+	if reg != nil {
+		if err := reg.Register(h.foreign); err != nil {
+			log.Warn("stock results metric not registered", slog.String("error", err.Error()))
+		}
+	}
+	return h
+}
+
+// Decode reads a stock.results into the settlements of this service's orders and the number of
+// results for orders that are not its own (without an order event ID).
+func (h *StockResults) Decode(routingKey string, body []byte) ([]ordering.Settlement, int, error) {
+	if routingKey != events.KeyStockResults {
+		return nil, 0, amqpx.Permanent(fmt.Errorf("unexpected routing key %q", routingKey))
+	}
+	var m events.StockResults
+	if err := h.schema.Decode(body, &m); err != nil {
+		return nil, 0, amqpx.Permanent(err)
+	}
+	sts := make([]ordering.Settlement, 0, len(m.Results))
+	foreign := 0
+	for _, r := range m.Results {
+		if r.OrderEventId == nil || *r.OrderEventId == uuid.Nil {
+			foreign++
+			continue
+		}
+		st := ordering.Settlement{OrderID: r.OrderId, ProductID: r.ProductId, Qty: r.Qty, Token: *r.OrderEventId, Reserved: r.Outcome == events.StockResultOutcomeRESERVED}
+		if !st.Reserved {
+			st.Reason = string(r.Outcome)
+		}
+		sts = append(sts, st)
+	}
+	return sts, foreign, nil
+}
+
+// Handle is the amqpx handler of stock.results.
 func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 	if d.CorrelationID != "" {
 		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
 	}
-	r, err := DecodeStockResult(d.RoutingKey, d.Body)
+	sts, foreign, err := h.Decode(d.RoutingKey, d.Body)
 	if err != nil {
+		h.log.WarnContext(ctx, "invalid stock results", slog.String("messageId", d.MessageID), slog.String("error", err.Error()))
 		return err
 	}
-	s, err := h.Orders.Settle(ctx, ordering.Settlement{OrderID: r.OrderID, ProductID: r.ProductID, Reserved: r.Reserved, Reason: r.Reason})
-	if errors.Is(err, ordering.ErrNotFound) {
-		return amqpx.Permanent(fmt.Errorf("%s for unknown order %d", d.RoutingKey, r.OrderID))
+	h.foreign.Add(float64(foreign))
+	if len(sts) == 0 {
+		return nil
 	}
+	res, err := h.orders.Settle(ctx, sts)
 	if err != nil {
-		return fmt.Errorf("settle order %d: %w", r.OrderID, err)
+		return fmt.Errorf("settle %d orders: %w", len(sts), err)
 	}
-	h.Log.DebugContext(ctx, "order settled", slog.Int64("orderId", r.OrderID), slog.String("status", string(s.Status)),
-		slog.Bool("changed", s.Changed), slog.String("event", d.RoutingKey))
+	for i, r := range res {
+		if errors.Is(r.Err, ordering.ErrNotFound) {
+			h.log.WarnContext(ctx, "stock result for an order this service does not have; its reservation is given back",
+				slog.Int64("orderId", sts[i].OrderID), slog.String("orderEventId", sts[i].Token.String()), slog.Bool("reserved", sts[i].Reserved))
+		}
+	}
 	return nil
-}
-
-// StockResult is a decoded stock.reserved or stock.rejected.
-type StockResult struct {
-	OrderID, ProductID int64
-	Reserved           bool
-	Reason             string
-}
-
-// DecodeStockResult reads a stock result; anything no retry can fix is a permanent error.
-func DecodeStockResult(routingKey string, body []byte) (StockResult, error) {
-	switch routingKey {
-	case events.KeyStockReserved:
-		var m events.StockReserved
-		if err := json.Unmarshal(body, &m); err != nil || m.OrderId < 1 {
-			return StockResult{}, amqpx.Permanent(fmt.Errorf("malformed stock.reserved: %v", err))
-		}
-		return StockResult{OrderID: m.OrderId, ProductID: m.ProductId, Reserved: true}, nil
-	case events.KeyStockRejected:
-		var m events.StockRejected
-		if err := json.Unmarshal(body, &m); err != nil || m.OrderId < 1 {
-			return StockResult{}, amqpx.Permanent(fmt.Errorf("malformed stock.rejected: %v", err))
-		}
-		return StockResult{OrderID: m.OrderId, ProductID: m.ProductId, Reason: string(m.Reason)}, nil
-	default:
-		return StockResult{}, amqpx.Permanent(fmt.Errorf("unexpected routing key %q", routingKey))
-	}
 }
 
 // ProductChanges keeps the price cache current.
 type ProductChanges struct {
 	Prices *pricing.Cache
+	Schema *eventschema.Validator
 	Log    *slog.Logger
 }
 
@@ -109,14 +154,14 @@ func (h *ProductChanges) Handle(ctx context.Context, d amqpx.Delivery) error {
 	switch d.RoutingKey {
 	case events.KeyProductUpdated:
 		var m events.ProductUpdated
-		if err := json.Unmarshal(d.Body, &m); err != nil {
-			return amqpx.Permanent(fmt.Errorf("malformed product.updated: %w", err))
+		if err := h.Schema.Decode(d.Body, &m); err != nil {
+			return amqpx.Permanent(err)
 		}
 		h.Prices.Updated(pricing.Entry{Product: ordering.Product{ID: m.ProductId, Price: m.Price, Qty: m.Qty}, UpdatedAt: m.UpdatedAt})
 	case events.KeyProductDeleted:
 		var m events.ProductDeleted
-		if err := json.Unmarshal(d.Body, &m); err != nil {
-			return amqpx.Permanent(fmt.Errorf("malformed product.deleted: %w", err))
+		if err := h.Schema.Decode(d.Body, &m); err != nil {
+			return amqpx.Permanent(err)
 		}
 		h.Prices.Deleted(m.ProductId)
 	default:

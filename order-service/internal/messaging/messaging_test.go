@@ -3,6 +3,7 @@ package messaging_test
 import (
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -10,33 +11,36 @@ import (
 	"github.com/shopworks/shop/platform/amqpx"
 )
 
-func TestDecodeStockResult(t *testing.T) {
-	r, err := messaging.DecodeStockResult("stock.reserved", []byte(`{"eventId":"0b6f1d5e-8d2a-4c1e-9a57-3f7e2b1c9d10","orderId":5,"productId":2,"qty":1,"reservedAt":"2026-11-25T10:00:00Z"}`))
+func TestDecodeStockResults(t *testing.T) {
+	h := messaging.NewStockResults(nil, schemas(t), nil, nil)
+	token := uuid.New()
+	sts, foreign, err := h.Decode("stock.results", results(result(5, token.String(), "RESERVED"), result(6, uuid.NewString(), "PRODUCT_NOT_FOUND"), result(7, "", "RESERVED")).Body)
 	require.NoError(t, err)
-	assert.Equal(t, messaging.StockResult{OrderID: 5, ProductID: 2, Reserved: true}, r)
-	r, err = messaging.DecodeStockResult("stock.rejected", []byte(`{"orderId":6,"productId":2,"qty":1,"reason":"INSUFFICIENT_STOCK"}`))
-	require.NoError(t, err)
-	assert.Equal(t, "INSUFFICIENT_STOCK", r.Reason)
-	for key, body := range map[string]string{"stock.reserved": `{}`, "stock.rejected": `not json`, "order.created": `{"orderId":1}`} {
-		_, err := messaging.DecodeStockResult(key, []byte(body))
-		assert.True(t, amqpx.IsPermanent(err), key)
-	}
+	assert.Equal(t, 1, foreign, "the original's order")
+	require.Len(t, sts, 2)
+	assert.Equal(t, int64(5), sts[0].OrderID)
+	assert.Equal(t, token, sts[0].Token)
+	assert.True(t, sts[0].Reserved)
+	assert.Equal(t, "PRODUCT_NOT_FOUND", sts[1].Reason)
 }
 
-func FuzzDecodeStockResult(f *testing.F) {
-	f.Add("stock.reserved", []byte(`{"orderId":5,"productId":2,"qty":1}`))
-	f.Add("stock.rejected", []byte(`{"orderId":5,"reason":"PRODUCT_NOT_FOUND"}`))
-	f.Add("x", []byte(`{}`))
-	f.Fuzz(func(t *testing.T, key string, body []byte) {
-		r, err := messaging.DecodeStockResult(key, body)
+func FuzzDecodeStockResults(f *testing.F) {
+	f.Add([]byte(results(result(5, uuid.NewString(), "RESERVED")).Body))
+	f.Add([]byte(`{"results":[{"orderId":5}]}`))
+	f.Add([]byte(`null`))
+	h := messaging.NewStockResults(nil, schemas(f), nil, nil)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sts, _, err := h.Decode("stock.results", body)
 		if err != nil {
 			if !amqpx.IsPermanent(err) {
 				t.Fatalf("decode error is not permanent: %v", err)
 			}
 			return
 		}
-		if r.OrderID < 1 {
-			t.Fatalf("accepted order id %d", r.OrderID)
+		for _, st := range sts {
+			if st.OrderID < 1 || st.Qty < 1 || st.Token == uuid.Nil {
+				t.Fatalf("accepted an invalid result %+v from %q", st, body)
+			}
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/outbox"
@@ -63,8 +65,8 @@ func (s *Store) CreateBatch(ctx context.Context, batch []ordering.NewOrder) ([]o
 		evs := make([]outbox.Event, 0, len(batch))
 		for i, n := range batch {
 			o := n.Order
-			o.ID, o.Status, o.RejectReason, o.CreatedAt, o.UpdatedAt = first+int64(i)*step, ordering.Pending, "", now, now
-			e, err := s.encode(o, n.Token.String(), n.CorrelationID)
+			o.ID, o.Token, o.Status, o.RejectReason, o.CreatedAt, o.UpdatedAt = first+int64(i)*step, n.Token, ordering.Pending, "", now, now
+			e, err := s.events.Created(o, n.Token.String(), n.CorrelationID)
 			if err != nil {
 				return err
 			}
@@ -168,13 +170,14 @@ func (s *Store) committed(ctx context.Context, created []ordering.Order, batch [
 	return false, fmt.Errorf("%d of %d orders found after a lost commit", matched, len(created))
 }
 
-// SettleBatch applies stock results in one transaction. The common case — every order of the
-// batch still PENDING — takes one UPDATE per group of ordering.GroupSettlements and two round
-// trips. When an UPDATE changes fewer rows than it names (a redelivered result for a final order,
-// an unknown order, the same order twice), the transaction is rolled back and the batch replayed
-// with a guarded UPDATE per order and a look-up of the status of those it did not change. An
-// error means none of the batch is known to be applied (a retry is harmless: the UPDATEs only
-// move PENDING orders).
+// SettleBatch applies stock results in one transaction. A result settles an order only if its
+// token is the order's (orders stored before tokens existed have none and match by ID). The
+// common case — every order of the batch a distinct PENDING order of ours — takes one UPDATE per
+// group of ordering.GroupSettlements and two round trips. When an UPDATE changes fewer rows than
+// it names (a redelivered result for a final order, an unknown order or token, the same order
+// twice), the transaction is rolled back and the batch replayed with a guarded UPDATE per order
+// and a look-up of those it did not change. An error means none of the batch is known to be
+// applied (a retry is harmless: the UPDATEs only move PENDING orders).
 func (s *Store) SettleBatch(ctx context.Context, batch []ordering.Settlement) ([]ordering.SettleResult, error) {
 	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
@@ -184,16 +187,27 @@ func (s *Store) SettleBatch(ctx context.Context, batch []ordering.Settlement) ([
 	return s.settleEach(ctx, batch)
 }
 
-const settleSet = ", updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE status = ? AND id " // updatedAt never before createdAt
+// settleSet never puts updated_at before created_at, and moves only PENDING orders whose token is
+// the result's.
+const settleSet = ", updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE status = ? AND (token IS NULL OR (id, token) IN ("
 
 // settleAll settles the batch set-wise if every order in it is a distinct PENDING order.
 func (s *Store) settleAll(ctx context.Context, batch []ordering.Settlement) ([]ordering.SettleResult, bool, error) {
 	var q strings.Builder
 	q.WriteString("START TRANSACTION")
 	var args []any
+	tokens := make(map[int64]uuid.UUID, len(batch))
+	for _, st := range batch {
+		tokens[st.OrderID] = st.Token
+	}
 	for _, g := range ordering.GroupSettlements(batch) {
-		q.WriteString(";\nUPDATE orders SET status = ?, reject_reason = ?" + settleSet + "IN (?" + strings.Repeat(",?", len(g.OrderIDs)-1) + ")")
+		q.WriteString(";\nUPDATE orders SET status = ?, reject_reason = ?" + settleSet +
+			strings.TrimSuffix(strings.Repeat("(?,?),", len(g.OrderIDs)), ",") + ")) AND id IN (" + marks(len(g.OrderIDs)) + ")")
 		args = append(args, string(g.Status), nullable(g.Reason), string(ordering.Pending))
+		for _, id := range g.OrderIDs {
+			tok := tokens[id]
+			args = append(args, id, tok[:])
+		}
 		for _, id := range g.OrderIDs {
 			args = append(args, id)
 		}
@@ -250,8 +264,8 @@ func (s *Store) settleEach(ctx context.Context, batch []ordering.Settlement) ([]
 		if !st.Reserved {
 			reason = st.Reason
 		}
-		q.WriteString(";\nUPDATE orders SET status = ?, reject_reason = ?" + settleSet + "= ?")
-		args = append(args, string(next), nullable(reason), string(ordering.Pending), st.OrderID)
+		q.WriteString(";\nUPDATE orders SET status = ?, reject_reason = ?" + settleSet + "(?,?))) AND id = ?")
+		args = append(args, string(next), nullable(reason), string(ordering.Pending), st.OrderID, st.Token[:], st.OrderID)
 	}
 	q.WriteString(";\nCOMMIT")
 	var affected []int64
@@ -282,9 +296,9 @@ func (s *Store) settleEach(ctx context.Context, batch []ordering.Settlement) ([]
 	if len(unchanged) == 0 {
 		return out, nil
 	}
-	// Already final (a redelivery) or unknown: their status is read after the commit; a final
-	// status never changes again.
-	statuses, err := s.statuses(ctx, unchanged)
+	// Already final (a redelivery), unknown, or named with another token: read after the commit;
+	// a final status never changes again through the saga.
+	known, err := s.statuses(ctx, unchanged)
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +306,9 @@ func (s *Store) settleEach(ctx context.Context, batch []ordering.Settlement) ([]
 		if out[i].Changed {
 			continue
 		}
-		if st, ok := statuses[batch[i].OrderID]; ok {
-			out[i] = ordering.SettleResult{Settled: ordering.Settled{Status: st}}
+		k, ok := known[batch[i].OrderID]
+		if ok && (k.token == nil || string(k.token) == string(batch[i].Token[:])) {
+			out[i] = ordering.SettleResult{Settled: ordering.Settled{Status: k.status}}
 		} else {
 			out[i] = ordering.SettleResult{Err: ordering.ErrNotFound}
 		}
@@ -301,8 +316,13 @@ func (s *Store) settleEach(ctx context.Context, batch []ordering.Settlement) ([]
 	return out, nil
 }
 
-func (s *Store) statuses(ctx context.Context, ids []int64) (map[int64]ordering.Status, error) {
-	q := "SELECT id, status FROM orders WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
+type stored struct {
+	status ordering.Status
+	token  []byte // nil for an order stored before tokens existed
+}
+
+func (s *Store) statuses(ctx context.Context, ids []int64) (map[int64]stored, error) {
+	q := "SELECT id, status, token FROM orders WHERE id IN (?" + strings.Repeat(",?", len(ids)-1) + ")"
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
@@ -312,17 +332,20 @@ func (s *Store) statuses(ctx context.Context, ids []int64) (map[int64]ordering.S
 		return nil, fmt.Errorf("look up %d settled orders: %w", len(ids), err)
 	}
 	defer rows.Close()
-	out := make(map[int64]ordering.Status, len(ids))
+	out := make(map[int64]stored, len(ids))
 	for rows.Next() {
 		var id int64
 		var st string
-		if err := rows.Scan(&id, &st); err != nil {
+		var token []byte
+		if err := rows.Scan(&id, &st, &token); err != nil {
 			return nil, fmt.Errorf("look up settled orders: %w", err)
 		}
-		out[id] = ordering.Status(st)
+		out[id] = stored{status: ordering.Status(st), token: token}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("look up settled orders: %w", err)
 	}
 	return out, nil
 }
+
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }

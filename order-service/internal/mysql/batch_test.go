@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/clients/money"
+	"github.com/shopworks/shop/order-service/internal/messaging"
 	"github.com/shopworks/shop/order-service/internal/mysql"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/platform/dbx"
@@ -38,10 +39,11 @@ func newFixture(t *testing.T, opts mysql.Options) fixture {
 		return db
 	}
 	viaProxy, proxy := testkit.MySQLViaProxy(t, dsn)
-	return fixture{db: open(dsn, false), store: mysql.NewStore(open(viaProxy, false), open(viaProxy, true), encode, opts), proxy: proxy}
+	return fixture{db: open(dsn, false), store: mysql.NewStore(open(viaProxy, false), open(viaProxy, true),
+		mysql.Events{Created: encode, Cancelled: messaging.OrderCancelled(time.Now)}, opts), proxy: proxy}
 }
 
-// encode is an EventEncoder whose payload records the order it was given.
+// encode is an order.created encoder whose payload records the order it was given.
 func encode(o ordering.Order, eventID, correlationID string) (outbox.Event, error) {
 	body, err := json.Marshal(map[string]any{"orderId": o.ID, "productId": o.ProductID})
 	return outbox.Event{ID: eventID, RoutingKey: "order.created", Payload: body, CorrelationID: correlationID}, err
@@ -262,10 +264,10 @@ func TestSettleBatchOfPendingOrders(t *testing.T) {
 	f := newFixture(t, mysql.Options{})
 	o := f.orders(t, 4)
 	res, err := f.store.SettleBatch(context.Background(), []ordering.Settlement{
-		{OrderID: o[2].ID, Reserved: true},
-		{OrderID: o[0].ID, Reason: "INSUFFICIENT_STOCK"},
-		{OrderID: o[1].ID, Reserved: true},
-		{OrderID: o[3].ID, Reason: "PRODUCT_NOT_FOUND"},
+		{OrderID: o[2].ID, Token: o[2].Token, Reserved: true},
+		{OrderID: o[0].ID, Token: o[0].Token, Reason: "INSUFFICIENT_STOCK"},
+		{OrderID: o[1].ID, Token: o[1].Token, Reserved: true},
+		{OrderID: o[3].ID, Token: o[3].Token, Reason: "PRODUCT_NOT_FOUND"},
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []ordering.SettleResult{
@@ -287,15 +289,15 @@ func TestSettleBatchOfPendingOrders(t *testing.T) {
 func TestSettleBatchWithRedeliveriesDuplicatesAndUnknownOrders(t *testing.T) {
 	f := newFixture(t, mysql.Options{})
 	o := f.orders(t, 3)
-	_, err := f.store.SettleBatch(context.Background(), []ordering.Settlement{{OrderID: o[0].ID, Reserved: true}})
+	_, err := f.store.SettleBatch(context.Background(), []ordering.Settlement{{OrderID: o[0].ID, Token: o[0].Token, Reserved: true}})
 	require.NoError(t, err)
 
 	res, err := f.store.SettleBatch(context.Background(), []ordering.Settlement{
-		{OrderID: o[0].ID, Reason: "INSUFFICIENT_STOCK"}, // redelivered, contradicting: ignored
-		{OrderID: o[1].ID, Reserved: true},
-		{OrderID: o[1].ID, Reserved: true}, // the same result twice in one batch
-		{OrderID: 999999},                  // unknown
-		{OrderID: o[2].ID, Reason: "INSUFFICIENT_STOCK"},
+		{OrderID: o[0].ID, Token: o[0].Token, Reason: "INSUFFICIENT_STOCK"}, // redelivered, contradicting: ignored
+		{OrderID: o[1].ID, Token: o[1].Token, Reserved: true},
+		{OrderID: o[1].ID, Token: o[1].Token, Reserved: true}, // the same result twice in one batch
+		{OrderID: 999999, Token: uuid.New()},                  // unknown
+		{OrderID: o[2].ID, Token: o[2].Token, Reason: "INSUFFICIENT_STOCK"},
 	})
 	require.NoError(t, err)
 	require.Len(t, res, 5)
@@ -309,6 +311,52 @@ func TestSettleBatchWithRedeliveriesDuplicatesAndUnknownOrders(t *testing.T) {
 	status, reason, _, _ := f.row(t, o[2].ID)
 	assert.Equal(t, "REJECTED", status)
 	assert.Equal(t, "INSUFFICIENT_STOCK", reason)
+}
+
+// A result that names a known order with another token (forged, or another system's order with
+// the same ID) settles nothing; an order stored before tokens existed matches by ID.
+func TestSettleBatchMatchesTokens(t *testing.T) {
+	f := newFixture(t, mysql.Options{})
+	o := f.orders(t, 2)
+	res, err := f.store.SettleBatch(context.Background(), []ordering.Settlement{{OrderID: o[0].ID, Token: uuid.New(), Reserved: true}})
+	require.NoError(t, err)
+	assert.ErrorIs(t, res[0].Err, ordering.ErrNotFound)
+	status, _, _, _ := f.row(t, o[0].ID)
+	assert.Equal(t, "PENDING", status)
+	_, err = f.db.Exec("UPDATE orders SET token = NULL WHERE id = ?", o[1].ID)
+	require.NoError(t, err)
+	res, err = f.store.SettleBatch(context.Background(), []ordering.Settlement{{OrderID: o[1].ID, Token: uuid.New(), Reserved: true}})
+	require.NoError(t, err)
+	assert.True(t, res[0].Changed)
+}
+
+func TestCancelStoresTheChangeWithItsEvent(t *testing.T) {
+	f := newFixture(t, mysql.Options{})
+	o := f.orders(t, 2)
+	ctx := context.Background()
+	got, changed, err := f.store.Cancel(ctx, o[0].ID, ordering.Cancel, "req-9")
+	require.NoError(t, err)
+	assert.True(t, changed)
+	assert.Equal(t, ordering.Cancelled, got.Status)
+	assert.Equal(t, o[0].Token, got.Token)
+	var payload, corr string
+	require.NoError(t, f.db.QueryRow("SELECT payload, correlation_id FROM outbox WHERE routing_key = 'order.cancelled'").Scan(&payload, &corr))
+	assert.Contains(t, payload, `"orderEventId":"`+o[0].Token.String()+`"`)
+	assert.Contains(t, payload, `"reason":"CANCELLED_BY_CLIENT"`)
+	assert.Equal(t, "req-9", corr)
+	_, changed, err = f.store.Cancel(ctx, o[0].ID, ordering.Cancel, "")
+	require.NoError(t, err)
+	assert.False(t, changed, "twice is once")
+	_, _, err = f.store.Cancel(ctx, 424242, ordering.Cancel, "")
+	require.ErrorIs(t, err, ordering.ErrNotFound)
+	_, err = f.store.SettleBatch(ctx, []ordering.Settlement{{OrderID: o[1].ID, Token: o[1].Token, Reason: "INSUFFICIENT_STOCK"}})
+	require.NoError(t, err)
+	_, _, err = f.store.Cancel(ctx, o[1].ID, ordering.Cancel, "")
+	require.ErrorIs(t, err, ordering.ErrNotCancellable)
+	require.NoError(t, f.store.Compensate(ctx, []ordering.Cancellation{{OrderID: 77, Token: uuid.New(), ProductID: 3, Qty: 2, Reason: ordering.UnknownOrder}}))
+	var n int
+	require.NoError(t, f.db.QueryRow("SELECT COUNT(*) FROM outbox WHERE routing_key = 'order.cancelled'").Scan(&n))
+	assert.Equal(t, 2, n)
 }
 
 func TestGetAndListByProduct(t *testing.T) {

@@ -29,9 +29,14 @@ func Migrate(dsn string) error {
 	return nil
 }
 
-// EventEncoder builds the order.created outbox event of a stored order; eventID is the order's
-// token, so the event and the row carry the same identity.
-type EventEncoder func(o ordering.Order, eventID, correlationID string) (outbox.Event, error)
+// Events encode the outbox events of the changes (messaging adapts them to the event schemas).
+type Events struct {
+	// Created encodes a stored order's order.created; eventID is the order's token, so the event
+	// and the row carry the same identity.
+	Created func(o ordering.Order, eventID, correlationID string) (outbox.Event, error)
+	// Cancelled encodes an order.cancelled.
+	Cancelled func(c ordering.Cancellation) (outbox.Event, error)
+}
 
 // Options tune a Store.
 type Options struct {
@@ -46,32 +51,34 @@ type Options struct {
 // dbx.PoolConfig{MultiStatements: true}, used only by the batched writes.
 type Store struct {
 	db, batchDB *sql.DB
-	encode      EventEncoder
+	events      Events
 	opts        Options
 }
 
 var _ ordering.Store = (*Store)(nil)
 
 // NewStore returns a Store over the two pools.
-func NewStore(db, batchDB *sql.DB, encode EventEncoder, opts Options) *Store {
+func NewStore(db, batchDB *sql.DB, events Events, opts Options) *Store {
 	if opts.QueryTimeout <= 0 {
 		opts.QueryTimeout = 2 * time.Second
 	}
 	if opts.ResolveShare <= 0 || opts.ResolveShare >= 1 {
 		opts.ResolveShare = 0.25
 	}
-	return &Store{db: db, batchDB: batchDB, encode: encode, opts: opts}
+	return &Store{db: db, batchDB: batchDB, events: events, opts: opts}
 }
 
-const orderColumns = "id, product_id, qty, unit_price, total_price, status, COALESCE(reject_reason, ''), created_at, updated_at"
+const orderColumns = "id, product_id, qty, unit_price, total_price, status, COALESCE(reject_reason, ''), created_at, updated_at, token"
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanOrder(row scanner) (ordering.Order, error) {
 	var o ordering.Order
 	var status string
-	err := row.Scan(&o.ID, &o.ProductID, &o.Qty, &o.UnitPrice, &o.TotalPrice, &status, &o.RejectReason, &o.CreatedAt, &o.UpdatedAt)
+	var token []byte
+	err := row.Scan(&o.ID, &o.ProductID, &o.Qty, &o.UnitPrice, &o.TotalPrice, &status, &o.RejectReason, &o.CreatedAt, &o.UpdatedAt, &token)
 	o.Status = ordering.Status(status)
+	copy(o.Token[:], token)
 	return o, err
 }
 
@@ -124,12 +131,14 @@ func (s *Store) LookupKey(ctx context.Context, key string) (ordering.KeyRecord, 
 	defer cancel()
 	var rec ordering.KeyRecord
 	var status string
+	var token []byte
 	err := s.db.QueryRowContext(ctx,
-		"SELECT k.fingerprint, k.created_at, o.id, o.product_id, o.qty, o.unit_price, o.total_price, o.status, COALESCE(o.reject_reason, ''), o.created_at, o.updated_at "+
+		"SELECT k.fingerprint, k.created_at, o.id, o.product_id, o.qty, o.unit_price, o.total_price, o.status, COALESCE(o.reject_reason, ''), o.created_at, o.updated_at, o.token "+
 			"FROM idempotency_keys k JOIN orders o ON o.id = k.order_id WHERE k.idem_key = ?", key).
 		Scan(&rec.Fingerprint, &rec.CreatedAt, &rec.Order.ID, &rec.Order.ProductID, &rec.Order.Qty, &rec.Order.UnitPrice, &rec.Order.TotalPrice,
-			&status, &rec.Order.RejectReason, &rec.Order.CreatedAt, &rec.Order.UpdatedAt)
+			&status, &rec.Order.RejectReason, &rec.Order.CreatedAt, &rec.Order.UpdatedAt, &token)
 	rec.Order.Status = ordering.Status(status)
+	copy(rec.Order.Token[:], token)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return ordering.KeyRecord{}, false, nil
@@ -159,6 +168,75 @@ func (s *Store) PruneKeys(ctx context.Context, cutoff time.Time, limit int) (int
 		return 0, fmt.Errorf("prune idempotency keys: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// Cancel applies decide to the order, locked, and stores a change with its order.cancelled in one
+// transaction.
+func (s *Store) Cancel(ctx context.Context, id int64, decide func(ordering.Status) (ordering.Status, bool, error), correlationID string) (ordering.Order, bool, error) {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return ordering.Order{}, false, fmt.Errorf("cancel order %d: begin: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	o, err := scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ? FOR UPDATE", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ordering.Order{}, false, ordering.ErrNotFound
+	}
+	if err != nil {
+		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
+	}
+	next, changed, err := decide(o.Status)
+	if err != nil || !changed {
+		return o, false, err
+	}
+	c := ordering.Cancellation{OrderID: o.ID, Token: o.Token, ProductID: o.ProductID, Qty: o.Qty, Reason: ordering.CancelledByClient, CorrelationID: correlationID}
+	e, err := s.events.Cancelled(c)
+	if err != nil {
+		return ordering.Order{}, false, err
+	}
+	var updated time.Time
+	if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ?, updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE id = ?", string(next), id); err != nil {
+		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT updated_at FROM orders WHERE id = ?", id).Scan(&updated); err != nil {
+		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
+	}
+	if err := outbox.Add(ctx, tx, e); err != nil {
+		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return ordering.Order{}, false, fmt.Errorf("cancel order %d: commit: %w", id, err)
+	}
+	o.Status, o.UpdatedAt = next, updated
+	return o, true, nil
+}
+
+// Compensate stores the order.cancelled events of the cancellations in one transaction.
+func (s *Store) Compensate(ctx context.Context, cs []ordering.Cancellation) error {
+	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	evs := make([]outbox.Event, len(cs))
+	for i, c := range cs {
+		e, err := s.events.Cancelled(c)
+		if err != nil {
+			return err
+		}
+		evs[i] = e
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("compensate: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := outbox.Add(ctx, tx, evs...); err != nil {
+		return fmt.Errorf("compensate %d reservations: %w", len(cs), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("compensate %d reservations: commit: %w", len(cs), err)
+	}
+	return nil
 }
 
 // Ping checks the database for readiness.

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/shopworks/shop/clients/money"
 )
 
@@ -62,7 +64,10 @@ func (e *InsufficientStockError) Error() string {
 
 // Order is a placed order.
 type Order struct {
-	ID           int64
+	ID int64
+	// Token identifies the order in the saga's events (the eventId of its order.created); zero
+	// for orders stored before tokens existed.
+	Token        uuid.UUID
 	ProductID    int64
 	Qty          int32
 	UnitPrice    money.Amount
@@ -131,8 +136,42 @@ func (k KeyRecord) Expired(now time.Time, ttl time.Duration) bool { return now.S
 // Settlement is a stock result to apply to an order.
 type Settlement struct {
 	OrderID, ProductID int64
-	Reserved           bool
-	Reason             string // why stock was rejected; ignored when Reserved
+	Qty                int32
+	// Token is the order's token as the result names it (the eventId of its order.created): a
+	// result settles an order only if the tokens match, so a result that is not for this order —
+	// forged, or for an order of another system with the same ID — never settles it.
+	Token    uuid.UUID
+	Reserved bool
+	Reason   string // why stock was rejected; ignored when Reserved
+}
+
+// CancelReason says why an order's stock must be given back.
+type CancelReason string
+
+// Why stock is given back: a client cancelled the order, or a reservation arrived for an order
+// this service does not have (a compensation).
+const (
+	CancelledByClient CancelReason = "CANCELLED_BY_CLIENT"
+	UnknownOrder      CancelReason = "UNKNOWN_ORDER"
+)
+
+// Cancellation asks product-service to give an order's reserved stock back (order.cancelled).
+type Cancellation struct {
+	OrderID       int64
+	Token         uuid.UUID // the order's token; zero for orders stored before tokens existed
+	ProductID     int64
+	Qty           int32
+	Reason        CancelReason
+	CorrelationID string
+}
+
+// Compensation is the cancellation of a reservation made for an order this service does not
+// have: the stock comes back. A result that reserved nothing needs none.
+func (st Settlement) Compensation() (Cancellation, bool) {
+	if !st.Reserved {
+		return Cancellation{}, false
+	}
+	return Cancellation{OrderID: st.OrderID, Token: st.Token, ProductID: st.ProductID, Qty: st.Qty, Reason: UnknownOrder}, true
 }
 
 // Settled is the outcome of a Settlement: the order's status now, and whether applying it changed

@@ -26,7 +26,13 @@ type Store interface {
 	// CreateBatch stores new orders with their events all or nothing (see mysql.Store.CreateBatch
 	// for what each error promises).
 	CreateBatch(ctx context.Context, batch []NewOrder) ([]Order, error)
+	// SettleBatch settles the orders whose tokens match; ErrNotFound for the others.
 	SettleBatch(ctx context.Context, batch []Settlement) ([]SettleResult, error)
+	// Compensate stores the order.cancelled events of the cancellations (in one transaction).
+	Compensate(ctx context.Context, cs []Cancellation) error
+	// Cancel applies decide to the locked order and, if it changes the order, stores the change
+	// with its order.cancelled; changed says whether it did.
+	Cancel(ctx context.Context, id int64, decide func(Status) (Status, bool, error), correlationID string) (o Order, changed bool, err error)
 }
 
 // NewOrder is one order of a CreateBatch: priced, not yet stored.
@@ -274,15 +280,17 @@ func (s *Service) ListByProduct(ctx context.Context, productID, before int64, li
 	return page, false, nil
 }
 
-// Settle applies a stock result; ErrNotFound for an order this service does not have.
-func (s *Service) Settle(ctx context.Context, st Settlement) (Settled, error) {
+// Settle applies the stock results of one reservation transaction, in a group commit with those
+// arriving meanwhile. A result for an order this service does not have (ErrNotFound in its
+// SettleResult) has been compensated when it reserved stock: an order.cancelled gives it back.
+func (s *Service) Settle(ctx context.Context, sts []Settlement) ([]SettleResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
-	r, err := s.settles.Do(ctx, st)
+	res, err := s.settles.DoAll(ctx, sts)
 	if err != nil {
-		return Settled{}, fmt.Errorf("settle order %d: %w", st.OrderID, err)
+		return nil, fmt.Errorf("settle %d orders: %w", len(sts), err)
 	}
-	return r.Settled, r.Err
+	return res, nil
 }
 
 func (s *Service) settleBatch(ctx context.Context, batch []Settlement) ([]SettleResult, error) {
@@ -291,14 +299,46 @@ func (s *Service) settleBatch(ctx context.Context, batch []Settlement) ([]Settle
 		return nil, err
 	}
 	var products, orders []int64
+	var comps []Cancellation
 	for i, r := range res {
-		if r.Changed {
+		switch {
+		case r.Changed:
 			products, orders = append(products, batch[i].ProductID), append(orders, batch[i].OrderID)
+		case errors.Is(r.Err, ErrNotFound):
+			if c, ok := batch[i].Compensation(); ok {
+				comps = append(comps, c)
+			}
 		}
+	}
+	// Before the results are acknowledged: a failure here fails the batch, and the redelivered
+	// results are settled (idempotently) and compensated again.
+	if len(comps) > 0 {
+		if err := s.d.Store.Compensate(ctx, comps); err != nil {
+			return nil, fmt.Errorf("compensate %d reservations of unknown orders: %w", len(comps), err)
+		}
+		s.d.Relay.Notify()
 	}
 	s.d.Stale.Mark(products...)
 	s.waiting.wake(orders...)
 	return res, nil
+}
+
+// CancelOrder cancels a PENDING or CONFIRMED order: it becomes CANCELLED and an order.cancelled
+// makes product-service give its stock back. Cancelling a CANCELLED order again changes nothing
+// and answers the same; a REJECTED order is ErrNotCancellable.
+func (s *Service) CancelOrder(ctx context.Context, id int64, correlationID string) (Order, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+	defer cancel()
+	o, changed, err := s.d.Store.Cancel(ctx, id, Cancel, correlationID)
+	if err != nil {
+		return Order{}, err
+	}
+	if changed {
+		s.d.Stale.Mark(o.ProductID)
+		s.waiting.wake(o.ID)
+		s.d.Relay.Notify()
+	}
+	return o, nil
 }
 
 // pruneKeys deletes expired idempotency keys every PruneEvery until ctx is done.

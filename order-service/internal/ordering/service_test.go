@@ -34,8 +34,7 @@ func TestPlacedOrdersWakeTheRelayAndInvalidateTheirProductsPages(t *testing.T) {
 	require.Len(t, page.Orders, 1)
 	require.Eventually(t, func() bool { _, hit, _ = s.Service.ListByProduct(ctx, 5, 0, 10); return hit }, 5*time.Second, 10*time.Millisecond)
 
-	_, err = s.Service.Settle(ctx, ordering.Settlement{OrderID: o.ID, ProductID: 5, Reserved: true})
-	require.NoError(t, err)
+	orderingtest.Settle(t, s.Service, o.ID, true, "")
 	page, hit, err = s.Service.ListByProduct(ctx, 5, 0, 10)
 	require.NoError(t, err)
 	assert.False(t, hit, "the settlement made the cached page stale")
@@ -187,8 +186,7 @@ func TestWaitingForTheOutcomeEndsWhenTheOrderSettles(t *testing.T) {
 	require.NoError(t, capped.err)
 	assert.False(t, capped.waited, "beyond the cap the wait is not taken")
 	assert.Equal(t, ordering.Pending, capped.o.Status)
-	_, err = s.Service.Settle(ctx, ordering.Settlement{OrderID: o.ID, ProductID: 11, Reserved: true})
-	require.NoError(t, err)
+	orderingtest.Settle(t, s.Service, o.ID, true, "")
 	for range 2 {
 		r := <-done
 		require.NoError(t, r.err)

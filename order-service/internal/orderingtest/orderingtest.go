@@ -109,7 +109,8 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	s.Pages = rediscache.New(rdb, s.Prefix, time.Minute)
 	s.Stale = invalidation.New(s.Pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, nil)
-	s.Store = mysql.NewStore(open(t, dsn, false), open(t, dsn, true), messaging.OrderCreated, o.Store)
+	s.Store = mysql.NewStore(open(t, dsn, false), open(t, dsn, true),
+		mysql.Events{Created: messaging.OrderCreated, Cancelled: messaging.OrderCancelled(time.Now)}, o.Store)
 	s.Service = ordering.NewService(ordering.Deps{Store: s.Store, Prices: o.Prices, Pages: s.Pages, Stale: s.Stale, Relay: s.Relay, Log: log}, o.Service)
 	ctx, stop := context.WithCancel(context.Background())
 	var running sync.WaitGroup
@@ -133,4 +134,14 @@ func (s *Stack) Count(t testing.TB, table string) int {
 	var n int
 	require.NoError(t, s.DB.QueryRow("SELECT COUNT(*) FROM "+table).Scan(&n))
 	return n
+}
+
+// Settle applies one stock result to the order, as a stock.results naming it would.
+func Settle(t testing.TB, svc *ordering.Service, id int64, reserved bool, reason string) ordering.SettleResult {
+	t.Helper()
+	o, err := svc.GetOrder(context.Background(), id)
+	require.NoError(t, err)
+	res, err := svc.Settle(context.Background(), []ordering.Settlement{{OrderID: id, ProductID: o.ProductID, Qty: o.Qty, Token: o.Token, Reserved: reserved, Reason: reason}})
+	require.NoError(t, err)
+	return res[0]
 }

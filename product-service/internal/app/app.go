@@ -22,6 +22,7 @@ import (
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/boot"
 	"github.com/shopworks/shop/platform/dbx"
+	"github.com/shopworks/shop/platform/eventschema"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
@@ -55,7 +56,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	defer deps.Close()
 	db, rdb, conn, reg := deps.DB, deps.Redis, deps.AMQP, deps.Registry
 	consumer := amqpx.ConsumerSpec{
-		Queue: cfg.OrderCreatedQueue(), Bindings: []string{events.KeyOrderCreated},
+		Queue: cfg.OrderCreatedQueue(), Bindings: []string{events.KeyOrderCreated, events.KeyOrderCancelled},
 		Prefetch: 4 * cfg.ConsumerWorkers, Concurrency: cfg.ConsumerWorkers,
 	}
 	// Declared before anything is published, so order.created is never dropped as unroutable.
@@ -71,7 +72,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}
 	defer batchDB.Close()
 	store := mysql.NewStore(db, batchDB, mysql.Events{
-		Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Reserved: messaging.StockResult(time.Now),
+		Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Results: messaging.StockResults(time.Now),
 	}, cfg.WriteTimeout)
 	docs := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	stale := invalidation.New(docs.InvalidateMany, invalidation.Options{Name: "product"}, log, reg)
@@ -96,7 +97,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if err != nil {
 		return err
 	}
-	orderCreated := messaging.NewOrderCreatedHandler(products, log)
+	schemas, err := eventschema.New()
+	if err != nil {
+		return err
+	}
+	orderEvents := messaging.NewOrderEvents(products, schemas, log)
 
 	if ln == nil {
 		if ln, err = net.Listen("tcp", ":"+strconv.Itoa(cfg.Port)); err != nil {
@@ -104,7 +109,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		}
 	}
 	return serve(ctx, log, cfg, httpx.NewServer(ln.Addr().String(), handler), ln, products.Run, []func(context.Context) error{relay.Run, stale.Run},
-		func(ctx context.Context) error { return conn.Consume(ctx, consumer, orderCreated.Handle) })
+		func(ctx context.Context) error { return conn.Consume(ctx, consumer, orderEvents.Handle) })
 }
 
 // serve runs HTTP, the consumer, the service's batch writer and the flushers (relay, cache

@@ -8,6 +8,9 @@ package catalog
 
 import (
 	"errors"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,28 +104,56 @@ func (p Product) Apply(patch Patch) Input {
 // Empty reports whether the patch changes nothing.
 func (p Patch) Empty() bool { return p.Name == nil && p.Price == nil && p.Qty == nil }
 
-// Outcome is the result of trying to reserve stock for an order.
+// Outcome is what a stock request did. Reserved, InsufficientStock and ProductMissing answer a
+// reservation (and are the wire values of stock.results); the others change nothing visible.
 type Outcome string
 
-// Reservation outcomes. The rejection reasons are the wire values of stock.rejected.
+// Stock outcomes.
 const (
 	Reserved          Outcome = "RESERVED"
 	InsufficientStock Outcome = "INSUFFICIENT_STOCK"
 	ProductMissing    Outcome = "PRODUCT_NOT_FOUND"
-	AlreadyProcessed  Outcome = "ALREADY_PROCESSED"
+	// AlreadyProcessed: the order was decided before (a redelivery, or cancelled first).
+	AlreadyProcessed Outcome = "ALREADY_PROCESSED"
+	// Released: a reserved order was cancelled and its stock given back.
+	Released Outcome = "RELEASED"
+	// CancelledFirst: the cancellation arrived before the reservation, which will never take stock.
+	CancelledFirst Outcome = "CANCELLED"
+	// NothingToRelease: the cancelled order holds no stock (rejected, or already given back).
+	NothingToRelease Outcome = "NOTHING_TO_RELEASE"
 )
 
-// ReservationRequest is what an order.created event asks for.
-type ReservationRequest struct {
+// Answers reports whether the outcome decides a reservation (it is sent back in stock.results).
+func (o Outcome) Answers() bool {
+	return o == Reserved || o == InsufficientStock || o == ProductMissing
+}
+
+// StockRequest is what an order event asks of the stock: reserve the order's quantity
+// (order.created) or give a reservation back (order.cancelled).
+type StockRequest struct {
+	Release   bool
 	OrderID   int64
 	ProductID int64
 	Qty       int32
+	// OrderEventID is the eventId of the order's order.created ("" for the original system's
+	// payload, which has none): the order's identity, so that two systems' order ids never collide.
+	OrderEventID string
 	// CorrelationID is the request ID that caused the order; the stock result carries it on.
 	CorrelationID string
 }
 
+// Key is the order's identity under which its reservation is recorded: its order.created event
+// ID, or — for the original system's payload, which has none — its order ID in a namespace of its
+// own.
+func (r StockRequest) Key() string {
+	if r.OrderEventID != "" {
+		return "e:" + r.OrderEventID
+	}
+	return "o:" + strconv.FormatInt(r.OrderID, 10)
+}
+
 // Validate rejects requests no retry can fix.
-func (r ReservationRequest) Validate() error {
+func (r StockRequest) Validate() error {
 	var fields []FieldError
 	if r.OrderID < 1 {
 		fields = append(fields, FieldError{"orderId", "must be at least 1"})
@@ -130,8 +161,8 @@ func (r ReservationRequest) Validate() error {
 	if r.ProductID < 1 {
 		fields = append(fields, FieldError{"productId", "must be at least 1"})
 	}
-	if r.Qty < 1 {
-		fields = append(fields, FieldError{"qty", "must be at least 1"})
+	if r.Qty < 1 || r.Qty > MaxOrderQty {
+		fields = append(fields, FieldError{"qty", "must be 1.." + strconv.Itoa(MaxOrderQty)})
 	}
 	if len(fields) > 0 {
 		return &ValidationError{Fields: fields}
@@ -139,36 +170,82 @@ func (r ReservationRequest) Validate() error {
 	return nil
 }
 
-// Decide turns what the conditional stock update saw into an outcome: the update took the stock
-// (reserved), or it did not because the product is gone or has too little.
-func Decide(updated, productExists bool) Outcome {
-	switch {
-	case updated:
-		return Reserved
-	case !productExists:
-		return ProductMissing
-	default:
-		return InsufficientStock
-	}
+// MaxOrderQty bounds one order's quantity.
+const MaxOrderQty = 10000
+
+// Record is what is known of an order's reservation: its outcome (Reserved, InsufficientStock,
+// ProductMissing, Released or CancelledFirst), and the stock it concerns.
+type Record struct {
+	Outcome   Outcome
+	ProductID int64
+	Qty       int32
 }
 
-// ReservationResult is the decided outcome of a request.
-type ReservationResult struct {
-	Request ReservationRequest
+// StockResult is the decided outcome of a request.
+type StockResult struct {
+	Request StockRequest
 	Outcome Outcome
 }
 
-// DecideBatch decides a batch of reservations against the stock of their products, in order:
-// each request takes its qty while enough is left. stock holds each product's current stock
-// (absent = the product does not exist) and is updated in place.
-func DecideBatch(reqs []ReservationRequest, stock map[int64]int32) []Outcome {
-	out := make([]Outcome, len(reqs))
+// StockDecision is what a batch decided: each request's result, the new or changed records to
+// store, and the products whose stock changed (their new stock is in the map DecideStock updated).
+type StockDecision struct {
+	Results  []StockResult
+	New      map[string]Record // orders seen for the first time
+	Released []string          // keys of reserved orders whose stock was given back
+	Changed  []int64           // products whose stock changed
+}
+
+// DecideStock decides a batch of stock requests in arrival order against the orders recorded
+// before (records, by Key) and the products' stock (absent = the product does not exist; updated
+// in place). A reservation takes its quantity only while enough is left — stock never goes
+// negative — and only once per order; a cancellation gives a reservation back once (if it names
+// the reservation's product and quantity; one that does not is not the order's), and one that
+// arrives first keeps the order from ever being reserved.
+func DecideStock(reqs []StockRequest, records map[string]Record, stock map[int64]int32) StockDecision {
+	d := StockDecision{Results: make([]StockResult, len(reqs)), New: map[string]Record{}}
+	changed := map[int64]bool{}
 	for i, r := range reqs {
-		qty, ok := stock[r.ProductID]
-		out[i] = Decide(ok && qty >= r.Qty, ok)
-		if out[i] == Reserved {
-			stock[r.ProductID] = qty - r.Qty
+		key := r.Key()
+		rec, known := records[key]
+		out := AlreadyProcessed
+		switch {
+		case !r.Release && !known:
+			qty, exists := stock[r.ProductID]
+			switch {
+			case !exists:
+				out = ProductMissing
+			case qty < r.Qty:
+				out = InsufficientStock
+			default:
+				out = Reserved
+				stock[r.ProductID] = qty - r.Qty
+				changed[r.ProductID] = true
+			}
+			rec = Record{Outcome: out, ProductID: r.ProductID, Qty: r.Qty}
+			records[key], d.New[key] = rec, rec
+		case r.Release && !known:
+			out = CancelledFirst
+			rec = Record{Outcome: out, ProductID: r.ProductID, Qty: r.Qty}
+			records[key], d.New[key] = rec, rec
+		case r.Release && rec.Outcome == Reserved && rec.ProductID == r.ProductID && rec.Qty == r.Qty:
+			out = Released
+			if qty, exists := stock[rec.ProductID]; exists { // a deleted product has nothing to take back
+				stock[rec.ProductID] = qty + rec.Qty
+				changed[rec.ProductID] = true
+			}
+			rec.Outcome = Released
+			records[key] = rec
+			if _, isNew := d.New[key]; isNew {
+				d.New[key] = rec
+			} else {
+				d.Released = append(d.Released, key)
+			}
+		case r.Release:
+			out = NothingToRelease
 		}
+		d.Results[i] = StockResult{Request: r, Outcome: out}
 	}
-	return out
+	d.Changed = slices.Sorted(maps.Keys(changed))
+	return d
 }

@@ -22,9 +22,10 @@ type Store interface {
 	// Update applies change to the locked current row; an error from change aborts it.
 	Update(ctx context.Context, id int64, change func(Product) (Input, error), correlationID string) (Product, error)
 	Delete(ctx context.Context, id int64, correlationID string) (Product, error)
-	// ReserveBatch decides and applies reservations in one transaction, exactly once per order;
+	// ApplyStock decides (DecideStock) and applies a batch of stock requests in one transaction,
+	// exactly once per order, with one stock.results event for the reservations it decided;
 	// ErrReservationConflict when another transaction recorded one of the orders meanwhile.
-	ReserveBatch(ctx context.Context, reqs []ReservationRequest) ([]ReservationResult, error)
+	ApplyStock(ctx context.Context, reqs []StockRequest) ([]StockResult, error)
 }
 
 // ErrReservationConflict is the Store's answer when an order of the batch was recorded by a
@@ -71,15 +72,15 @@ type Deps struct {
 // Options tune the Service; zero values mean the defaults.
 type Options struct {
 	WriteTimeout time.Duration // bound of one product write or reservation; default 2 s
-	BatchMax     int           // reservations decided in one transaction; default 64
+	BatchMax     int           // stock requests decided in one transaction; default 64
 }
 
 // Service is product-service's application layer.
 type Service struct {
-	d        Deps
-	opts     Options
-	reserves *groupcommit.Batcher[ReservationRequest, ReservationResult]
-	loads    singleflight.Group
+	d     Deps
+	opts  Options
+	stock *groupcommit.Batcher[StockRequest, StockResult]
+	loads singleflight.Group
 }
 
 // NewService returns a Service; Run must be running for reservations to complete.
@@ -91,7 +92,7 @@ func NewService(d Deps, opts Options) *Service {
 		opts.BatchMax = 64
 	}
 	s := &Service{d: d, opts: opts}
-	s.reserves = groupcommit.New(s.reserveBatch, groupcommit.Options{
+	s.stock = groupcommit.New(s.applyStock, groupcommit.Options{
 		MaxBatch: opts.BatchMax, Timeout: opts.WriteTimeout,
 		// Replayed one order at a time, a batch that raced another replica on one of its orders
 		// sees that order as already processed and applies the rest.
@@ -100,8 +101,8 @@ func NewService(d Deps, opts Options) *Service {
 	return s
 }
 
-// Run decides reservations until ctx is done. Stop it after the consumer, before the relay.
-func (s *Service) Run(ctx context.Context) error { return s.reserves.Run(ctx) }
+// Run decides stock requests until ctx is done. Stop it after the consumer, before the relay.
+func (s *Service) Run(ctx context.Context) error { return s.stock.Run(ctx) }
 
 // afterCommit runs after every commit that changed products: this replica's local cache forgets
 // them at once, the shared cache off the write path, and the relay publishes the events.
@@ -228,38 +229,38 @@ func (s *Service) ProductDocument(ctx context.Context, id int64) ([]byte, bool, 
 	return v.([]byte), false, nil
 }
 
-// Reserve decides an order's stock reservation exactly once, in a group commit with the
-// reservations of other orders arriving meanwhile.
-func (s *Service) Reserve(ctx context.Context, req ReservationRequest) (ReservationResult, error) {
+// ChangeStock reserves an order's stock, or gives a reservation back, exactly once per order, in
+// a group commit with the stock requests of other orders arriving meanwhile.
+func (s *Service) ChangeStock(ctx context.Context, req StockRequest) (StockResult, error) {
 	if err := req.Validate(); err != nil {
-		return ReservationResult{}, err
+		return StockResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
-	r, err := s.reserves.Do(ctx, req)
+	r, err := s.stock.Do(ctx, req)
 	if err != nil {
-		return ReservationResult{}, fmt.Errorf("reserve stock for order %d: %w", req.OrderID, err)
+		return StockResult{}, fmt.Errorf("stock request for order %d: %w", req.OrderID, err)
 	}
 	return r, nil
 }
 
-func (s *Service) reserveBatch(ctx context.Context, reqs []ReservationRequest) ([]ReservationResult, error) {
-	res, err := s.d.Store.ReserveBatch(ctx, reqs)
+func (s *Service) applyStock(ctx context.Context, reqs []StockRequest) ([]StockResult, error) {
+	res, err := s.d.Store.ApplyStock(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
 	var changed []int64
 	seen := map[int64]bool{}
 	for _, r := range res {
-		if r.Outcome == Reserved && !seen[r.Request.ProductID] {
+		if (r.Outcome == Reserved || r.Outcome == Released) && !seen[r.Request.ProductID] {
 			seen[r.Request.ProductID] = true
 			changed = append(changed, r.Request.ProductID)
 		}
 	}
 	if len(changed) > 0 {
 		s.afterCommit(changed...)
-	} else if len(res) > 0 {
-		s.d.Relay.Notify() // rejections change no product but have events to publish
+	} else {
+		s.d.Relay.Notify() // rejections change no product but have their results to publish
 	}
 	return res, nil
 }

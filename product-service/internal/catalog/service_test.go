@@ -34,7 +34,7 @@ func TestAFrozenRedisIsNeverOnTheWritePathAndStaleValuesAreNotServedAfterward(t 
 	s.RedisProxy.Freeze()
 	_, err = s.Service.ReplaceProduct(ctx, p.ID, catalog.Input{Name: "New", Price: money.FromCents(200), Qty: 10}, "")
 	require.NoError(t, err, "writes are taken while Redis hangs")
-	res, err := s.Service.Reserve(ctx, catalog.ReservationRequest{OrderID: 1, ProductID: p.ID, Qty: 3})
+	res, err := s.Service.ChangeStock(ctx, catalog.StockRequest{OrderID: 1, ProductID: p.ID, Qty: 3})
 	require.NoError(t, err)
 	assert.Equal(t, catalog.Reserved, res.Outcome)
 	doc, hit, err := s.Service.ProductDocument(ctx, p.ID)
@@ -65,7 +65,7 @@ func TestInvalidChangesAreRefusedBeforeTheDatabase(t *testing.T) {
 	qty := int32(-5)
 	_, err = s.Service.UpdateProduct(ctx, p.ID, catalog.Patch{Qty: &qty}, "")
 	require.ErrorAs(t, err, &ve)
-	_, err = s.Service.Reserve(ctx, catalog.ReservationRequest{OrderID: 0, ProductID: p.ID, Qty: 1})
+	_, err = s.Service.ChangeStock(ctx, catalog.StockRequest{OrderID: 0, ProductID: p.ID, Qty: 1})
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, 1, s.Count(t, "outbox"), "only the valid create wrote an event")
 }
@@ -79,7 +79,7 @@ func TestAFrozenDatabaseAnswersByTheDeadline(t *testing.T) {
 	require.NoError(t, err)
 	s.MySQLProxy.Freeze()
 	start := time.Now()
-	_, err = s.Service.Reserve(ctx, catalog.ReservationRequest{OrderID: 1, ProductID: p.ID, Qty: 1})
+	_, err = s.Service.ChangeStock(ctx, catalog.StockRequest{OrderID: 1, ProductID: p.ID, Qty: 1})
 	require.Error(t, err)
 	assert.True(t, dbx.IsUnavailable(err), "%v", err)
 	_, err = s.Service.UpdateProduct(ctx, p.ID, catalog.Patch{Name: &p.Name}, "")
@@ -87,7 +87,7 @@ func TestAFrozenDatabaseAnswersByTheDeadline(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second)
 	s.MySQLProxy.Thaw()
 	require.Eventually(t, func() bool {
-		_, err := s.Service.Reserve(ctx, catalog.ReservationRequest{OrderID: 1, ProductID: p.ID, Qty: 1})
+		_, err := s.Service.ChangeStock(ctx, catalog.StockRequest{OrderID: 1, ProductID: p.ID, Qty: 1})
 		return err == nil
 	}, 10*time.Second, 50*time.Millisecond)
 	got, err := s.Service.GetProduct(ctx, p.ID)

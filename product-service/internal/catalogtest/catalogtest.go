@@ -96,7 +96,7 @@ func Start(t testing.TB, o Options) *Stack {
 	s.Docs = rediscache.New(rdb, s.Prefix, time.Minute)
 	s.Stale = invalidation.New(s.Docs.InvalidateMany, invalidation.Options{Name: "product"}, log, nil)
 	s.Store = mysql.NewStore(open(t, dsn, false), open(t, dsn, true), mysql.Events{
-		Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Reserved: messaging.StockResult(time.Now),
+		Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Results: messaging.StockResults(time.Now),
 	}, 0)
 	s.Service = catalog.NewService(catalog.Deps{Store: s.Store, Docs: s.Docs, Local: o.Local, Stale: s.Stale, Relay: s.Relay,
 		Encode: httpapi.EncodeProduct, Log: log}, o.Service)

@@ -37,7 +37,7 @@ func TestMySQLDownAnswers503Problems(t *testing.T) {
 	defer db.Close()
 	log := httpx.NewLogger(io.Discard, slog.LevelError, "product-service")
 	docs := rediscache.New(rdb, prefix, time.Minute)
-	store := mysql.NewStore(db, db, mysql.Events{Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Reserved: messaging.StockResult(time.Now)}, 0)
+	store := mysql.NewStore(db, db, mysql.Events{Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Results: messaging.StockResults(time.Now)}, 0)
 	products := catalog.NewService(catalog.Deps{Store: store, Docs: docs, Local: (*localcache.Cache)(nil),
 		Stale: invalidation.New(docs.InvalidateMany, invalidation.Options{}, log, nil), Relay: &catalogtest.Relay{}, Encode: httpapi.EncodeProduct, Log: log}, catalog.Options{})
 	srv := httpapi.NewServer(httpapi.Deps{

@@ -2,77 +2,90 @@ package messaging
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/shopworks/shop/clients/events"
 	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/eventschema"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 )
 
-// Reserver decides stock reservations (catalog.Service).
-type Reserver interface {
-	Reserve(ctx context.Context, req catalog.ReservationRequest) (catalog.ReservationResult, error)
+// Stock applies stock requests (catalog.Service).
+type Stock interface {
+	ChangeStock(ctx context.Context, req catalog.StockRequest) (catalog.StockResult, error)
 }
 
-// OrderCreatedHandler translates each order.created into a reservation of the catalog.Service.
-type OrderCreatedHandler struct {
-	stock Reserver
-	log   *slog.Logger
+// OrderEvents translates order.created into a reservation and order.cancelled into giving a
+// reservation back, both through the catalog.Service. Every message is validated against its
+// schema before anything else; an invalid one is dead-lettered with the reason.
+type OrderEvents struct {
+	stock  Stock
+	schema *eventschema.Validator
+	log    *slog.Logger
 }
 
-// NewOrderCreatedHandler returns the handler.
-func NewOrderCreatedHandler(stock Reserver, log *slog.Logger) *OrderCreatedHandler {
-	return &OrderCreatedHandler{stock: stock, log: log}
+// NewOrderEvents returns the handler.
+func NewOrderEvents(stock Stock, schema *eventschema.Validator, log *slog.Logger) *OrderEvents {
+	return &OrderEvents{stock: stock, schema: schema, log: log}
 }
 
-// DecodeOrderCreated reads an order.created body: the original payload (orderId, productId, qty,
-// totalPrice, createdAt) or ours (plus eventId, unitPrice, status). A body no retry can fix is a
-// permanent error, which sends the message to the dead-letter queue.
-func DecodeOrderCreated(body []byte) (catalog.ReservationRequest, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return catalog.ReservationRequest{}, amqpx.Permanent(fmt.Errorf("order.created is not a JSON object: %w", err))
-	}
-	for _, f := range []string{"orderId", "productId", "qty"} {
-		if _, ok := raw[f]; !ok {
-			return catalog.ReservationRequest{}, amqpx.Permanent(fmt.Errorf("order.created without %s", f))
+// Decode reads an order event into a stock request. order.created may be ours (with eventId,
+// unitPrice, status) or the original system's payload (orderId, productId, qty, totalPrice,
+// createdAt); the two are told apart by eventId. A body no retry can fix is a permanent error,
+// which sends the message to the dead-letter queue.
+func (h *OrderEvents) Decode(routingKey string, body []byte) (catalog.StockRequest, error) {
+	var req catalog.StockRequest
+	switch routingKey {
+	case events.KeyOrderCreated:
+		var m events.OrderCreated
+		if err := h.schema.Decode(body, &m); err != nil {
+			return req, amqpx.Permanent(err)
 		}
+		req = catalog.StockRequest{OrderID: m.OrderId, ProductID: m.ProductId, Qty: m.Qty}
+		if m.EventId != nil {
+			req.OrderEventID = m.EventId.String()
+		}
+	case events.KeyOrderCancelled:
+		var m events.OrderCancelled
+		if err := h.schema.Decode(body, &m); err != nil {
+			return req, amqpx.Permanent(err)
+		}
+		req = catalog.StockRequest{Release: true, OrderID: m.OrderId, ProductID: m.ProductId, Qty: m.Qty}
+		if m.OrderEventId != nil {
+			req.OrderEventID = m.OrderEventId.String()
+		}
+	default:
+		return req, amqpx.Permanent(fmt.Errorf("unexpected routing key %q", routingKey))
 	}
-	var msg events.OrderCreated
-	if err := json.Unmarshal(body, &msg); err != nil {
-		return catalog.ReservationRequest{}, amqpx.Permanent(fmt.Errorf("decode order.created: %w", err))
-	}
-	req := catalog.ReservationRequest{OrderID: msg.OrderId, ProductID: msg.ProductId, Qty: msg.Qty}
 	if err := req.Validate(); err != nil {
-		return catalog.ReservationRequest{}, amqpx.Permanent(err)
+		return req, amqpx.Permanent(err)
 	}
 	return req, nil
 }
 
-// Handle is the amqpx handler.
-func (h *OrderCreatedHandler) Handle(ctx context.Context, d amqpx.Delivery) error {
+// Handle is the amqpx handler of the order events.
+func (h *OrderEvents) Handle(ctx context.Context, d amqpx.Delivery) error {
 	if d.CorrelationID != "" {
 		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
 	}
-	req, err := DecodeOrderCreated(d.Body)
+	req, err := h.Decode(d.RoutingKey, d.Body)
 	if err != nil {
-		h.log.WarnContext(ctx, "malformed order.created", slog.String("messageId", d.MessageID), slog.String("error", err.Error()))
+		h.log.WarnContext(ctx, "invalid order event", slog.String("routingKey", d.RoutingKey), slog.String("messageId", d.MessageID), slog.String("error", err.Error()))
 		return err
 	}
 	req.CorrelationID = d.CorrelationID
-	res, err := h.stock.Reserve(ctx, req)
+	res, err := h.stock.ChangeStock(ctx, req)
 	if err != nil {
 		var ve *catalog.ValidationError
 		if errors.As(err, &ve) {
 			return amqpx.Permanent(err)
 		}
-		return fmt.Errorf("reserve stock for order %d: %w", req.OrderID, err)
+		return fmt.Errorf("%s for order %d: %w", d.RoutingKey, req.OrderID, err)
 	}
-	h.log.DebugContext(ctx, "order.created processed",
+	h.log.DebugContext(ctx, "order event applied", slog.String("routingKey", d.RoutingKey),
 		slog.Int64("orderId", req.OrderID), slog.Int64("productId", req.ProductID),
 		slog.Int("qty", int(req.Qty)), slog.String("outcome", string(res.Outcome)), slog.Bool("redelivered", d.Redelivered))
 	return nil

@@ -40,22 +40,27 @@ func ProductDeleted(now func() time.Time) func(p catalog.Product, correlationID 
 	}
 }
 
-// StockResult returns the encoder of a decided reservation's stock.reserved or stock.rejected
-// (mysql.Events.Reserved), stamped by now and carrying the order's correlation ID.
-func StockResult(now func() time.Time) func(r catalog.ReservationResult) (outbox.Event, error) {
-	return func(r catalog.ReservationResult) (outbox.Event, error) {
-		req := r.Request
-		switch r.Outcome {
-		case catalog.Reserved:
-			return event(events.KeyStockReserved, req.CorrelationID, func(id uuid.UUID) any {
-				return events.StockReserved{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty, ReservedAt: now().UTC()}
-			})
-		case catalog.InsufficientStock, catalog.ProductMissing:
-			return event(events.KeyStockRejected, req.CorrelationID, func(id uuid.UUID) any {
-				return events.StockRejected{EventId: id, OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty,
-					Reason: events.RejectReason(r.Outcome), RejectedAt: now().UTC()}
-			})
+// StockResults returns the encoder of one transaction's decided reservations (mysql.Events.Results),
+// stamped by now. The message's correlation ID is the request ID of its first order.
+func StockResults(now func() time.Time) func(rs []catalog.StockResult) (outbox.Event, error) {
+	return func(rs []catalog.StockResult) (outbox.Event, error) {
+		if len(rs) == 0 {
+			return outbox.Event{}, fmt.Errorf("stock.results without results")
 		}
-		return outbox.Event{}, fmt.Errorf("no stock event for outcome %q of order %d", r.Outcome, req.OrderID)
+		results := make([]events.StockResult, len(rs))
+		for i, r := range rs {
+			req := r.Request
+			results[i] = events.StockResult{OrderId: req.OrderID, ProductId: req.ProductID, Qty: req.Qty, Outcome: events.StockResultOutcome(r.Outcome)}
+			if req.OrderEventID != "" {
+				id, err := uuid.Parse(req.OrderEventID)
+				if err != nil {
+					return outbox.Event{}, fmt.Errorf("stock result of order %d: order event id: %w", req.OrderID, err)
+				}
+				results[i].OrderEventId = &id
+			}
+		}
+		return event(events.KeyStockResults, rs[0].Request.CorrelationID, func(id uuid.UUID) any {
+			return events.StockResults{EventId: id, Results: results, DecidedAt: now().UTC()}
+		})
 	}
 }

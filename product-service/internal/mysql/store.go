@@ -34,9 +34,10 @@ func Migrate(dsn string) error {
 
 // Events encode the outbox events of the changes (messaging adapts them to the event schemas).
 type Events struct {
-	Updated  func(p catalog.Product, correlationID string) (outbox.Event, error)
-	Deleted  func(p catalog.Product, correlationID string) (outbox.Event, error)
-	Reserved func(r catalog.ReservationResult) (outbox.Event, error) // a decided reservation's stock.* event
+	Updated func(p catalog.Product, correlationID string) (outbox.Event, error)
+	Deleted func(p catalog.Product, correlationID string) (outbox.Event, error)
+	// Results encodes the stock.results of one transaction's decided reservations.
+	Results func(rs []catalog.StockResult) (outbox.Event, error)
 }
 
 // Store reads and writes products. db is the ordinary pool; batchDB a small pool opened with
@@ -207,43 +208,53 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// ReserveBatch applies several reservations in one transaction, in two round trips: first the
-// orders already recorded and the batch's products, locked in id order (so batches never
-// deadlock); then — decided in arrival order by catalog.DecideBatch — the new stock, every
-// order recorded with its outcome in processed_orders, the events, and COMMIT. Orders already
-// recorded are reported AlreadyProcessed and change nothing. If a concurrent transaction records
-// one of the orders first, nothing is applied and catalog.ErrReservationConflict returned.
-func (s *Store) ReserveBatch(ctx context.Context, reqs []catalog.ReservationRequest) ([]catalog.ReservationResult, error) {
+// ApplyStock decides and applies a batch of stock requests in one transaction, in two round
+// trips: first the orders of the batch already recorded and the requests' products, locked in id
+// order so that batches never deadlock; then —
+// decided in arrival order by catalog.DecideStock — the new stock, the new and released records,
+// one stock.results event for the reservations decided, and COMMIT. If a concurrent transaction
+// records one of the orders first, nothing is applied and catalog.ErrReservationConflict
+// returned.
+func (s *Store) ApplyStock(ctx context.Context, reqs []catalog.StockRequest) ([]catalog.StockResult, error) {
 	ctx, cancel := dbx.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	results := make([]catalog.ReservationResult, len(reqs))
+	var results []catalog.StockResult
 	err := dbx.WithSession(ctx, s.batchDB, func(sess *dbx.Session) error {
-		orderIDs := make([]any, len(reqs))
+		keys := make([]any, len(reqs))
 		var productIDs []int64
 		for i, r := range reqs {
-			orderIDs[i] = r.OrderID
+			keys[i] = r.Key()
 			productIDs = append(productIDs, r.ProductID)
 		}
 		slices.Sort(productIDs)
 		productIDs = slices.Compact(productIDs)
-		args := append([]any(nil), orderIDs...)
+		args := make([]any, 0, len(productIDs)+len(keys))
 		for _, id := range productIDs {
 			args = append(args, id)
 		}
-		seen := map[int64]bool{}
+		args = append(args, keys...)
+		records := map[string]catalog.Record{}
 		stock := map[int64]int32{} // absent: the product does not exist
-		err := sess.Query(ctx, "START TRANSACTION;\n"+
-			"SELECT order_id FROM processed_orders WHERE order_id IN ("+marks(len(orderIDs))+");\n"+
-			"SELECT id, qty FROM products WHERE id IN ("+marks(len(productIDs))+") ORDER BY id FOR UPDATE",
+		// READ COMMITTED: the locking reads of orders not recorded yet take no gap locks, so two
+		// replicas' batches cannot deadlock on them; a duplicate order fails the later INSERT.
+		// The products first, then the orders: every transaction that records an order holds its
+		// product's lock before it touches the order's record, so none waits for a record while
+		// holding a product another one waits for.
+		err := sess.Query(ctx, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\nSTART TRANSACTION;\n"+
+			"SELECT id, qty FROM products WHERE id IN ("+marks(len(productIDs))+") ORDER BY id FOR UPDATE;\n"+
+			"SELECT order_key, outcome, product_id, qty FROM processed_orders WHERE order_key IN ("+marks(len(keys))+") FOR UPDATE",
 			args, func(set int, vals []driver.Value) error {
-				var id int64
-				if set == 0 {
-					if err := dbx.Scan(vals, &id); err != nil {
+				if set == 1 {
+					var key, outcome string
+					var rec catalog.Record
+					if err := dbx.Scan(vals, &key, &outcome, &rec.ProductID, &rec.Qty); err != nil {
 						return err
 					}
-					seen[id] = true
+					rec.Outcome = catalog.Outcome(outcome)
+					records[key] = rec
 					return nil
 				}
+				var id int64
 				var qty int32
 				if err := dbx.Scan(vals, &id, &qty); err != nil {
 					return err
@@ -252,72 +263,72 @@ func (s *Store) ReserveBatch(ctx context.Context, reqs []catalog.ReservationRequ
 				return nil
 			})
 		if err != nil {
-			return fmt.Errorf("lock %d products for %d orders: %w", len(productIDs), len(reqs), err)
+			return fmt.Errorf("lock orders and products of %d stock requests: %w", len(reqs), err)
 		}
-		var fresh []catalog.ReservationRequest
-		var freshIdx []int
-		for i, r := range reqs {
-			results[i] = catalog.ReservationResult{Request: r, Outcome: catalog.AlreadyProcessed}
-			if !seen[r.OrderID] {
-				seen[r.OrderID] = true // a duplicate inside the batch counts once
-				fresh = append(fresh, r)
-				freshIdx = append(freshIdx, i)
-			}
-		}
-		if len(fresh) == 0 {
-			_, err := sess.Exec(ctx, "COMMIT")
-			return err
-		}
-		before := make(map[int64]int32, len(stock))
-		for id, q := range stock {
-			before[id] = q
-		}
-		outcomes := catalog.DecideBatch(fresh, stock)
+		d := catalog.DecideStock(reqs, records, stock)
+		results = d.Results
 		var q strings.Builder
 		args = args[:0]
-		var changed []int64
-		for _, id := range productIDs {
-			if n, ok := stock[id]; ok && n != before[id] {
-				changed = append(changed, id)
-			}
-		}
-		if len(changed) > 0 {
+		if len(d.Changed) > 0 {
 			q.WriteString("UPDATE products SET qty = CASE id")
-			for _, id := range changed {
+			for _, id := range d.Changed {
 				q.WriteString(" WHEN ? THEN ?")
 				args = append(args, id, stock[id])
 			}
-			q.WriteString(" END, updated_at = CURRENT_TIMESTAMP(3) WHERE id IN (" + marks(len(changed)) + ");\n")
-			for _, id := range changed {
+			q.WriteString(" END, updated_at = CURRENT_TIMESTAMP(3) WHERE id IN (" + marks(len(d.Changed)) + ");\n")
+			for _, id := range d.Changed {
 				args = append(args, id)
 			}
 		}
-		q.WriteString("INSERT INTO processed_orders (order_id, product_id, qty, outcome) VALUES ")
-		evs := make([]outbox.Event, 0, len(fresh))
-		for j, r := range fresh {
-			res := catalog.ReservationResult{Request: r, Outcome: outcomes[j]}
-			results[freshIdx[j]] = res
-			if j > 0 {
-				q.WriteByte(',')
+		if len(d.New) > 0 {
+			q.WriteString("INSERT INTO processed_orders (order_key, order_id, product_id, qty, outcome) VALUES ")
+			first := true
+			for _, r := range reqs { // in request order: deterministic statements
+				rec, ok := d.New[r.Key()]
+				if !ok {
+					continue
+				}
+				delete(d.New, r.Key())
+				if !first {
+					q.WriteByte(',')
+				}
+				first = false
+				q.WriteString("(?, ?, ?, ?, ?)")
+				args = append(args, r.Key(), r.OrderID, rec.ProductID, rec.Qty, string(rec.Outcome))
 			}
-			q.WriteString("(?, ?, ?, ?)")
-			args = append(args, r.OrderID, r.ProductID, r.Qty, string(res.Outcome))
-			e, err := s.events.Reserved(res)
+			q.WriteString(";\n")
+		}
+		if len(d.Released) > 0 {
+			q.WriteString("UPDATE processed_orders SET outcome = ? WHERE order_key IN (" + marks(len(d.Released)) + ");\n")
+			args = append(args, string(catalog.Released))
+			for _, k := range d.Released {
+				args = append(args, k)
+			}
+		}
+		var answered []catalog.StockResult
+		for _, r := range d.Results {
+			if r.Outcome.Answers() {
+				answered = append(answered, r)
+			}
+		}
+		if len(answered) > 0 {
+			e, err := s.events.Results(answered)
 			if err != nil {
 				return err
 			}
-			evs = append(evs, e)
+			ins, evArgs, err := outbox.Insert(e)
+			if err != nil {
+				return fmt.Errorf("outbox for %d stock results: %w", len(answered), err)
+			}
+			q.WriteString(ins + ";\n")
+			args = append(args, evArgs...)
 		}
-		ins, evArgs, err := outbox.Insert(evs...)
-		if err != nil {
-			return fmt.Errorf("outbox for %d reservations: %w", len(fresh), err)
-		}
-		q.WriteString(";\n" + ins + ";\nCOMMIT")
-		if _, err := sess.Exec(ctx, q.String(), append(args, evArgs...)...); err != nil {
-			if dbx.IsDuplicate(err) {
+		q.WriteString("COMMIT")
+		if _, err := sess.Exec(ctx, q.String(), args...); err != nil {
+			if dbx.IsDuplicate(err) || dbx.IsDeadlock(err) {
 				return catalog.ErrReservationConflict
 			}
-			return fmt.Errorf("reserve stock for %d orders: %w", len(fresh), err)
+			return fmt.Errorf("apply %d stock requests: %w", len(reqs), err)
 		}
 		return nil
 	})

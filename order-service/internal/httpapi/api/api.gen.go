@@ -61,6 +61,7 @@ func (e DependencyStatusStatus) Valid() bool {
 
 // Defines values for OrderStatus.
 const (
+	OrderStatusCANCELLED OrderStatus = "CANCELLED"
 	OrderStatusCONFIRMED OrderStatus = "CONFIRMED"
 	OrderStatusPENDING   OrderStatus = "PENDING"
 	OrderStatusREJECTED  OrderStatus = "REJECTED"
@@ -69,6 +70,8 @@ const (
 // Valid indicates whether the value is a known member of the OrderStatus enum.
 func (e OrderStatus) Valid() bool {
 	switch e {
+	case OrderStatusCANCELLED:
+		return true
 	case OrderStatusCONFIRMED:
 		return true
 	case OrderStatusPENDING:
@@ -83,6 +86,9 @@ func (e OrderStatus) Valid() bool {
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBADJSON                   ProblemCode = "BAD_JSON"
+	ProblemCodeBADREQUEST                ProblemCode = "BAD_REQUEST"
+	ProblemCodeEXPECTATIONFAILED         ProblemCode = "EXPECTATION_FAILED"
+	ProblemCodeHEADERTOOLARGE            ProblemCode = "HEADER_TOO_LARGE"
 	ProblemCodeIDEMPOTENCYKEYINUSE       ProblemCode = "IDEMPOTENCY_KEY_IN_USE"
 	ProblemCodeIDEMPOTENCYKEYREUSED      ProblemCode = "IDEMPOTENCY_KEY_REUSED"
 	ProblemCodeINSUFFICIENTSTOCK         ProblemCode = "INSUFFICIENT_STOCK"
@@ -90,7 +96,9 @@ const (
 	ProblemCodeMETHODNOTALLOWED          ProblemCode = "METHOD_NOT_ALLOWED"
 	ProblemCodeNOTFOUND                  ProblemCode = "NOT_FOUND"
 	ProblemCodeNOTIMPLEMENTED            ProblemCode = "NOT_IMPLEMENTED"
+	ProblemCodeORDERNOTCANCELLABLE       ProblemCode = "ORDER_NOT_CANCELLABLE"
 	ProblemCodeORDERNOTFOUND             ProblemCode = "ORDER_NOT_FOUND"
+	ProblemCodeORDEROUTCOMEUNKNOWN       ProblemCode = "ORDER_OUTCOME_UNKNOWN"
 	ProblemCodePAYLOADTOOLARGE           ProblemCode = "PAYLOAD_TOO_LARGE"
 	ProblemCodePRODUCTNOTFOUND           ProblemCode = "PRODUCT_NOT_FOUND"
 	ProblemCodePRODUCTSERVICEUNAVAILABLE ProblemCode = "PRODUCT_SERVICE_UNAVAILABLE"
@@ -106,6 +114,12 @@ func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeBADJSON:
 		return true
+	case ProblemCodeBADREQUEST:
+		return true
+	case ProblemCodeEXPECTATIONFAILED:
+		return true
+	case ProblemCodeHEADERTOOLARGE:
+		return true
 	case ProblemCodeIDEMPOTENCYKEYINUSE:
 		return true
 	case ProblemCodeIDEMPOTENCYKEYREUSED:
@@ -120,7 +134,11 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeNOTIMPLEMENTED:
 		return true
+	case ProblemCodeORDERNOTCANCELLABLE:
+		return true
 	case ProblemCodeORDERNOTFOUND:
+		return true
+	case ProblemCodeORDEROUTCOMEUNKNOWN:
 		return true
 	case ProblemCodePAYLOADTOOLARGE:
 		return true
@@ -207,7 +225,8 @@ type CreatedOrder struct {
 	// Example: INSUFFICIENT_STOCK
 	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
-	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+	// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 	//
 	//
 	// Example: CONFIRMED
@@ -291,7 +310,8 @@ type Order struct {
 	// Example: INSUFFICIENT_STOCK
 	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
-	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+	// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 	//
 	//
 	// Example: CONFIRMED
@@ -327,7 +347,8 @@ type OrderInput struct {
 	Qty int32 `json:"qty"`
 }
 
-// OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+// OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 //
 // Example: CONFIRMED
 type OrderStatus string
@@ -458,6 +479,17 @@ type ListOrdersByProductParams struct {
 
 // GetOrderParams defines parameters for GetOrder.
 type GetOrderParams struct {
+	// Prefer RFC 7240 preferences; `wait=N` (N seconds, 0–10; more is read as 10) holds the answer while the order is `PENDING`. Other preferences are ignored.
+	Prefer *string `json:"Prefer,omitempty"`
+
+	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
+	// the response. A value outside this rule is not rejected: the service replaces it with a
+	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// CancelOrderParams defines parameters for CancelOrder.
+type CancelOrderParams struct {
 	// XRequestID Correlates logs and events: 1–128 visible ASCII characters (0x21–0x7E; no space). Echoed on
 	// the response. A value outside this rule is not rejected: the service replaces it with a
 	// generated ID (`x-invalid-value: replaced`), which the response's `X-Request-ID` carries.
@@ -484,6 +516,9 @@ type ServerInterface interface {
 	// GetOrder Get one order
 	// (GET /orders/{id})
 	GetOrder(w http.ResponseWriter, r *http.Request, id OrderID, params GetOrderParams)
+	// CancelOrder Cancel an order
+	// (POST /orders/{id}/cancel)
+	CancelOrder(w http.ResponseWriter, r *http.Request, id OrderID, params CancelOrderParams)
 	// GetReadiness Readiness probe (MySQL, Redis, RabbitMQ)
 	// (GET /readyz)
 	GetReadiness(w http.ResponseWriter, r *http.Request)
@@ -520,6 +555,12 @@ func (_ Unimplemented) ListOrdersByProduct(w http.ResponseWriter, r *http.Reques
 // GetOrder Get one order
 // (GET /orders/{id})
 func (_ Unimplemented) GetOrder(w http.ResponseWriter, r *http.Request, id OrderID, params GetOrderParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CancelOrder Cancel an order
+// (POST /orders/{id}/cancel)
+func (_ Unimplemented) CancelOrder(w http.ResponseWriter, r *http.Request, id OrderID, params CancelOrderParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -722,6 +763,25 @@ func (siw *ServerInterfaceWrapper) GetOrder(w http.ResponseWriter, r *http.Reque
 
 	headers := r.Header
 
+	// ------------- Optional header parameter "Prefer" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Prefer")]; found {
+		var Prefer string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Prefer", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Prefer", valueList[0], &Prefer, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Prefer", Err: err})
+			return
+		}
+
+		params.Prefer = &Prefer
+
+	}
+
 	// ------------- Optional header parameter "X-Request-ID" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
 		var XRequestID RequestID
@@ -743,6 +803,56 @@ func (siw *ServerInterfaceWrapper) GetOrder(w http.ResponseWriter, r *http.Reque
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetOrder(w, r, id, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CancelOrder operation middleware
+func (siw *ServerInterfaceWrapper) CancelOrder(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id OrderID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CancelOrderParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Request-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
+		var XRequestID RequestID
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
+			return
+		}
+
+		params.XRequestID = &XRequestID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CancelOrder(w, r, id, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -884,6 +994,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/orders/{id}", wrapper.GetOrder)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/orders/{id}/cancel", wrapper.CancelOrder)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/orders/product/{id}", wrapper.ListOrdersByProduct)
@@ -1355,8 +1468,13 @@ func (response CreateOrder429ApplicationProblemPlusJSONResponse) VisitCreateOrde
 	return err
 }
 
+type CreateOrder500ResponseHeaders struct {
+	XRequestID *string
+}
+
 type CreateOrder500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
+	Body    Problem
+	Headers CreateOrder500ResponseHeaders
 }
 
 func (response CreateOrder500ApplicationProblemPlusJSONResponse) VisitCreateOrderResponse(w http.ResponseWriter) error {
@@ -1565,6 +1683,7 @@ type GetOrderResponseObject interface {
 }
 
 type GetOrder200ResponseHeaders struct {
+	PreferenceApplied   *string
 	XRateLimitLimit     *int32
 	XRateLimitRemaining *int32
 	XRateLimitReset     *int64
@@ -1583,6 +1702,9 @@ func (response GetOrder200JSONResponse) VisitGetOrderResponse(w http.ResponseWri
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.PreferenceApplied != nil {
+		w.Header().Set("Preference-Applied", fmt.Sprint(*response.Headers.PreferenceApplied))
+	}
 	if response.Headers.XRateLimitLimit != nil {
 		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
 	}
@@ -1736,6 +1858,254 @@ func (response GetOrder503ApplicationProblemPlusJSONResponse) VisitGetOrderRespo
 	return err
 }
 
+type CancelOrderRequestObject struct {
+	Id     OrderID `json:"id"`
+	Params CancelOrderParams
+}
+
+type CancelOrderResponseObject interface {
+	VisitCancelOrderResponse(w http.ResponseWriter) error
+}
+
+type CancelOrder200ResponseHeaders struct {
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+type CancelOrder200JSONResponse struct {
+	Body    Order
+	Headers CancelOrder200ResponseHeaders
+}
+
+func (response CancelOrder200JSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder400ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder401ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder404ResponseHeaders struct {
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+type CancelOrder404ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers CancelOrder404ResponseHeaders
+}
+
+func (response CancelOrder404ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder409ResponseHeaders struct {
+	XRateLimitLimit     *int32
+	XRateLimitRemaining *int32
+	XRateLimitReset     *int64
+	XRequestID          *string
+}
+
+type CancelOrder409ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers CancelOrder409ResponseHeaders
+}
+
+func (response CancelOrder409ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder429ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRateLimitLimit != nil {
+		w.Header().Set("X-RateLimit-Limit", fmt.Sprint(*response.Headers.XRateLimitLimit))
+	}
+	if response.Headers.XRateLimitRemaining != nil {
+		w.Header().Set("X-RateLimit-Remaining", fmt.Sprint(*response.Headers.XRateLimitRemaining))
+	}
+	if response.Headers.XRateLimitReset != nil {
+		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(*response.Headers.XRateLimitReset))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder500ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelOrder503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CancelOrder503ApplicationProblemPlusJSONResponse) VisitCancelOrderResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	if response.Headers.XRequestID != nil {
+		w.Header().Set("X-Request-ID", fmt.Sprint(*response.Headers.XRequestID))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadinessRequestObject struct {
 }
 
@@ -1808,6 +2178,9 @@ type StrictServerInterface interface {
 	// GetOrder Get one order
 	// (GET /orders/{id})
 	GetOrder(ctx context.Context, request GetOrderRequestObject) (GetOrderResponseObject, error)
+	// CancelOrder Cancel an order
+	// (POST /orders/{id}/cancel)
+	CancelOrder(ctx context.Context, request CancelOrderRequestObject) (CancelOrderResponseObject, error)
 	// GetReadiness Readiness probe (MySQL, Redis, RabbitMQ)
 	// (GET /readyz)
 	GetReadiness(ctx context.Context, request GetReadinessRequestObject) (GetReadinessResponseObject, error)
@@ -1980,6 +2353,33 @@ func (sh *strictHandler) GetOrder(w http.ResponseWriter, r *http.Request, id Ord
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetOrderResponseObject); ok {
 		if err := validResponse.VisitGetOrderResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CancelOrder operation middleware
+func (sh *strictHandler) CancelOrder(w http.ResponseWriter, r *http.Request, id OrderID, params CancelOrderParams) {
+	var request CancelOrderRequestObject
+
+	request.Id = id
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelOrder(ctx, request.(CancelOrderRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelOrder")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CancelOrderResponseObject); ok {
+		if err := validResponse.VisitCancelOrderResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {

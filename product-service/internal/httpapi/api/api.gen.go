@@ -61,6 +61,7 @@ func (e DependencyStatusStatus) Valid() bool {
 
 // Defines values for OrderStatus.
 const (
+	OrderStatusCANCELLED OrderStatus = "CANCELLED"
 	OrderStatusCONFIRMED OrderStatus = "CONFIRMED"
 	OrderStatusPENDING   OrderStatus = "PENDING"
 	OrderStatusREJECTED  OrderStatus = "REJECTED"
@@ -69,6 +70,8 @@ const (
 // Valid indicates whether the value is a known member of the OrderStatus enum.
 func (e OrderStatus) Valid() bool {
 	switch e {
+	case OrderStatusCANCELLED:
+		return true
 	case OrderStatusCONFIRMED:
 		return true
 	case OrderStatusPENDING:
@@ -83,6 +86,9 @@ func (e OrderStatus) Valid() bool {
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBADJSON                   ProblemCode = "BAD_JSON"
+	ProblemCodeBADREQUEST                ProblemCode = "BAD_REQUEST"
+	ProblemCodeEXPECTATIONFAILED         ProblemCode = "EXPECTATION_FAILED"
+	ProblemCodeHEADERTOOLARGE            ProblemCode = "HEADER_TOO_LARGE"
 	ProblemCodeIDEMPOTENCYKEYINUSE       ProblemCode = "IDEMPOTENCY_KEY_IN_USE"
 	ProblemCodeIDEMPOTENCYKEYREUSED      ProblemCode = "IDEMPOTENCY_KEY_REUSED"
 	ProblemCodeINSUFFICIENTSTOCK         ProblemCode = "INSUFFICIENT_STOCK"
@@ -90,7 +96,9 @@ const (
 	ProblemCodeMETHODNOTALLOWED          ProblemCode = "METHOD_NOT_ALLOWED"
 	ProblemCodeNOTFOUND                  ProblemCode = "NOT_FOUND"
 	ProblemCodeNOTIMPLEMENTED            ProblemCode = "NOT_IMPLEMENTED"
+	ProblemCodeORDERNOTCANCELLABLE       ProblemCode = "ORDER_NOT_CANCELLABLE"
 	ProblemCodeORDERNOTFOUND             ProblemCode = "ORDER_NOT_FOUND"
+	ProblemCodeORDEROUTCOMEUNKNOWN       ProblemCode = "ORDER_OUTCOME_UNKNOWN"
 	ProblemCodePAYLOADTOOLARGE           ProblemCode = "PAYLOAD_TOO_LARGE"
 	ProblemCodePRODUCTNOTFOUND           ProblemCode = "PRODUCT_NOT_FOUND"
 	ProblemCodePRODUCTSERVICEUNAVAILABLE ProblemCode = "PRODUCT_SERVICE_UNAVAILABLE"
@@ -106,6 +114,12 @@ func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeBADJSON:
 		return true
+	case ProblemCodeBADREQUEST:
+		return true
+	case ProblemCodeEXPECTATIONFAILED:
+		return true
+	case ProblemCodeHEADERTOOLARGE:
+		return true
 	case ProblemCodeIDEMPOTENCYKEYINUSE:
 		return true
 	case ProblemCodeIDEMPOTENCYKEYREUSED:
@@ -120,7 +134,11 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeNOTIMPLEMENTED:
 		return true
+	case ProblemCodeORDERNOTCANCELLABLE:
+		return true
 	case ProblemCodeORDERNOTFOUND:
+		return true
+	case ProblemCodeORDEROUTCOMEUNKNOWN:
 		return true
 	case ProblemCodePAYLOADTOOLARGE:
 		return true
@@ -239,7 +257,8 @@ type Order struct {
 	// Example: INSUFFICIENT_STOCK
 	RejectReason *RejectReason `json:"rejectReason,omitempty"`
 
-	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+	// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 	//
 	//
 	// Example: CONFIRMED
@@ -266,7 +285,8 @@ type Order struct {
 	UpdatedAt *Timestamp `json:"updatedAt,omitempty"`
 }
 
-// OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not (`REJECTED`).
+// OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
+// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
 //
 // Example: CONFIRMED
 type OrderStatus string
