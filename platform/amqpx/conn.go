@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type Conn struct {
 
 	mu      sync.Mutex
 	conn    *amqp.Connection // nil while disconnected
+	sock    *corkConn        // conn's socket
 	up      chan struct{}    // closed while conn != nil, replaced when the connection is lost
 	lastErr error            // why we are not connected, for errors and Ready
 
@@ -193,15 +195,27 @@ func (c *Conn) connect() (*amqp.Connection, error) {
 	if c.cfg.ConnectionName != "" {
 		props.SetClientConnectionName(c.cfg.ConnectionName)
 	}
+	var sock *corkConn
+	dial := amqp.DefaultDial(c.cfg.DialTimeout)
 	conn, err := amqp.DialConfig(c.cfg.URL, amqp.Config{
-		Heartbeat:  heartbeat,
-		Locale:     "en_US",
-		Dial:       amqp.DefaultDial(c.cfg.DialTimeout),
+		Heartbeat: heartbeat,
+		Locale:    "en_US",
+		Dial: func(network, addr string) (net.Conn, error) {
+			nc, err := dial(network, addr)
+			if err != nil {
+				return nil, err
+			}
+			sock = &corkConn{Conn: nc}
+			return sock, nil
+		},
 		Properties: props,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", redactedURL(c.cfg.URL), err)
 	}
+	c.mu.Lock()
+	c.sock = sock // the publisher corks it; set before the connection is handed out
+	c.mu.Unlock()
 	if err := ensureExchanges(conn, c.cfg); err != nil {
 		_ = conn.CloseDeadline(time.Now().Add(c.cfg.DialTimeout))
 		return nil, err

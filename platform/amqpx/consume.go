@@ -201,6 +201,7 @@ func (c *Conn) consumeOnce(ctx context.Context, conn *amqp.Connection, spec Cons
 
 	w := &worker{conn: c, ch: ch, spec: spec, queue: queue, h: h,
 		log: c.log.With("queue", queue)}
+	w.acks = newAcker(ch, w.log, spec.Prefetch/2, func(n int) { c.m.consumed.WithLabelValues(queue, outcomeOK).Add(float64(n)) })
 	var wg sync.WaitGroup
 	for range spec.Concurrency {
 		wg.Go(func() {
@@ -210,7 +211,7 @@ func (c *Conn) consumeOnce(ctx context.Context, conn *amqp.Connection, spec Cons
 		})
 	}
 	workersDone := make(chan struct{})
-	go func() { wg.Wait(); close(workersDone) }()
+	go func() { wg.Wait(); w.acks.close(); close(workersDone) }()
 
 	c.log.Info("consuming", "queue", queue, "bindings", spec.Bindings, "concurrency", spec.Concurrency)
 	select {
@@ -254,6 +255,7 @@ type worker struct {
 	queue string
 	h     Handler
 	log   *slog.Logger
+	acks  *acker
 }
 
 func toDelivery(d amqp.Delivery) Delivery {

@@ -13,7 +13,7 @@ import (
 // handle runs the handler with retries and settles d exactly once: ack on success or after it
 // is safely in the DLQ, nack-requeue when it could not be put there or we are shutting down.
 func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
-	log := w.log.With("routing_key", d.RoutingKey, "message_id", d.MessageId, "correlation_id", d.CorrelationId)
+	log := deliveryLog{w: w, d: &d}
 	if ctx.Err() != nil {
 		// Prefetched after shutdown began: give it back untouched for another replica.
 		w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
@@ -25,7 +25,7 @@ func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
 	for {
 		attempts++
 		if err = w.invoke(ctx, del, log); err == nil {
-			w.settle(log, d, outcomeOK, func() error { return d.Ack(false) })
+			w.acks.succeeded(d.DeliveryTag) // acked with others, and counted then
 			return
 		}
 		if IsPermanent(err) || attempts >= w.spec.MaxAttempts {
@@ -33,7 +33,7 @@ func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
 		}
 		delay := retryDelay(w.spec.Backoff, attempts)
 		w.conn.m.consumed.WithLabelValues(w.queue, outcomeRetried).Inc()
-		log.Warn("handler failed; retrying", "attempt", attempts, "retry_in", delay, "err", err)
+		log.get().Warn("handler failed; retrying", "attempt", attempts, "retry_in", delay, "err", err)
 		if !sleepCtx(ctx, delay) {
 			w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
 			return
@@ -43,12 +43,12 @@ func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
 }
 
 // invoke calls the handler with its own deadline and turns a panic into an error.
-func (w *worker) invoke(ctx context.Context, del Delivery, log *slog.Logger) (err error) {
+func (w *worker) invoke(ctx context.Context, del Delivery, log deliveryLog) (err error) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.spec.HandlerTimeout)
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
+			log.get().Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panic: %v", r)
 		}
 	}()
@@ -56,26 +56,43 @@ func (w *worker) invoke(ctx context.Context, del Delivery, log *slog.Logger) (er
 }
 
 // giveUp moves d to its DLQ.
-func (w *worker) giveUp(ctx context.Context, log *slog.Logger, d amqp.Delivery, cause error, attempts int) {
+func (w *worker) giveUp(ctx context.Context, log deliveryLog, d amqp.Delivery, cause error, attempts int) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadLetterTimeout)
 	defer cancel()
 	if err := w.conn.deadLetter(dctx, w.spec.DeadLetterQueue, d, cause, attempts); err != nil {
-		log.Error("dead-lettering failed; requeueing", "attempts", attempts, "cause", cause, "err", err)
+		log.get().Error("dead-lettering failed; requeueing", "attempts", attempts, "cause", cause, "err", err)
 		w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
 		return
 	}
-	log.Error("message dead-lettered", "dlq", w.spec.DeadLetterQueue, "attempts", attempts, "permanent", IsPermanent(cause), "err", cause)
+	log.get().Error("message dead-lettered", "dlq", w.spec.DeadLetterQueue, "attempts", attempts, "permanent", IsPermanent(cause), "err", cause)
 	w.settle(log, d, outcomeDeadLettered, func() error { return d.Ack(false) })
 }
 
-// settle acks or nacks and counts the outcome. A failed ack means the channel is gone and the
-// broker will redeliver; idempotent handlers make that harmless.
-func (w *worker) settle(log *slog.Logger, d amqp.Delivery, outcome string, fn func() error) {
+// settle acks or nacks a delivery on its own (not a plain success, which the acker acks with
+// others) and counts the outcome. A failed ack means the channel is gone and the broker will
+// redeliver; idempotent handlers make that harmless.
+func (w *worker) settle(log deliveryLog, d amqp.Delivery, outcome string, fn func() error) {
+	defer w.acks.settled(d.DeliveryTag)
 	if err := fn(); err != nil {
-		log.Warn("settling delivery failed; the broker will redeliver it", "outcome", outcome, "err", err)
+		log.get().Warn("settling delivery failed; the broker will redeliver it", "outcome", outcome, "err", err)
 		return
 	}
 	w.conn.m.consumed.WithLabelValues(w.queue, outcome).Inc()
+}
+
+// deliveryLog builds the delivery's logger only when something is logged: the common path (a
+// successful handler) logs nothing here and should not pay for it.
+type deliveryLog struct {
+	w *worker
+	d *amqp.Delivery
+	l *slog.Logger
+}
+
+func (l *deliveryLog) get() *slog.Logger {
+	if l.l == nil {
+		l.l = l.w.log.With("routing_key", l.d.RoutingKey, "message_id", l.d.MessageId, "correlation_id", l.d.CorrelationId)
+	}
+	return l.l
 }
 
 // retryDelay is base·2^(attempt-1), capped.

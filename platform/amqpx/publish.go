@@ -64,17 +64,22 @@ func (c *Conn) Publish(ctx context.Context, msgs []Message) error {
 // waits for every confirm. The library resolves pending confirms as nacks when the channel dies,
 // so a connection loss surfaces here as an error rather than a hang.
 func (c *Conn) publishConfirmed(ctx context.Context, exchange string, out []outgoing) error {
-	ch, closed, err := c.publishChannel()
+	ch, closed, sock, err := c.publishChannel()
 	if err != nil {
 		return err
 	}
 	pending := make([]*amqp.DeferredConfirmation, 0, len(out))
+	sock.cork() // the whole batch in one write
 	for _, o := range out {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, o.key, false, false, o.msg)
 		if err != nil {
+			_ = sock.uncork()
 			return fmt.Errorf("send (key %q): %w", o.key, err)
 		}
 		pending = append(pending, dc)
+	}
+	if err := sock.uncork(); err != nil {
+		return fmt.Errorf("send %d message(s): %w", len(out), err)
 	}
 	nacked := 0
 	for _, dc := range pending {
@@ -105,26 +110,29 @@ func (c *Conn) publishConfirmed(ctx context.Context, exchange string, out []outg
 // publishChannel returns the confirm-mode channel of the current connection and the channel
 // that reports its closing, opening it on first use after every (re)connect or after the broker
 // closed it (e.g. an unknown exchange, a refused routing key).
-func (c *Conn) publishChannel() (*amqp.Channel, chan *amqp.Error, error) {
+func (c *Conn) publishChannel() (*amqp.Channel, chan *amqp.Error, *corkConn, error) {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	conn, err := c.current()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	c.mu.Lock()
+	sock := c.sock
+	c.mu.Unlock()
 	if c.pub != nil && c.pubConn == conn && !c.pub.IsClosed() {
-		return c.pub, c.pubClosed, nil
+		return c.pub, c.pubClosed, sock, nil
 	}
 	ch, err := conn.Channel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("open publish channel: %w", err)
+		return nil, nil, nil, fmt.Errorf("open publish channel: %w", err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		if cerr := ch.Close(); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
 			err = errors.Join(err, cerr)
 		}
-		return nil, nil, fmt.Errorf("enable publisher confirms: %w", err)
+		return nil, nil, nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
 	c.pub, c.pubConn, c.pubClosed = ch, conn, ch.NotifyClose(make(chan *amqp.Error, 1))
-	return ch, c.pubClosed, nil
+	return ch, c.pubClosed, sock, nil
 }
