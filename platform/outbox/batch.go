@@ -56,10 +56,13 @@ func (r *Relay) relayBatch(ctx context.Context) (int, error) {
 			_, err := s.Exec(ctx, "ROLLBACK;\nUPDATE outbox SET attempts = attempts + 1 WHERE id IN ("+placeholders(len(ids))+")", ids...)
 			return err
 		}
-		// One DELETE per row, all in one round trip: an equality on the primary key locks that
-		// row only, where an IN list becomes a range whose scan waits on the next row — claimed
-		// by another relay, which may be waiting on ours (a deadlock, then a republished batch).
-		if _, err := s.Exec(ctx, strings.Repeat("DELETE FROM outbox WHERE id = ?;\n", len(ids))+"COMMIT", ids...); err != nil {
+		// The rows are deleted through their ids joined first (STRAIGHT_JOIN): a primary-key
+		// lookup per row, which locks that row only. An IN list — or a join the optimizer drives
+		// from the table — becomes a range or a scan that waits on rows another relay has
+		// claimed while that relay may be waiting on ours: a deadlock, then a republished batch.
+		// (One DELETE per id would do too, at twice the database's CPU.)
+		del := "DELETE o FROM (SELECT ? AS id" + strings.Repeat(" UNION ALL SELECT ?", len(ids)-1) + ") claimed STRAIGHT_JOIN outbox o ON o.id = claimed.id;\nCOMMIT"
+		if _, err := s.Exec(ctx, del, ids...); err != nil {
 			return fmt.Errorf("outbox: delete %d published event(s) (they will be published again): %w", len(ids), err)
 		}
 		return nil
