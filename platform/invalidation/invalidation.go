@@ -4,7 +4,7 @@
 // unreachable; until an entry's invalidation has been applied, readers bypass the cache for it
 // (Pending). So a refusing or frozen Redis never slows a write, and once Redis is back — even
 // with old contents — the writes it missed are invalidated before this replica reads it again
-// (docs/adr/0008).
+// (docs/adr/0008-one-write-path.md).
 package invalidation
 
 import (

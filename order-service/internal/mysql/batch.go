@@ -21,13 +21,13 @@ import (
 //
 // The IDs of a multi-row INSERT are LAST_INSERT_ID() + i × auto_increment_increment: InnoDB
 // reserves the whole range of a "simple insert" at once, in every innodb_autoinc_lock_mode
-// (docs/adr/0005).
+// (docs/adr/0005-group-commit.md).
 //
 // Outcomes: nil — stored. ordering.ErrKeyTaken — an idempotency key of the batch was recorded
 // by another request; nothing stored. ordering.ErrOutcomeUnknown — the answer to COMMIT was lost
 // and the database could not be asked in time whether it went through. Any other error — nothing
 // stored: either the server refused a statement, or COMMIT was never sent, or it was lost and a
-// locking read of the orders' IDs and tokens found them absent (docs/adr/0008).
+// locking read of the orders' IDs and tokens found them absent (docs/adr/0008-one-write-path.md).
 func (s *Store) CreateBatch(ctx context.Context, batch []ordering.NewOrder) ([]ordering.Order, error) {
 	// The transaction gets all but a share of the time; the rest is kept to resolve a lost commit.
 	wctx, cancel := s.writeContext(ctx)

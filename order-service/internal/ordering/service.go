@@ -177,7 +177,7 @@ type Placement struct {
 // remembered: a refused request (404, 409 stock) may be retried with its key.
 //
 // Errors promise what they say: a context or database error means the order is not stored;
-// ErrOutcomeUnknown means the database did not tell in time (docs/adr/0008).
+// ErrOutcomeUnknown means the database did not tell in time (docs/adr/0008-one-write-path.md).
 func (s *Service) PlaceOrder(ctx context.Context, p Placement) (o Order, replayed bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()

@@ -1,7 +1,7 @@
 // Package localcache owns the in-process cache in front of Redis for GET /products/{id}: the
 // encoded product for a short TTL (default 500 ms), so a hot product is answered without a
 // Redis round trip. Writes in this process invalidate it at once; writes in another replica are
-// seen within the TTL (docs/adr/0006). A value loaded before an invalidation can never be stored
+// seen within the TTL (docs/adr/0006-local-product-cache.md). A value loaded before an invalidation can never be stored
 // after it: stores carry the generation they saw before loading.
 package localcache
 
