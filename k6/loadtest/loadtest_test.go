@@ -75,3 +75,21 @@ func TestSecondsCountEveryRequestOfTheSecondItWasSent(t *testing.T) {
 		Latency: loadtest.Percentiles{Min: time.Millisecond, Avg: time.Millisecond, Med: time.Millisecond, P90: time.Millisecond, P95: time.Millisecond, P99: time.Millisecond, Max: time.Millisecond}}, steady)
 	assert.Len(t, c.Seconds(300*time.Millisecond, func(int) float64 { return 0 }), 1, "a run shorter than a second has one")
 }
+
+// Under overload the shed requests' latency is reported apart from the accepted ones'.
+func TestTheSummaryGivesTheLatencyOfEachStatus(t *testing.T) {
+	c := loadtest.NewCollector()
+	for i := range 10 {
+		c.Add(loadtest.Sample{At: time.Duration(i) * time.Millisecond, Latency: 100 * time.Millisecond, Code: 201, Order: true})
+		c.Add(loadtest.Sample{At: time.Duration(i) * time.Millisecond, Latency: 2 * time.Millisecond, Code: 503, Failed: true})
+	}
+	sum := c.Summary("orders", time.Second, nil)
+	assert.Equal(t, 100*time.Millisecond, sum.ByStatus[201].P95)
+	assert.Equal(t, 2*time.Millisecond, sum.ByStatus[503].P95)
+	var out bytes.Buffer
+	sum.Print(&out)
+	assert.Contains(t, out.String(), "duration of 503s")
+	one := loadtest.NewCollector()
+	one.Add(loadtest.Sample{Latency: time.Millisecond, Code: 201})
+	assert.Nil(t, one.Summary("orders", time.Second, nil).ByStatus, "one status: nothing to split")
+}

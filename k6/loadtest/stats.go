@@ -92,6 +92,9 @@ type Summary struct {
 	Rate        float64       `json:"rate"`
 	Latency     Percentiles   `json:"latencyNs"`
 	StatusCodes map[int]int   `json:"statusCodes"`
+	// ByStatus is the latency of each status code's responses: under overload, how fast the
+	// shed requests (503) were answered beside the accepted ones.
+	ByStatus map[int]Percentiles `json:"latencyByStatusNs,omitempty"`
 	Seconds     []Second      `json:"seconds"`
 	Setup       *Setup        `json:"setup,omitempty"`
 	Thresholds  *Thresholds   `json:"thresholds,omitempty"`
@@ -214,8 +217,10 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func (c *Collector) Summary(scenario string, duration time.Duration, seconds []Second) Summary {
 	lat := make([]time.Duration, 0, len(c.samples))
 	sum := Summary{Scenario: scenario, Requests: len(c.samples), Duration: duration, StatusCodes: c.codes, Seconds: seconds}
+	byStatus := map[int][]time.Duration{}
 	for _, s := range c.samples {
 		lat = append(lat, s.Latency)
+		byStatus[s.Code] = append(byStatus[s.Code], s.Latency)
 		if s.Failed {
 			sum.Failed++
 		}
@@ -224,6 +229,12 @@ func (c *Collector) Summary(scenario string, duration time.Duration, seconds []S
 		}
 	}
 	sum.Latency = Summarize(lat)
+	if len(byStatus) > 1 {
+		sum.ByStatus = map[int]Percentiles{}
+		for code, l := range byStatus {
+			sum.ByStatus[code] = Summarize(l)
+		}
+	}
 	if sum.Requests > 0 {
 		sum.FailedRate = float64(sum.Failed) / float64(sum.Requests)
 	}
@@ -271,6 +282,16 @@ func (s Summary) Print(w io.Writer) {
 	}
 	sort.Strings(codes)
 	fmt.Fprintf(w, "%s%s\n", dots("status codes"), strings.Join(codes, ", "))
+	statuses := make([]int, 0, len(s.ByStatus))
+	for code := range s.ByStatus {
+		statuses = append(statuses, code)
+	}
+	sort.Ints(statuses)
+	for _, code := range statuses {
+		l := s.ByStatus[code]
+		fmt.Fprintf(w, "%smed=%s p(95)=%s p(99)=%s max=%s\n", dots(fmt.Sprintf("  duration of %ds", code)),
+			f(l.Med), f(l.P95), f(l.P99), f(l.Max))
+	}
 	if s.Setup != nil {
 		fmt.Fprintf(w, "%s%d requests before the run (create the product, read it back, place %d order), not counted above\n",
 			dots("setup"), s.Setup.Requests, s.Setup.Orders)
