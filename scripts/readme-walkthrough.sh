@@ -10,7 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '✓ %s\n' "$*"; }
+steps=0
+step() {
+  steps=$((steps + 1))
+  printf '✓ %s\n' "$*"
+}
 fail() {
   trap - ERR
   printf '✖ %s\n' "$@" | sed '2,$s/^✖ /  /'
@@ -149,4 +153,4 @@ step "product $first_product deleted; the database holds other products"
 paste_quickstart "2nd paste"
 [ "$product_id" != "$first_product" ] || fail "the 2nd paste creates a new product" "got: id $product_id again"
 
-echo "readme-walkthrough: ok"
+echo "readme-walkthrough: all $steps steps ok"
