@@ -36,7 +36,7 @@ echo "go vet, staticcheck: clean in ${checked[*]}"
 apilint=tools/apilint
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 if [ ! -d "$apilint/node_modules" ] || [ "$apilint/package-lock.json" -nt "$apilint/node_modules/.package-lock.json" ]; then
-  npm ci --prefix "$apilint" --loglevel=error
+  npm ci --prefix "$apilint" --loglevel=error >/dev/null
 fi
 # Quiet when clean: redocly's Node.js support banner and its list of warnings (rules kept at warn
 # in redocly.yaml) are shown only when the lint fails; a clean run counts the warnings.
