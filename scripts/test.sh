@@ -86,7 +86,7 @@ describe() { # what the tests of a module check
     clients) echo "the SDK: money, request-ID propagation, transport" ;;
     platform) echo "shared HTTP middleware, problem writer, AMQP, outbox relay, group commit, caches — on the real MariaDB, Redis, RabbitMQ" ;;
     product-service | order-service) echo "domain, handlers (every response validated against the spec), MySQL, Redis and RabbitMQ adapters" ;;
-    e2e) echo "both services as real processes, driven through the generated clients; Swagger UI in headless Chromium (the longest stage, ~5 min)" ;;
+    e2e) echo "both services as real processes, driven through the generated clients; Swagger UI in headless Chromium" ;;
     k6) echo "the load runner: scenarios, reports, invariant checks" ;;
     infra) echo "docker compose and Kubernetes manifests validated offline; shell scripts (bash -n, shellcheck)" ;;
     tools) echo "covermerge" ;;
