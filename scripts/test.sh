@@ -47,7 +47,7 @@ run_stage() {
   log="$logs/${name// /-}.log"
   start=$SECONDS
   printf '\n── %s: %s\n' "$name" "$what"
-  "$@" 2>&1 | tee "$log" | sed -u 's/^/   /'
+  "$@" 2>&1 | tee "$log" | sed -u 's/^./   &/'
   rc=${PIPESTATUS[0]}
   case $rc in
     0) result=ok ;;
@@ -160,7 +160,7 @@ if [ ${#jsons[@]} -gt 0 ]; then
   # gotestsum reads every module's events again and prints the skipped tests with their reason,
   # the failed ones with their output, and the totals (DONE …).
   bin/gotestsum --raw-command --format standard-quiet -- cat "${jsons[@]}" >"$logs/tests.txt" 2>&1
-  sed 's/^/   /' "$logs/tests.txt"
+  sed 's/^./   &/' "$logs/tests.txt"
   done_line=$(grep '^DONE' "$logs/tests.txt" | tail -1)
   total=$(sed -nE 's/^DONE( [0-9]+ runs,)? ([0-9]+) tests.*/\2/p' <<<"$done_line")
   skipped=$(grep -oE '[0-9]+ skipped' <<<"$done_line" | cut -d' ' -f1)
@@ -171,10 +171,10 @@ fi
 echo
 failures=()
 for i in "${!names[@]}"; do
-  printf '   %-22s %-8s %7s  %s\n' "${names[$i]}" "${results[$i]}" "$(human "${times[$i]}")" "${details[$i]}"
+  printf '   %-24s %-8s %7s  %s\n' "${names[$i]}" "${results[$i]}" "$(human "${times[$i]}")" "${details[$i]}"
   if [ "${results[$i]}" = FAILED ]; then failures+=("${names[$i]}: ${details[$i]}"); fi
 done
-printf '   %-22s %-8s %7s\n' total "" "$(human $((SECONDS - started)))"
+printf '   %-24s %-8s %7s\n' total "" "$(human $((SECONDS - started)))"
 echo "   full output of each stage: $logs/"
 failed_tests=$(sed -nE 's/^=== FAIL: ([^ ]+) ([^ ]+).*/\2 (\1)/p' "$logs/tests.txt" 2>/dev/null |
   sed 's|github.com/shopworks/shop/||' | head -8 | paste -sd, - | sed 's/,/, /g')
