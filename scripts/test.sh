@@ -69,12 +69,12 @@ run_stage services "MariaDB, Redis and RabbitMQ reachable on localhost; database
   { echo "make test: FAILED — the services the tests need are not there (see above)"; exit 1; }
 
 if wanted generated; then
-  run_stage check-generated "the committed *.gen.go equal a fresh 'go generate' of api/*.yaml" '' \
+  run_stage check-generated "the committed API bundles (api/bundled) and *.gen.go equal a fresh 'make generate' of api/*.yaml" '' \
     scripts/check-generated.sh clients product-service order-service
 fi
 
 if wanted lint; then
-  run_stage lint "gofmt, go vet and staticcheck on every module; OpenAPI lint and AsyncAPI validation" '' \
+  run_stage lint "gofmt, go vet and staticcheck on every module; the API documents through Redocly, Spectral (OWASP) and the AsyncAPI parser" '' \
     scripts/lint.sh "${modules[@]}"
 fi
 
