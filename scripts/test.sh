@@ -89,7 +89,7 @@ describe() { # what the tests of a module check
     e2e) echo "both services as real processes, driven through the generated clients; Swagger UI in headless Chromium" ;;
     k6) echo "the load runner: scenarios, reports, invariant checks" ;;
     infra) echo "docker compose and Kubernetes manifests validated offline; shell scripts (bash -n, shellcheck)" ;;
-    tools) echo "covermerge" ;;
+    tools) echo "covermerge (the coverage merge) and apibundle (the API bundles)" ;;
     examples) echo "the README's Go SDK block and go.mod lines are examples/sdk/main.go and examples/go.mod" ;;
     *) echo "go test ./..." ;;
   esac
