@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES      := api clients platform product-service order-service e2e k6 infra tools
+MODULES      := api clients platform product-service order-service e2e k6 infra tools examples
 GEN_MODULES  := clients product-service order-service
 BIN          := bin
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
@@ -36,10 +36,8 @@ infra: ## Make MariaDB, Redis and RabbitMQ reachable on localhost and create dat
 	@infra/local/up.sh
 
 .PHONY: test
-test: check-generated lint ## Every test (unit, integration, e2e, contract, short fuzzing, the README walkthrough) on the real services
+test: ## Everything, stage by stage (generated code, lint, every module's tests, coverage, fuzzing, the README walkthrough), then a summary
 	@scripts/test.sh $(MODULES)
-	@FUZZTIME=$${FUZZTIME:-3s} scripts/fuzz.sh $(MODULES)
-	@scripts/readme-walkthrough.sh
 
 .PHONY: fuzz
 fuzz: ## Every Go fuzz target for FUZZTIME each (default 5s), then the schema fuzzer: E2E_FUZZ_REQUESTS (default 2000) per operation against both services
@@ -85,7 +83,7 @@ down: ## docker compose down
 	docker compose -f infra/docker-compose.yml down
 
 .PHONY: cover
-cover: ## Whole suite with coverage over every module; prints per-package figures, writes coverage/index.html
-	@scripts/test.sh $(MODULES)
+cover: ## Every module's tests with coverage over all modules; prints per-package figures, writes coverage/index.html
+	@COVER_PACKAGES=true scripts/test.sh --stages go,coverage $(MODULES)
 	go tool cover -html=coverage/merged.out -o coverage/index.html
 	@echo "report: coverage/index.html"

@@ -11,6 +11,6 @@
 //		orderclient.OrderInput{ProductId: p.JSON201.Id, Qty: 2})
 //	// poll orders.GetOrderWithResponse until o.Status is CONFIRMED or REJECTED
 //
-// A runnable version of this walk-through is Example_orderLifecycle in e2e/example_test.go,
-// which go test runs against both services.
+// A runnable version of this walk-through, with its go.mod (the module is not published: a
+// replace points at a checkout), is examples/sdk; `make test` runs it against both services.
 package clients

@@ -56,7 +56,6 @@ func runTests(m *testing.M) int {
 		}
 	}
 	code := m.Run()
-	exampleScope.runCleanups()
 	// Fold the coverage the running services wrote into a text profile beside the others.
 	if out := os.Getenv("E2E_COVERPROFILE"); out != "" {
 		entries, _ := os.ReadDir(binaries.coverDir)

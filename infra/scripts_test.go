@@ -47,7 +47,8 @@ func TestShellScripts(t *testing.T) {
 	}
 }
 
-// TestShellcheck runs shellcheck (Debian package `shellcheck`); under CI=true it must be installed.
+// TestShellcheck runs shellcheck (Debian package `shellcheck`) over every shell script of the
+// repository; under CI=true it must be installed.
 func TestShellcheck(t *testing.T) {
 	sc, err := exec.LookPath("shellcheck")
 	if err != nil {
@@ -56,7 +57,12 @@ func TestShellcheck(t *testing.T) {
 		}
 		t.Skip("shellcheck not installed (apt-get install shellcheck): only bash -n was checked")
 	}
-	args := append([]string{"--external-sources", "--severity=info"}, shellScripts(t)...)
+	// infra/'s scripts and the ones make test, make run and CI run (scripts/, .ci/run).
+	scripts, err := filepath.Glob(filepath.Join(repoRoot(t), "scripts", "*.sh"))
+	require.NoError(t, err)
+	require.NotEmpty(t, scripts)
+	scripts = append(append(scripts, filepath.Join(repoRoot(t), ".ci", "run")), shellScripts(t)...)
+	args := append([]string{"--external-sources", "--severity=info"}, scripts...)
 	out, err := exec.Command(sc, args...).CombinedOutput()
 	require.NoError(t, err, "shellcheck:\n%s", out)
 }

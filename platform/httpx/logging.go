@@ -2,9 +2,11 @@ package httpx
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,9 +32,31 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 }
 
 // NewLogger returns a JSON slog logger that writes to w at level and adds the context's requestId.
+// Durations are written in Go's human form ("30s", "1.5ms") rather than slog's integer
+// nanoseconds, so the start-up config and the access log read as their env values are written.
 func NewLogger(w io.Writer, level slog.Level, service string) *slog.Logger {
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: humanDurations})
 	return slog.New(contextHandler{h}).With("service", service)
+}
+
+func humanDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, HumanDuration(a.Value.Duration()))
+	}
+	return a
+}
+
+// HumanDuration is d as Go writes it without the zero units at its end ("1m" for 1m0s, "24h"
+// for 24h0m0s), which time.ParseDuration and so every *_TIMEOUT/_TTL variable accept back.
+func HumanDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // statusRecorder remembers the status and size of a response for the access log and metrics.
@@ -60,20 +84,89 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// AccessLog logs one JSON line per request at info level (debug for probes and metrics scrapes).
-func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// AccessLogMode says which requests the access log writes at info level.
+type AccessLogMode int
+
+const (
+	// AccessLogErrors (the default) keeps the log useful at a thousand requests a second: 5xx at
+	// warn, 4xx and slow requests at info, every other request at debug (LOG_LEVEL=debug shows it).
+	AccessLogErrors AccessLogMode = iota
+	// AccessLogAll writes every request at info (5xx at warn; probes and scrapes at debug).
+	AccessLogAll
+	// AccessLogOff writes no access lines; errors are still logged where they are mapped.
+	AccessLogOff
+)
+
+func (m AccessLogMode) String() string {
+	switch m {
+	case AccessLogAll:
+		return "all"
+	case AccessLogOff:
+		return "off"
+	}
+	return "errors"
+}
+
+// DefaultSlowRequest is the AccessLogConfig.Slow used when it is zero.
+const DefaultSlowRequest = 500 * time.Millisecond
+
+// ParseAccessLogMode reads the ACCESS_LOG values: errors, all, off.
+func ParseAccessLogMode(s string) (AccessLogMode, error) {
+	switch s {
+	case "errors":
+		return AccessLogErrors, nil
+	case "all":
+		return AccessLogAll, nil
+	case "off":
+		return AccessLogOff, nil
+	}
+	return 0, fmt.Errorf("want errors, all or off, not %q", s)
+}
+
+// AccessLogConfig chooses the level of each access line. The zero value is AccessLogErrors with
+// DefaultSlowRequest.
+type AccessLogConfig struct {
+	Mode AccessLogMode
+	// Slow is the duration from which a request is logged at info in AccessLogErrors mode.
+	Slow time.Duration
+}
+
+// level is the level of a request's line, and false when it is not logged at all.
+func (c AccessLogConfig) level(path string, status int, took time.Duration) (slog.Level, bool) {
+	if c.Mode == AccessLogOff {
+		return 0, false
+	}
+	if status >= 500 {
+		return slog.LevelWarn, true
+	}
+	switch path {
+	case "/healthz", "/readyz", "/health", "/metrics":
+		return slog.LevelDebug, true
+	}
+	if c.Mode == AccessLogAll {
+		return slog.LevelInfo, true
+	}
+	slow := c.Slow
+	if slow <= 0 {
+		slow = DefaultSlowRequest
+	}
+	if status >= 400 || took >= slow {
+		return slog.LevelInfo, true
+	}
+	return slog.LevelDebug, true
+}
+
+// AccessLog logs one JSON line per request, at the level cfg gives it.
+func AccessLog(log *slog.Logger, cfg AccessLogConfig) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
 			next.ServeHTTP(rec, r)
-			level := slog.LevelInfo
-			switch r.URL.Path {
-			case "/healthz", "/readyz", "/health", "/metrics":
-				level = slog.LevelDebug
-			}
-			if rec.status >= 500 {
-				level = slog.LevelWarn
+			took := time.Since(start)
+			level, ok := cfg.level(r.URL.Path, rec.status, took)
+			if !ok || !log.Enabled(r.Context(), level) {
+				return
 			}
 			log.LogAttrs(r.Context(), level, "http request",
 				slog.String("method", r.Method),
@@ -81,7 +174,7 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 				slog.String("route", routePattern(r)),
 				slog.Int("status", rec.status),
 				slog.Int("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", took),
 				slog.String("remote", r.RemoteAddr),
 			)
 		})

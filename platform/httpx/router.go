@@ -21,8 +21,10 @@ type RouterConfig struct {
 	OpenAPI []byte
 	// AsyncAPI, when set, is the AsyncAPI document (JSON) of the events the service exchanges,
 	// served byte for byte at /asyncapi.json and linked from /docs.
-	AsyncAPI     []byte
-	Log          *slog.Logger
+	AsyncAPI []byte
+	Log      *slog.Logger
+	// AccessLog chooses which requests are logged at which level (ACCESS_LOG, ACCESS_LOG_SLOW).
+	AccessLog    AccessLogConfig
 	Registry     *prometheus.Registry
 	MaxBodyBytes int64
 	// APIKeys, when not empty, are required (X-API-Key) on mutating requests.
@@ -60,7 +62,7 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Service, err)
 	}
 	r := chi.NewRouter()
-	r.Use(RequestID, Recover(cfg.Log), AccessLog(cfg.Log))
+	r.Use(RequestID, Recover(cfg.Log), AccessLog(cfg.Log, cfg.AccessLog))
 	if cfg.Registry != nil {
 		r.Use(NewHTTPMetrics(cfg.Registry).Middleware)
 	}

@@ -15,7 +15,8 @@ let failed = false;
 for (const file of files) {
   const { document, diagnostics } = await fromFile(parser, path.resolve(file)).parse();
   const errors = diagnostics.filter((d) => d.severity === 0);
-  for (const d of diagnostics) {
+  // Errors and warnings are shown; info and hints (e.g. "a newer AsyncAPI version exists") are advice.
+  for (const d of diagnostics.filter((d) => d.severity <= 1)) {
     const level = ['error', 'warning', 'info', 'hint'][d.severity] ?? 'note';
     console.log(`${level}: ${d.message} at ${d.path.join('.')}`);
   }

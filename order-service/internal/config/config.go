@@ -20,6 +20,7 @@ import (
 
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/envcfg"
+	"github.com/shopworks/shop/platform/httpx"
 )
 
 // Config is everything order-service reads from its environment.
@@ -43,6 +44,7 @@ type Config struct {
 	IdempotencyKeyTTL  time.Duration
 	OutboxLinger       time.Duration
 	PprofAddr          string // host:port of the pprof listener; empty = off
+	AccessLog          httpx.AccessLogConfig
 	LogLevel           slog.Level
 	ShutdownTimeout    time.Duration
 	APIKeys            []string
@@ -79,6 +81,7 @@ func Load(getenv func(string) string) (Config, error) {
 		IdempotencyKeyTTL:  e.Duration("IDEMPOTENCY_KEY_TTL", 24*time.Hour),
 		OutboxLinger:       e.DurationOrZero("OUTBOX_LINGER", 25*time.Millisecond),
 		PprofAddr:          e.Str("PPROF_ADDR", ""),
+		AccessLog:          httpx.AccessLogConfig{Slow: e.Duration("ACCESS_LOG_SLOW", httpx.DefaultSlowRequest)},
 		ShutdownTimeout:    e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:            e.List("API_KEYS"),
 		RateLimitRPS:       e.Int("RATE_LIMIT_RPS", 0),
@@ -92,6 +95,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(e.Str("LOG_LEVEL", "info"))); err != nil {
 		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
+	}
+	if mode, err := httpx.ParseAccessLogMode(e.Str("ACCESS_LOG", "errors")); err != nil {
+		e.Fail("ACCESS_LOG", err.Error())
+	} else {
+		c.AccessLog.Mode = mode
 	}
 	if _, err := url.ParseRequestURI(c.ProductBaseURL); err != nil {
 		e.Fail("PRODUCT_BASE_URL", err.Error())
@@ -148,12 +156,11 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// LogValue prints the configuration once at start with secrets masked.
+// LogValue prints the configuration once at start, every field, durations in human units (the
+// logger writes them so) and secrets masked: passwords in DSNs and URLs, API keys only counted.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("port", c.Port),
-		slog.String("pprofAddr", c.PprofAddr),
-		slog.Duration("outboxLinger", c.OutboxLinger),
 		slog.String("mysql", dbx.Redact(c.MySQLDSN)),
 		slog.Int("dbMaxOpenConns", c.DBMaxOpenConns),
 		slog.String("redis", dbx.Redact(c.RedisURL)),
@@ -162,16 +169,27 @@ func (c Config) LogValue() slog.Value {
 		slog.String("exchange", c.Exchange),
 		slog.String("queuePrefix", c.QueuePrefix),
 		slog.String("productBase", c.ProductBaseURL),
+		slog.Duration("productTimeout", c.ProductTimeout),
+		slog.Bool("productAPIKeySet", c.ProductAPIKey != ""),
 		slog.Duration("priceFresh", c.PriceFreshFor),
 		slog.Duration("priceMaxStale", c.PriceMaxStale),
 		slog.Duration("writeTimeout", c.WriteTimeout),
-		slog.Int("apiKeys", len(c.APIKeys)),
-		slog.Int("rateLimitRPS", c.RateLimitRPS),
-		slog.Int("maxInFlight", c.MaxInFlight),
+		slog.Int("priceCacheSize", c.PriceCacheSize),
+		slog.Duration("cacheTTL", c.CacheTTL),
+		slog.Duration("idempotencyKeyTTL", c.IdempotencyKeyTTL),
+		slog.Duration("outboxLinger", c.OutboxLinger),
 		slog.Duration("maxQueueWait", c.MaxQueueWait),
 		slog.Int("consumerWorkers", c.ConsumerWorkers),
 		slog.Int("writeBatchMax", c.WriteBatchMax),
 		slog.Int("writeBatchWorkers", c.WriteBatchWorkers),
+		slog.Int("apiKeys", len(c.APIKeys)),
+		slog.Int("rateLimitRPS", c.RateLimitRPS),
+		slog.Int("maxInFlight", c.MaxInFlight),
+		slog.Duration("shutdownTimeout", c.ShutdownTimeout),
+		slog.String("logLevel", c.LogLevel.String()),
+		slog.String("accessLog", c.AccessLog.Mode.String()),
+		slog.Duration("accessLogSlow", c.AccessLog.Slow),
+		slog.String("pprofAddr", c.PprofAddr),
 	)
 }
 

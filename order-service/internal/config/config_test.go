@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"log/slog"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/order-service/internal/config"
+	"github.com/shopworks/shop/platform/httpx"
 )
 
 func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -91,4 +93,32 @@ func TestRabbitExchangeIsTheOriginalsNameForTheExchange(t *testing.T) {
 	assert.Equal(t, "orders", c.Exchange)
 	_, err = config.Load(getenv(map[string]string{"AMQP_EXCHANGE": "shop", "RABBIT_EXCHANGE": "orders"}))
 	require.ErrorContains(t, err, "RABBIT_EXCHANGE")
+}
+
+func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{
+		"MYSQL_DSN": "app:dbpass@tcp(mysql:3306)/appdb", "RABBIT_URL": "amqp://u:mqpass@mq:5672/",
+		"API_KEYS": "key-one,key-two", "PRODUCT_API_KEY": "key-three",
+	}))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	httpx.NewLogger(&out, slog.LevelInfo, "order-service").Info("starting", slog.Any("config", c))
+	for _, want := range []string{`"priceFresh":"30s"`, `"priceMaxStale":"5m"`, `"idempotencyKeyTTL":"24h"`,
+		`"outboxLinger":"25ms"`, `"productTimeout":"2s"`, `"accessLog":"errors"`, `"accessLogSlow":"500ms"`,
+		`"apiKeys":2`, `"productAPIKeySet":true`} {
+		assert.Contains(t, out.String(), want)
+	}
+	for _, secret := range []string{"dbpass", "mqpass", "key-one", "key-two", "key-three", "30000000000"} {
+		assert.NotContains(t, out.String(), secret)
+	}
+}
+
+func TestAccessLogSettings(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{"ACCESS_LOG": "all", "ACCESS_LOG_SLOW": "2s"}))
+	require.NoError(t, err)
+	assert.Equal(t, httpx.AccessLogConfig{Mode: httpx.AccessLogAll, Slow: 2 * time.Second}, c.AccessLog)
+	_, err = config.Load(getenv(map[string]string{"ACCESS_LOG": "verbose"}))
+	require.ErrorContains(t, err, "ACCESS_LOG")
+	_, err = config.Load(getenv(map[string]string{"ACCESS_LOG_SLOW": "0"}))
+	require.ErrorContains(t, err, "ACCESS_LOG_SLOW")
 }

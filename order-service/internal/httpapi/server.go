@@ -244,6 +244,7 @@ type HandlerConfig struct {
 	APIKeys           []string
 	RateLimitRequests int
 	Shedding          httpx.Shedding
+	AccessLog         httpx.AccessLogConfig
 }
 
 // NewHandler builds the HTTP handler with the shared middleware, validator and problem writer.
@@ -251,7 +252,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "order-service", OpenAPI: apidocs.OrderService(), AsyncAPI: apidocs.Events(), Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
-		Shedding: cfg.Shedding,
+		Shedding: cfg.Shedding, AccessLog: cfg.AccessLog,
 	})
 	if err != nil {
 		return nil, err

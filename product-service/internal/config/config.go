@@ -16,6 +16,7 @@ import (
 
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/envcfg"
+	"github.com/shopworks/shop/platform/httpx"
 )
 
 // Config is everything product-service reads from its environment.
@@ -36,6 +37,7 @@ type Config struct {
 	LocalCacheSize  int
 	OutboxLinger    time.Duration
 	PprofAddr       string // host:port of the pprof listener; empty = off
+	AccessLog       httpx.AccessLogConfig
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	APIKeys         []string
@@ -65,6 +67,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LocalCacheSize:  e.Int("LOCAL_CACHE_SIZE", 10000),
 		OutboxLinger:    e.DurationOrZero("OUTBOX_LINGER", 25*time.Millisecond),
 		PprofAddr:       e.Str("PPROF_ADDR", ""),
+		AccessLog:       httpx.AccessLogConfig{Slow: e.Duration("ACCESS_LOG_SLOW", httpx.DefaultSlowRequest)},
 		ShutdownTimeout: e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:         e.List("API_KEYS"),
 		OrdersAPIKey:    e.Str("ORDERS_API_KEY", ""),
@@ -80,6 +83,11 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MySQLDSN = dsn
 	if err := c.LogLevel.UnmarshalText([]byte(e.Str("LOG_LEVEL", "info"))); err != nil {
 		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
+	}
+	if mode, err := httpx.ParseAccessLogMode(e.Str("ACCESS_LOG", "errors")); err != nil {
+		e.Fail("ACCESS_LOG", err.Error())
+	} else {
+		c.AccessLog.Mode = mode
 	}
 	if _, err := url.ParseRequestURI(c.OrdersBaseURL); err != nil {
 		e.Fail("ORDERS_BASE", err.Error())
@@ -120,12 +128,11 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// LogValue prints the configuration once at start with secrets masked.
+// LogValue prints the configuration once at start, every field, durations in human units (the
+// logger writes them so) and secrets masked: passwords in URLs, API keys only counted.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("port", c.Port),
-		slog.String("pprofAddr", c.PprofAddr),
-		slog.Duration("outboxLinger", c.OutboxLinger),
 		slog.String("mysql", dbx.Redact(c.MySQLDSN)),
 		slog.Int("dbMaxOpenConns", c.DBMaxOpenConns),
 		slog.String("redis", dbx.Redact(c.RedisURL)),
@@ -136,12 +143,21 @@ func (c Config) LogValue() slog.Value {
 		slog.String("ordersBase", c.OrdersBaseURL),
 		slog.Duration("ordersTimeout", c.OrdersTimeout),
 		slog.Duration("writeTimeout", c.WriteTimeout),
+		slog.Bool("ordersAPIKeySet", c.OrdersAPIKey != ""),
 		slog.Duration("cacheTTL", c.CacheTTL),
 		slog.Duration("localCacheTTL", c.LocalCacheTTL),
+		slog.Int("localCacheSize", c.LocalCacheSize),
+		slog.Duration("outboxLinger", c.OutboxLinger),
+		slog.Int("consumerWorkers", c.ConsumerWorkers),
 		slog.Int("apiKeys", len(c.APIKeys)),
 		slog.Int("rateLimitRPS", c.RateLimitRPS),
 		slog.Int("maxInFlight", c.MaxInFlight),
 		slog.Duration("maxQueueWait", c.MaxQueueWait),
+		slog.Duration("shutdownTimeout", c.ShutdownTimeout),
+		slog.String("logLevel", c.LogLevel.String()),
+		slog.String("accessLog", c.AccessLog.Mode.String()),
+		slog.Duration("accessLogSlow", c.AccessLog.Slow),
+		slog.String("pprofAddr", c.PprofAddr),
 	)
 }
 

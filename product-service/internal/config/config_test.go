@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"log/slog"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/product-service/internal/config"
 )
 
@@ -89,4 +91,30 @@ func TestRabbitExchangeIsTheOriginalsNameForTheExchange(t *testing.T) {
 	assert.Equal(t, "orders", c.Exchange)
 	_, err = config.Load(getenv(map[string]string{"AMQP_EXCHANGE": "shop", "RABBIT_EXCHANGE": "orders"}))
 	require.ErrorContains(t, err, "RABBIT_EXCHANGE")
+}
+
+func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{
+		"DATABASE_URL": "mysql://app:dbpass@db:3306/appdb", "REDIS_URL": "redis://:redispass@cache:6379",
+		"API_KEYS": "key-one", "ORDERS_API_KEY": "key-two",
+	}))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	httpx.NewLogger(&out, slog.LevelInfo, "product-service").Info("starting", slog.Any("config", c))
+	for _, want := range []string{`"ordersTimeout":"2.5s"`, `"cacheTTL":"1m"`, `"localCacheTTL":"500ms"`,
+		`"outboxLinger":"25ms"`, `"shutdownTimeout":"10s"`, `"accessLog":"errors"`, `"apiKeys":1`, `"ordersAPIKeySet":true`} {
+		assert.Contains(t, out.String(), want)
+	}
+	for _, secret := range []string{"dbpass", "redispass", "key-one", "key-two", "2500000000"} {
+		assert.NotContains(t, out.String(), secret)
+	}
+}
+
+func TestAccessLogSettings(t *testing.T) {
+	c, err := config.Load(getenv(map[string]string{"ACCESS_LOG": "off"}))
+	require.NoError(t, err)
+	assert.Equal(t, httpx.AccessLogConfig{Mode: httpx.AccessLogOff, Slow: httpx.DefaultSlowRequest}, c.AccessLog)
+	_, err = config.Load(getenv(map[string]string{"ACCESS_LOG": "verbose", "ACCESS_LOG_SLOW": "-1s"}))
+	require.ErrorContains(t, err, "ACCESS_LOG:")
+	require.ErrorContains(t, err, "ACCESS_LOG_SLOW")
 }

@@ -19,6 +19,7 @@ type HandlerConfig struct {
 	APIKeys           []string
 	RateLimitRequests int
 	Shedding          httpx.Shedding
+	AccessLog         httpx.AccessLogConfig
 }
 
 // NewHandler builds the HTTP handler: the shared middleware and validator of platform/httpx,
@@ -27,7 +28,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "product-service", OpenAPI: apidocs.ProductService(), AsyncAPI: apidocs.Events(), Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
-		Shedding: cfg.Shedding,
+		Shedding: cfg.Shedding, AccessLog: cfg.AccessLog,
 	})
 	if err != nil {
 		return nil, err
