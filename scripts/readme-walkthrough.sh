@@ -114,9 +114,8 @@ step "/metrics counts the order"
 sdk_cmd=$(readme_block '## Go SDK' bash)
 [ -n "$sdk_cmd" ] || fail "README.md's Go SDK section has a bash block (the command that runs examples/sdk)"
 sdk_out=$(bash -euo pipefail -c "$sdk_cmd" 2>&1) || fail "Go SDK example: \`$sdk_cmd\` succeeds" "got:" "$sdk_out"
-expect "Go SDK example: the order is accepted" '201 PENDING 39.98' "$sdk_out"
-expect "Go SDK example: the order is confirmed" 'CONFIRMED' "$sdk_out"
-step "Go SDK example (\`$sdk_cmd\`): 201 PENDING 39.98, then CONFIRMED"
+expect "Go SDK example: the order is placed and confirmed" ' CONFIRMED 39.98' "$sdk_out"
+step "Go SDK example (\`$sdk_cmd\`): <id> CONFIRMED 39.98"
 
 # Every load target of the README, briefly, with its invariant check.
 load() {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -44,44 +45,18 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("create product: %d %s", p.StatusCode(), p.Body)
 	}
 
-	o, err := orders.CreateOrderWithResponse(ctx, &orderclient.CreateOrderParams{},
-		orderclient.OrderInput{ProductId: p.JSON201.Id, Qty: 2})
-	if err != nil {
-		return fmt.Errorf("create order: %w", err)
-	}
-	if o.JSON201 == nil { // e.g. o.ApplicationproblemJSON404.Code == "PRODUCT_NOT_FOUND"
-		return fmt.Errorf("create order: %d %s", o.StatusCode(), o.Body)
-	}
-	fmt.Println(o.StatusCode(), o.JSON201.Status, o.JSON201.TotalPrice) // 201 PENDING 39.98
-
-	order, err := waitUntilFinal(ctx, orders, o.JSON201.Id)
-	if err != nil {
-		return err
-	}
-	fmt.Println(order.Status) // CONFIRMED
-	return nil
-}
-
-// waitUntilFinal polls GET /orders/{id} until the stock saga has confirmed or rejected the order,
-// which takes a few milliseconds, for at most 10 seconds.
-func waitUntilFinal(ctx context.Context, orders *orderclient.ClientWithResponses, id int64) (*orderclient.Order, error) {
+	// PlaceOrderAndWait sends an Idempotency-Key and retries with it, so the order is placed once,
+	// then waits (GET /orders/{id} with Prefer: wait, no polling) until the stock saga decides it.
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for {
-		got, err := orders.GetOrderWithResponse(ctx, id, &orderclient.GetOrderParams{})
-		if err != nil {
-			return nil, fmt.Errorf("get order %d: %w", id, err)
-		}
-		if got.JSON200 == nil {
-			return nil, fmt.Errorf("get order %d: %d %s", id, got.StatusCode(), got.Body)
-		}
-		if got.JSON200.Status != orderclient.OrderStatusPENDING {
-			return got.JSON200, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("order %d still PENDING: %w", id, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+	order, err := orders.PlaceOrderAndWait(ctx, orderclient.OrderInput{ProductId: p.JSON201.Id, Qty: 2})
+	var problem *orderclient.ProblemError
+	if errors.As(err, &problem) { // e.g. problem.Status == 409, problem.Problem.Code == "INSUFFICIENT_STOCK"
+		return fmt.Errorf("place order: %d %s", problem.Status, problem.Problem.Code)
 	}
+	if err != nil {
+		return fmt.Errorf("place order: %w", err)
+	}
+	fmt.Println(order.Id, order.Status, order.TotalPrice) // 1 CONFIRMED 39.98
+	return nil
 }
