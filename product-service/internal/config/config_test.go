@@ -3,6 +3,8 @@ package config_test
 import (
 	"bytes"
 	"log/slog"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +119,21 @@ func TestAccessLogSettings(t *testing.T) {
 	_, err = config.Load(getenv(map[string]string{"ACCESS_LOG": "verbose", "ACCESS_LOG_SLOW": "-1s"}))
 	require.ErrorContains(t, err, "ACCESS_LOG:")
 	require.ErrorContains(t, err, "ACCESS_LOG_SLOW")
+}
+
+// Every variable the service reads is in the README's configuration table, so an operator who
+// reads the table knows every knob.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	var read []string
+	_, err := config.Load(func(k string) string { read = append(read, k); return "" })
+	require.NoError(t, err)
+	readme, err := os.ReadFile("../../../README.md")
+	require.NoError(t, err)
+	_, table, found := strings.Cut(string(readme), "\n## Configuration\n")
+	require.True(t, found, `README.md has no "## Configuration" section`)
+	table, _, _ = strings.Cut(table, "\n## ")
+	require.NotEmpty(t, read)
+	for _, k := range read {
+		assert.True(t, strings.Contains(table, "`"+k+"`"), "README.md's configuration table does not name %s", k)
+	}
 }
