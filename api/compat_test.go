@@ -189,13 +189,31 @@ func loadDoc(t *testing.T, path string) *openapi3.T {
 	return doc
 }
 
+// acceptedBreaks are the breaking changes made on purpose since the last release, each with why.
+// The next release's notes must name them; when it ships (api/released updated) they stop being
+// changes and the list is emptied.
+var acceptedBreaks = map[string]string{
+	"GET /products/{id}-with-orders 200.orders[] field unitPrice is no longer always present": "the BFF says only what " +
+		"order-service said: the original order-service sends no unitPrice, and the zero the BFF showed instead was never sent (issue 15)",
+}
+
+// unaccepted drops the accepted breaks from changes.
+func unaccepted(changes []string) []string {
+	return slices.DeleteFunc(slices.Clone(changes), func(c string) bool { _, ok := acceptedBreaks[c]; return ok })
+}
+
 // TestNoBreakingChangeSinceTheLastRelease guards every client of the generated SDK.
 func TestNoBreakingChangeSinceTheLastRelease(t *testing.T) {
+	var all []string
 	for _, name := range []string{"product-service.yaml", "order-service.yaml"} {
 		t.Run(name, func(t *testing.T) {
 			changes := breakingChanges(loadDoc(t, filepath.Join("released", name)), loadDoc(t, name))
-			assert.Empty(t, changes, "breaking changes against api/released/%s", name)
+			all = append(all, changes...)
+			assert.Empty(t, unaccepted(changes), "breaking changes against api/released/%s", name)
 		})
+	}
+	for c := range acceptedBreaks {
+		assert.Contains(t, all, c, "an accepted break that no longer happens: drop it from acceptedBreaks")
 	}
 }
 
@@ -242,7 +260,7 @@ func TestCompatibilityCheckerCatchesBreakingChanges(t *testing.T) {
 	old := loadDoc(t, filepath.Join("released", "product-service.yaml"))
 	cur := loadDoc(t, "product-service.yaml")
 	cur.Components.Schemas["Product"].Value.Properties["color"] = openapi3.NewStringSchema().NewRef()
-	assert.Empty(t, breakingChanges(old, cur))
+	assert.Empty(t, unaccepted(breakingChanges(old, cur)))
 }
 
 func typeName(s *openapi3.Schema) string {

@@ -32,9 +32,17 @@ type brokerProbe struct {
 
 func newBrokerProbe(t *testing.T, s *stack) *brokerProbe {
 	t.Helper()
+	return newBrokerProbeOn(t, testkit.RabbitURL(), s.exchange, s.queuePrefix+"e2e-probe.dlq", nil)
+}
+
+// newBrokerProbeOn is newBrokerProbe on any broker URL and exchange. The messages foreign says are
+// another system's (the original's stand-in, a test's hostile ones) are neither recorded nor held
+// to this system's contract.
+func newBrokerProbeOn(t *testing.T, url, exchange, dlq string, foreign func(amqpx.Delivery) bool) *brokerProbe {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	conn, err := amqpx.Dial(ctx, amqpx.Config{URL: testkit.RabbitURL(), Exchange: s.exchange, ConnectionName: "e2e-probe"}, nil, nil)
+	conn, err := amqpx.Dial(ctx, amqpx.Config{URL: url, Exchange: exchange, ConnectionName: "e2e-probe"}, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	doc := loadSpec(t, "event-schemas.yaml")
@@ -47,10 +55,10 @@ func newBrokerProbe(t *testing.T, s *stack) *brokerProbe {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = conn.Consume(cctx, amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"#"}, Prefetch: 100, DeadLetterQueue: s.queuePrefix + "e2e-probe.dlq"}, func(_ context.Context, d amqpx.Delivery) error {
+		_ = conn.Consume(cctx, amqpx.ConsumerSpec{Exclusive: true, Bindings: []string{"#"}, Prefetch: 100, DeadLetterQueue: dlq}, func(_ context.Context, d amqpx.Delivery) error {
 			var body map[string]any
-			if err := json.Unmarshal(d.Body, &body); err != nil {
-				return nil // the malformed message this test publishes on purpose
+			if err := json.Unmarshal(d.Body, &body); err != nil || foreign != nil && foreign(d) {
+				return nil // the malformed message this test publishes on purpose, or another system's
 			}
 			p.mu.Lock()
 			p.seen[d.RoutingKey] = append(p.seen[d.RoutingKey], body)

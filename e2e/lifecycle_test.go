@@ -86,7 +86,10 @@ func TestOrderLifecycle(t *testing.T) {
 	assert.False(t, bff.JSON200.OrdersDegraded)
 	require.Len(t, bff.JSON200.Orders, 1)
 	assert.Equal(t, o.Id, bff.JSON200.Orders[0].Id)
-	assert.Equal(t, productclient.OrderStatusCONFIRMED, bff.JSON200.Orders[0].Status)
+	assert.Equal(t, productclient.ReportedOrderStatusCONFIRMED, bff.JSON200.Orders[0].Status)
+	if assert.NotNil(t, bff.JSON200.Orders[0].UnitPrice, "order-service sent the unit price; the BFF passes it on") {
+		assert.Equal(t, "1000.5", bff.JSON200.Orders[0].UnitPrice.String())
+	}
 
 	// The trace of the order is findable by its request ID in both services' logs: the HTTP
 	// request in order-service, and the stock reservation its event caused in product-service.

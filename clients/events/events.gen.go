@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	stdjson "encoding/json"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 	"github.com/shopworks/shop/clients/money"
@@ -119,7 +121,8 @@ type OrderCancelled struct {
 type OrderCancelledReason string
 
 // OrderCreated An order was stored as `PENDING`. The first five fields are the original service's payload;
-// messages with only those are still processed (deduplicated by `orderId`).
+// messages with only those are still processed (deduplicated by `orderId`). The original
+// order-service's own messages, whose totals are floats, are `OriginalOrderCreated`.
 type OrderCreated struct {
 	// CreatedAt Example: 2026-11-25T10:00:00.000Z
 	CreatedAt Timestamp `json:"createdAt"`
@@ -161,6 +164,32 @@ type OrderCreated struct {
 
 // OrderCreatedStatus Example: PENDING
 type OrderCreatedStatus string
+
+// OriginalOrderCreated order.created as the original order-service publishes it while it runs beside this system
+// (a migration): exactly these five fields, no `eventId` (nor AMQP `message_id`). Its
+// `totalPrice` is a float64, the price times the quantity, and carries float noise for many
+// prices (`0.15 × 3` is `0.44999999999999996`), so it is no `TotalMoney`; product-service
+// does not use it. A message that is a valid `OrderCreated` is read as that.
+type OriginalOrderCreated struct {
+	// CreatedAt Example: 2026-11-25T10:00:00.000Z
+	CreatedAt Timestamp `json:"createdAt"`
+
+	// OrderId Example: 3
+	OrderId int64 `json:"orderId"`
+
+	// ProductId Example: 26
+	ProductId int64 `json:"productId"`
+
+	// Qty The original had no upper bound; more than product-service reserves in one order is dead-lettered.
+	//
+	// Example: 3
+	Qty int32 `json:"qty"`
+
+	// TotalPrice The original's float64 total, kept as the text it was sent as (never computed with).
+	//
+	// Example: 0.44999999999999996
+	TotalPrice stdjson.Number `json:"totalPrice"`
+}
 
 // ProductDeleted A product was deleted; it can no longer be ordered.
 type ProductDeleted struct {
@@ -261,39 +290,45 @@ type TotalMoney = money.Amount
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fh9b9u8Ef8qB25AY0CWZeetdv9KE3fwntbJ0mTDVhcxTZ0trhKpkpQTo8jn2AfaFxuOkmw5cZpmL90z",
-	"YEWLKop4d7z7/e7tGxM6y7VC5SwbfGNWJJhx/zhconKjM3qM0Qojcye1YgN2reTXAiFHA0jfvAGeWg0u",
-	"QTj58IcLmGZoLV/gjYynIZxqZYsMjYUY4yJPpeAOQSuQDrShBzqoTYwGZByygOEdz/IU2YBFs6N5Nz7E",
-	"9uu4x9sHoovtPj88bu/Pj7E364p+3I1YwObaZNyxASsKGbOAZfzuPaqFS9hg/yhgbpWTMOuMVAt2H7AP",
-	"WuHq8b1OIDdS4AC4ArzjwgHPdKFcABx+//F8DKrIZmjgVroEuINMWwfuVkOMQmY8tbA3zYrUyTzF8/kA",
-	"ojDqToOJEgmKLxjXVy2lvLLg8M4FoHCJBlxidLFIgMM81dy1QjhNJQUFXMId5NxYbBphgduJGg2HQ4h1",
-	"MUvRgkEeU0DMCmwhksr48ibpCvZqi7s9sHKh5FwKrhzEciGdbYUT1XR9N4oi70iZFRkb9Nd/wn4/YJlU",
-	"5Xu6YsA2l67fVC4vbWUBu2svdLt6mZH3wxNvXfNXbZnl2jiKS84pdmwhXVLMQqGzjk10fqvNF+ufOqJ0",
-	"TsfLYvf3ATsnAJ1yJTBNMSYhPI4lRZanF0bnaJxEywZznloMHkZelQB8RV60aJYYg3VafIGssA5mCAu5",
-	"RAUzLr4Ea49q5cECpTEgauUbQE/U3vT0ZHw6fP9+eHbz9s83p+9Hw/HVtBV46NMnbVInBYJBgZIU88oG",
-	"TsbBXBvCY8UPB7FGC0q7iUr4EmFvej3+ZXz+p/HN+eXZ8HJKWCVGo7L+fCuE0ZzOcWPkEi3McK4Nbkx8",
-	"Zcv/Q2GQO4yDiWrw0VbwrL1SoiRv+PMbW9/7xMfutwbnbMB+09kklk6VVTpXMkPreJYTC33uGMXPnanT",
-	"0H3AvFHDzTGepgS5Tz8o4PPDsF8lCNPKjCno+dNegb3c6LgQrhkubWLbjJWFQvmgS9d6A3xmCRVapSsf",
-	"RC/PEqwMxnUYSjd7EywIipHPExjAbaItbkmfKG5qvRiXumDqJYziKUWmdlHpnQaXu40cKZU7OmBNbvd6",
-	"+/vHvWj/6PXhwfHxUcn8muEbMkvlcIGGtFTOeKCnd/RvVvPVrbYVbMvf7zXlU8Z6VqJBbin03xgq+ugT",
-	"20FPFrAtUrHPzZq0+8CDGuNVfS2koVT0aQ31TXyaPiwvujYu2GLU57VsPfsrCsfWua5E5o4yVmeLW76G",
-	"G7cwvRiOz0bj301DINzPpbEO5nJJj5jGFvg6LciFVDyFCuqvLOR8lWoev5moqrTbsgh6cDuPVDptnUxT",
-	"yI0WaC2RplHxY5itNmht7Uwk5Y1+Thr5P0eekmgdd4VtcqRCzjYP6pc7+iunHRVdKfDZSNKXZTt2H7BC",
-	"SfdDxz6sy36TZd/jVsOkoAG0Xey6KA+fYYru5Z0EVLo9++JSxhsqwIIrUBpSrRZoqKXw5qLveLd5UJ36",
-	"j/PgpyD0yUzYjNHmxt8JyHUe8381IHU51wZEwtWCkpTiGQZl60/vfd/XehyVl/uXBG+5lr199w6u0Lrt",
-	"GaVX+bD+ubuDUvkLaPFfyz0Hr7+XfHrdg+OD1/tHB8fNAWKX3KKM9IsI8EM48xGpnVmnho22XeD7SHC4",
-	"RFuk7oXIoyqrCyd0htRbaoUPhgzf1oVVURzWbai0vgo/7EsnarshpZZe2Vs01mcXaeuGk3rN7TK+sg6z",
-	"TRWHvdtEigQSToPERK01tQbl4Fh1qlTRlXbbY8oru6tyP2zMf1WFuIrB40bpcvhxePnH4Zkfxm6TlXdb",
-	"OfYJXaSxv/0MN8MPDchVSazPsoCNxh+v370bnVInePPx6vz0Fxawi8vzs+vTq5vx+dXNu/Pr8dl28Wwc",
-	"30H1/8nG4QXFuI7IM3yz/zzhbM245ijtDFeWC/+s5/Bgogv89zlWk9qusixk/BPKstlcXjrM7HNHmxnq",
-	"3sdsVB7r1jGrf167mxvDV9/JmbUJQePSu4K1uelWmetFvaN2t9vuHV51o0FEf8Moiv7SXNVRzm076fNx",
-	"c193uIMRjS5xx9KOXFJQSvQ9XgDTdRsJf/8bfHWr6aBc2QQ7l3YhvNU0S/sBhTJAys0CrZuoqVc5BbLS",
-	"Nn9VzVdfC66cdCvY6wf9/vpf2O+T4m4URFHUCsFbT+lZL3Gitj6tP/ernKzcy3AF3cMdG7oArK5WTY+W",
-	"ghO12QrC1lLQ76/8ZtAlmIHvSatlpdPwBTGvVoYClXuwA+w9tQPs97eSwa9lCUh4lmqu/SyplePCyynb",
-	"MEZHIONSOS4VGgJ3YVI2YIlzuR10Ok8qIghug+6iqqQVBcHgHA0qUYKoXOeEK56llEVSKVBZbJjyYXT1",
-	"SLvOUVldGIGhNotOdch26FsaqaRL17fwCupyThdZorGlZd0wCiNf9XJUPJdswPbDKNynbMZdQsmERjyq",
-	"Z8b61dn2zcbaQbUA9St6C/pWBSD97IJqKY1WGWmvF2JSqwCs4wupFgGkWvC0NfBkqbZasRZFeeLErpQ4",
-	"uRi1QCqRFnFJKou1G8O1UzoeElRajOIpGzhT4P3n+38EAAD//w==",
+	"7Fn/buO48X+VAb9fIDEgy7KdH2vnr1ziLdzbddJs0qI9LyJaGlu8SKSWpJI1FnmOPlBfrBhKsqXE2b30",
+	"fvQOaHCHlW2RM5z5zMxnOF9YpLJcSZTWsPEXZqIEM+4eJ/co7fScHmM0kRa5FUqyMbuR4lOBkKMGpHdO",
+	"gKdGgU0QTt//5RLCDI3hK7wVcejDmZKmyFAbiDEu8lRE3CIoCcKC0vRAC5WOUYOIfeYx/MyzPEU2ZsHi",
+	"aNmPD7H7Jh7w7kHUx+6IHx53h8tjHCz60SjuB8xjS6UzbtmYFYWImccy/vkdypVN2Hh45DG7zmkzY7WQ",
+	"K/bosfdK4vr5uU4h1yLCMXAJ+JlHFnimCmk94PDnDxczkEW2QA0PwibALWTKWLAPCmKMRMZTA/thVqRW",
+	"5CleLMcQ+EE/9OYySjC6w7g+arnLngGLn60HEu9Rg020KlYJcFimituOD2epIKeATbiFnGuDTSUMcDOX",
+	"08lkArEqFika0MhjcohegymipFK+PEm6hv1a4/4AjFhJsRQRlxZisRLWdPy5bJq+HwSBM6TIioyNR5s/",
+	"fzTyWCZk+T0d0WPbQ9ffVCYvdWUe+9xdqW71ZUbW90+dds2fuiLLlbbkl5yT79hK2KRY+JHKeiZR+YPS",
+	"d8Y99aLSOD23F3t89NgFAeiMywjTFGPahMexIM/y9FKrHLUVaNh4yVOD3lPPyxKAe2RFg/oeYzBWRXeQ",
+	"FcbCAmEl7lHCgkd33saiSjqwQKkMRLXwLaDncj88O52dTd69m5zffvf327N308nsOux4Dvr0SpfEiQhB",
+	"Y4SCBPNKB07KwVJpwmMVHxZihQaksnOZ8HuE/fBm9v3s4m+z24ur88lVSFiliEZp3PqOD9MlreNai3s0",
+	"sMCl0rhVcc+U//qRRm4x9uayEY+mgmdtlRIlecOeX9jm3KfOd/+vccnG7P9628TSq7JK71pkaCzPcopC",
+	"lzum8bfW1Gno0WNOqcl2GU9TgtwPP3GDj0/dfp0ghJUaIajly1aB/VyruIhs011Kx6bpKwOFdE4XtnMC",
+	"fGEIFUqma+dEt58hWGmMazeUZnYqGIjIRy5PoAcPiTLY2n0uua7lYlzKgtDtMI1D8kxtotI6jVjuN3Kk",
+	"kPbogDVjezAYDo8HwfDozeHB8fFRGfl1hG+DWUiLK9QkpTLGEzmDo19YzCe7bgto7z8cNPenjPXNHTVy",
+	"Q67/wlDSSz+wHeHJPNYKKvaxWZN2L3hSY5yoT4XQlIp+2EB965+mDcuDbpTzWhH1cbO3WvyIkWWbXFci",
+	"c0cZq7PFA9/AjRsILyez8+nsT6EPhPul0MbCUtzTI6axAb5JC2IlJE+hgvqegZyvU8Xjk7msSrspi6AD",
+	"t3VIpdXGijSFXKsIjaGgaVT8GBbrLVo7pRK1qLls5UKKvgcJtaw6GKyyVGRJkiuSxnPP4UW1S9Ms4c5M",
+	"Vf722+Sp/wXhSzsay21hmkFYQbMdaPWXOwicQ8IlkbVvepLeLPneo8cKKexPWvZ+wyuaYfy14G2o5DWA",
+	"tjt8n+P1lYSlXZy4aQdum1jkxSIVJkFDNOAhESnSgy4kkQEjYop6YcCsjcVsLvc5ZGKlS/Yw3pAdm6DB",
+	"Zr7wQKpG9dyXSj+n/0Q/rJnLcGuekFhFRXOPDjynuePdYCnq3OdPBZdW2LUHXMZVXTTlEpBKkCJKQ8bl",
+	"ei7dWqLegd8/hH/9E4ZOQhj4Bwej1t8R8S6j6PREbBSEW3SEJ/Ckws9lTbWgMGQyH07rlFSScneOe56K",
+	"mHJQI/fQL46N85K+/3K5aFdmGf6h88pzRraBccJj8lKRU6e5UIWMTyArySuX8JyQOYpqQEhiUFsGGyOP",
+	"uylaixrb/eXwZ6eydiJ6+Sx7pgZ8WcU8uMPc1oFLjaALTirYRBq5gf2SeBMgCopxqredlvY7AN7szL7e",
+	"hBkb/2iU9GfPfmy0YZJnjXcJwmVfhjJSsZCrnvv68VdKk5fl4nNM8fUJ8rTGhzNqXO5xQkaOuCRUpUqu",
+	"CFYVUEpktEO0WvWr04XfJOBeZKRNH21P/BWH3OQx/7kOqSuX0hAlXK6ILBLavKoUKF32353nXnm9fUsY",
+	"N0zLvnv7Fq7R2PZd0aCyYf25v4N55K9gD/81inbw5muJbdA/OD54Mzw6ON6ZLhr7FqWnXxUAPwlnziO1",
+	"MevUsJW2C3wfCA5XaIrUvhJ5Lg8XNlIZUo+/qQ17rebdr5qTSU1oRJmbn94PVK3KhnsJC1yaB9TmpCIW",
+	"VeNPDKXdTjmCte2mYP8hEVECCSeWMZcbSZ1xeYFX3RhQj0Ms5EmLtItUPL0g+V31K5UPnhfKq8mHydVf",
+	"J+fuUuwhcVyzun6LVJHG7vQL3F5CURWsOod6LfPYdPbh5u3b6Rl15Lcfri/Ovmceu7y6OL85u76dXVzf",
+	"vr24mZ23e4zG8h2h/ofsr15RjGuPfCPezH8ecKaOuOaVptVcGh65Z7V8SuQ89z5RvjLQdpTlSMS/QVnW",
+	"28MLi5n51tJmhnp0PpuWy/q1z+rPG3Nzrfn6KzmzVsFrHHqXs7YnbZW5QTA46vb73cHhdT8YB/SfHwTB",
+	"P5ojE8q5Xeq8nsxNDndERKOZ3jE82VDViuGGm26burJPdh1W3aS3c3jiw3dE8cuLIsoAKdcrNHYuw7JD",
+	"a/SH1U8Vx6+7RdgfeaPR5n9/NCLB/cALgqDjw3V1fbRQ9ziXrVfr192V+rbF6B/umJS4FjLaPZyZy+10",
+	"BlrDGTdHcD2hTTADx0mroZFVcIeYV6ObCKV9MosZvDSLGY1ayeD3MowhPAu5VK7NVdLyqNVNJCqHjAtp",
+	"uZCoCdyFTtmYJdbmZtzrvSiIINgG3WVVSasQBI1L1CijEkTltbq/5llKWSQVEUqDDVXeT6+fSVc5SqMK",
+	"HaGv9KpXLTI9epcaPmHTzSmcgLqc00HuUZtSs74f+IGrejlKngs2ZkM/8IdVE0XJ5NFjrp5p40YY7ZPN",
+	"lIVqEOVGpe5G1KPeVipAeS+0khlJrwcTQkkPjOUrIVcepCriaWfsgqWaLsQqKsoVp2Yto9PLaQeEjNIi",
+	"LoPKYG1Gf2OUnoMElRYtecrGVhf4+PHx3wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

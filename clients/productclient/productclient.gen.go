@@ -60,30 +60,6 @@ func (e DependencyStatusStatus) Valid() bool {
 	}
 }
 
-// Defines values for OrderStatus.
-const (
-	OrderStatusCANCELLED OrderStatus = "CANCELLED"
-	OrderStatusCONFIRMED OrderStatus = "CONFIRMED"
-	OrderStatusPENDING   OrderStatus = "PENDING"
-	OrderStatusREJECTED  OrderStatus = "REJECTED"
-)
-
-// Valid indicates whether the value is a known member of the OrderStatus enum.
-func (e OrderStatus) Valid() bool {
-	switch e {
-	case OrderStatusCANCELLED:
-		return true
-	case OrderStatusCONFIRMED:
-		return true
-	case OrderStatusPENDING:
-		return true
-	case OrderStatusREJECTED:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBADJSON                   ProblemCode = "BAD_JSON"
@@ -201,6 +177,33 @@ func (e RejectReason) Valid() bool {
 	}
 }
 
+// Defines values for ReportedOrderStatus.
+const (
+	ReportedOrderStatusCANCELLED ReportedOrderStatus = "CANCELLED"
+	ReportedOrderStatusCONFIRMED ReportedOrderStatus = "CONFIRMED"
+	ReportedOrderStatusCREATED   ReportedOrderStatus = "CREATED"
+	ReportedOrderStatusPENDING   ReportedOrderStatus = "PENDING"
+	ReportedOrderStatusREJECTED  ReportedOrderStatus = "REJECTED"
+)
+
+// Valid indicates whether the value is a known member of the ReportedOrderStatus enum.
+func (e ReportedOrderStatus) Valid() bool {
+	switch e {
+	case ReportedOrderStatusCANCELLED:
+		return true
+	case ReportedOrderStatusCONFIRMED:
+		return true
+	case ReportedOrderStatusCREATED:
+		return true
+	case ReportedOrderStatusPENDING:
+		return true
+	case ReportedOrderStatusREJECTED:
+		return true
+	default:
+		return false
+	}
+}
+
 // DependencyStatus defines model for DependencyStatus.
 type DependencyStatus struct {
 	// Error Why the check failed.
@@ -238,59 +241,6 @@ type Health struct {
 //
 // Example: 1000
 type Money = money.Amount
-
-// Order An order, as order-service reports it.
-type Order struct {
-	// CreatedAt Example: 2026-11-25T10:00:00.000Z
-	CreatedAt Timestamp `json:"createdAt"`
-
-	// Id Example: 101
-	Id int64 `json:"id"`
-
-	// ProductId Example: 26
-	ProductId int64 `json:"productId"`
-
-	// Qty Example: 2
-	Qty int32 `json:"qty"`
-
-	// RejectReason Why product-service could not reserve the stock of an order.
-	//
-	// Example: INSUFFICIENT_STOCK
-	RejectReason *RejectReason `json:"rejectReason,omitempty"`
-
-	// Status `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
-	// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
-	//
-	//
-	// Example: CONFIRMED
-	Status OrderStatus `json:"status"`
-
-	// TotalPrice A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
-	// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
-	// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
-	// numbers as IEEE doubles must read them as decimals to keep every cent.
-	//
-	//
-	// Example: 2000
-	TotalPrice TotalMoney `json:"totalPrice"`
-
-	// UnitPrice A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
-	// checked on the number's text, never through a float). Clients that parse JSON numbers as
-	// IEEE doubles read every such amount exactly (at most 12 significant digits).
-	//
-	//
-	// Example: 1000
-	UnitPrice Money `json:"unitPrice"`
-
-	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
-	UpdatedAt *Timestamp `json:"updatedAt,omitempty"`
-}
-
-// OrderStatus `PENDING` until product-service has reserved the stock (`CONFIRMED`) or could not
-// (`REJECTED`); `CANCELLED` once a client cancelled it (its stock is given back).
-//
-// Example: CONFIRMED
-type OrderStatus string
 
 // Problem RFC 9457 problem details, with a stable machine `code`.
 type Problem struct {
@@ -402,7 +352,7 @@ type ProductPatch struct {
 // ProductWithOrders defines model for ProductWithOrders.
 type ProductWithOrders struct {
 	// Orders The newest orders of the product (at most 100); empty when degraded.
-	Orders []Order `json:"orders"`
+	Orders []ReportedOrder `json:"orders"`
 
 	// OrdersDegraded True when order-service could not be reached in time and `orders` is empty for that reason.
 	//
@@ -424,6 +374,66 @@ type ReadinessStatus string
 //
 // Example: INSUFFICIENT_STOCK
 type RejectReason string
+
+// ReportedOrder An order as order-service reported it: a field it did not send is absent here, never a
+// zero or a default. This system's order-service sends every field of its `Order`. The
+// original order-service (`ORDERS_BASE` pointed at it during a migration) sends `id`,
+// `productId`, `qty`, `totalPrice`, `status` and `createdAt` only, with the status `CREATED`,
+// and computed its totals in floating point: such a total is shown rounded to the cent
+// (`0.44999999999999996` → `0.45`).
+type ReportedOrder struct {
+	// CreatedAt Example: 2026-11-25T10:00:00.000Z
+	CreatedAt Timestamp `json:"createdAt"`
+
+	// Id Example: 101
+	Id int64 `json:"id"`
+
+	// ProductId Example: 26
+	ProductId int64 `json:"productId"`
+
+	// Qty Example: 2
+	Qty int32 `json:"qty"`
+
+	// RejectReason Why product-service could not reserve the stock of an order.
+	//
+	// Example: INSUFFICIENT_STOCK
+	RejectReason *RejectReason `json:"rejectReason,omitempty"`
+
+	// Status This system's `OrderStatus` (`PENDING`, `CONFIRMED`, `REJECTED`, `CANCELLED`), or
+	// `CREATED`, the only status of the original order-service (it never learnt whether
+	// the stock was reserved).
+	//
+	//
+	// Example: CONFIRMED
+	Status ReportedOrderStatus `json:"status"`
+
+	// TotalPrice A computed total, `unitPrice × qty`: exact, at most two decimals. Bounded by the largest
+	// `Money` times the largest order quantity (9,999,999,999.99 × 10,000). Totals above
+	// 9,999,999,999,999.99 have more than 15 significant digits, so clients that parse JSON
+	// numbers as IEEE doubles must read them as decimals to keep every cent.
+	//
+	//
+	// Example: 2000
+	TotalPrice TotalMoney `json:"totalPrice"`
+
+	// UnitPrice A price: an exact amount, a JSON number with at most two decimals (`multipleOf: 0.01`,
+	// checked on the number's text, never through a float). Clients that parse JSON numbers as
+	// IEEE doubles read every such amount exactly (at most 12 significant digits).
+	//
+	//
+	// Example: 1000
+	UnitPrice *Money `json:"unitPrice,omitempty"`
+
+	// UpdatedAt Example: 2026-11-25T10:00:00.000Z
+	UpdatedAt *Timestamp `json:"updatedAt,omitempty"`
+}
+
+// ReportedOrderStatus This system's `OrderStatus` (`PENDING`, `CONFIRMED`, `REJECTED`, `CANCELLED`), or
+// `CREATED`, the only status of the original order-service (it never learnt whether
+// the stock was reserved).
+//
+// Example: CONFIRMED
+type ReportedOrderStatus string
 
 // Timestamp Example: 2026-11-25T10:00:00.000Z
 type Timestamp = time.Time
@@ -705,8 +715,11 @@ type ClientInterface interface {
 	// GetProductWithOrders A product and its newest orders (BFF)
 	//
 	// Fetches the product and the first page (100) of its orders from order-service concurrently.
-	// When order-service is down, slow (2.5 s timeout) or answers an error, the product is still
-	// returned with `orders: []`, `ordersDegraded: true` and the header `X-Orders-Degraded: true`.
+	// When order-service is down, slow (2.5 s timeout), answers an error or an order the BFF
+	// cannot represent, the product is still returned with `orders: []`, `ordersDegraded: true`
+	// and the header `X-Orders-Degraded: true`. Each order says what order-service said, no more
+	// (see `ReportedOrder`): pointed at the original order-service during a migration, its
+	// orders come without `unitPrice`.
 	//
 	// Corresponds with GET /products/{id}-with-orders (the `GetProductWithOrders` operationId).
 	GetProductWithOrders(ctx context.Context, id ProductID, params *GetProductWithOrdersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -908,8 +921,11 @@ func (c *Client) ReplaceProduct(ctx context.Context, id ProductID, params *Repla
 // GetProductWithOrders A product and its newest orders (BFF)
 //
 // Fetches the product and the first page (100) of its orders from order-service concurrently.
-// When order-service is down, slow (2.5 s timeout) or answers an error, the product is still
-// returned with `orders: []`, `ordersDegraded: true` and the header `X-Orders-Degraded: true`.
+// When order-service is down, slow (2.5 s timeout), answers an error or an order the BFF
+// cannot represent, the product is still returned with `orders: []`, `ordersDegraded: true`
+// and the header `X-Orders-Degraded: true`. Each order says what order-service said, no more
+// (see `ReportedOrder`): pointed at the original order-service during a migration, its
+// orders come without `unitPrice`.
 //
 // Corresponds with GET /products/{id}-with-orders (the `GetProductWithOrders` operationId).
 func (c *Client) GetProductWithOrders(ctx context.Context, id ProductID, params *GetProductWithOrdersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1543,8 +1559,11 @@ type ClientWithResponsesInterface interface {
 	// GetProductWithOrdersWithResponse A product and its newest orders (BFF)
 	//
 	// Fetches the product and the first page (100) of its orders from order-service concurrently.
-	// When order-service is down, slow (2.5 s timeout) or answers an error, the product is still
-	// returned with `orders: []`, `ordersDegraded: true` and the header `X-Orders-Degraded: true`.
+	// When order-service is down, slow (2.5 s timeout), answers an error or an order the BFF
+	// cannot represent, the product is still returned with `orders: []`, `ordersDegraded: true`
+	// and the header `X-Orders-Degraded: true`. Each order says what order-service said, no more
+	// (see `ReportedOrder`): pointed at the original order-service during a migration, its
+	// orders come without `unitPrice`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2896,8 +2915,11 @@ func (c *ClientWithResponses) ReplaceProductWithResponse(ctx context.Context, id
 // GetProductWithOrdersWithResponse A product and its newest orders (BFF)
 //
 // Fetches the product and the first page (100) of its orders from order-service concurrently.
-// When order-service is down, slow (2.5 s timeout) or answers an error, the product is still
-// returned with `orders: []`, `ordersDegraded: true` and the header `X-Orders-Degraded: true`.
+// When order-service is down, slow (2.5 s timeout), answers an error or an order the BFF
+// cannot represent, the product is still returned with `orders: []`, `ordersDegraded: true`
+// and the header `X-Orders-Degraded: true`. Each order says what order-service said, no more
+// (see `ReportedOrder`): pointed at the original order-service during a migration, its
+// orders come without `unitPrice`.
 //
 // Returns a wrapper object for the known response body format(s).
 //

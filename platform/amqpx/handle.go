@@ -20,6 +20,7 @@ func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
 		return
 	}
 	del := toDelivery(d)
+	restoreRoutingKey(&del, w.spec)
 	var err error
 	attempts := 0
 	for {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -47,6 +48,30 @@ const (
 )
 
 func holdingQueue(queue string) string { return queue + ".migrating" }
+
+// headerMovedRoutingKey carries a moved message's routing key: the moves go through the
+// dead-letter exchange under the holding queue's name, so a message comes back with that name as
+// its routing key, and the consumer restores the original from here (restoreRoutingKey).
+const headerMovedRoutingKey = "x-moved-routing-key"
+
+// restoreRoutingKey gives a delivery that came back through a migration of spec.Queue the routing
+// key it was published with. Only a key the queue is bound with is restored: while a migration
+// runs, whoever may write to the dead-letter exchange (every service dead-letters) can put a
+// message into the holding queue, and it reaches the handler under no key the queue does not
+// consume (others stay as they came, and the handler refuses them as unexpected).
+func restoreRoutingKey(d *Delivery, spec ConsumerSpec) {
+	if spec.Queue == "" || d.RoutingKey != holdingQueue(spec.Queue) {
+		return
+	}
+	key, _ := d.Headers[headerMovedRoutingKey].(string)
+	for _, b := range spec.Bindings {
+		if key == b {
+			d.RoutingKey = key
+			delete(d.Headers, headerMovedRoutingKey)
+			return
+		}
+	}
+}
 
 // needsMigration reports whether the owner must run the migration: the declaration was refused
 // as inequivalent, or a holding queue is left from an earlier one.
@@ -139,7 +164,7 @@ func bindQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec) error {
 func migrateQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec, args amqp.Table, log *slog.Logger) error {
 	q, h := spec.Queue, holdingQueue(spec.Queue)
 	log = log.With("queue", q, "holding_queue", h)
-	log.Warn("queue exists with other arguments than configured; migrating it (ADR 0009)")
+	log.Warn("queue exists with other arguments than configured; migrating it (ADR 0010)")
 	if err := declareOrKeep(conn, h, log); err != nil {
 		return fmt.Errorf("migrate %q: %w", q, err)
 	}
@@ -278,7 +303,14 @@ func moveAll(conn *amqp.Connection, from, exchange, key string) (int, error) {
 			}
 			pending := make([]*amqp.DeferredConfirmation, 0, len(batch))
 			for _, d := range batch {
-				dc, err := ch.PublishWithDeferredConfirm(exchange, key, true, false, republish(d, d.Headers))
+				headers := maps.Clone(d.Headers)
+				if headers == nil {
+					headers = amqp.Table{}
+				}
+				if d.RoutingKey != key { // not moved before: its key is the one it was published with
+					headers[headerMovedRoutingKey] = d.RoutingKey
+				}
+				dc, err := ch.PublishWithDeferredConfirm(exchange, key, true, false, republish(d, headers))
 				if err != nil {
 					return fmt.Errorf("publish to %q: %w", exchange, err)
 				}

@@ -107,6 +107,13 @@ func TestRenamedExchangeMigratesTheQueue(t *testing.T) {
 		}
 	}
 
+	rec.mu.Lock()
+	for _, d := range rec.got { // moved through the dead-letter exchange under the holding queue's name
+		assert.Equal(t, "order.created", d.RoutingKey, "%s keeps its routing key", d.MessageID)
+		assert.NotContains(t, d.Headers, "x-moved-routing-key", "%s: the mover's header is not the handler's business", d.MessageID)
+	}
+	rec.mu.Unlock()
+
 	require.Eventually(t, func() bool { return !e.queueExists(spec.Queue + ".migrating") }, 10*time.Second, 50*time.Millisecond,
 		"the holding queue is gone")
 	require.NoError(t, e.queueHasArgs(spec.Queue, quorumArgs(exchangeB, spec.Queue)), "the queue has B's arguments now")

@@ -34,7 +34,7 @@ func NewOrderEvents(stock Stock, schema *eventschema.Validator, log *slog.Logger
 
 // Decode reads an order event into a stock request. order.created may be ours (with eventId,
 // unitPrice, status) or the original system's payload (orderId, productId, qty, totalPrice,
-// createdAt); the two are told apart by eventId. A body no retry can fix is a permanent error,
+// createdAt; its total a float, OriginalOrderCreated); the two are told apart by eventId. A body no retry can fix is a permanent error,
 // which sends the message to the dead-letter queue.
 func (h *OrderEvents) Decode(routingKey string, body []byte) (catalog.StockRequest, error) {
 	var req catalog.StockRequest
@@ -42,7 +42,13 @@ func (h *OrderEvents) Decode(routingKey string, body []byte) (catalog.StockReque
 	case events.KeyOrderCreated:
 		var m events.OrderCreated
 		if err := h.schema.Decode(body, &m); err != nil {
-			return req, amqpx.Permanent(err)
+			// The original order-service's own payload, whose float total (0.44999999999999996)
+			// is no TotalMoney. It has exactly five fields, so no message of ours passes here.
+			var o events.OriginalOrderCreated
+			if h.schema.Decode(body, &o) != nil {
+				return req, amqpx.Permanent(err)
+			}
+			m = events.OrderCreated{OrderId: o.OrderId, ProductId: o.ProductId, Qty: o.Qty}
 		}
 		req = catalog.StockRequest{OrderID: m.OrderId, ProductID: m.ProductId, Qty: m.Qty}
 		if m.EventId != nil {

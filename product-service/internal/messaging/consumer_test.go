@@ -35,6 +35,9 @@ func TestDecodeTellsOursFromTheOriginalsAndReadsCancellations(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, catalog.StockRequest{OrderID: 7, ProductID: 3, Qty: 2}, original, "the original's payload has no event ID")
 	assert.NotEqual(t, ours.Key(), original.Key())
+	floatTotal, err := h.Decode("order.created", []byte(strings.Replace(originalCreated, `"qty":2,"totalPrice":20`, `"qty":3,"totalPrice":0.44999999999999996`, 1)))
+	require.NoError(t, err, "the original's float total (0.15 × 3)")
+	assert.Equal(t, catalog.StockRequest{OrderID: 7, ProductID: 3, Qty: 3}, floatTotal)
 	cancel, err := h.Decode("order.cancelled", []byte(oursCancelled))
 	require.NoError(t, err)
 	assert.True(t, cancel.Release)
@@ -53,6 +56,8 @@ func TestDecodeRefusesWhatTheSchemaRefuses(t *testing.T) {
 		"negative product":    {"order.created", strings.Replace(originalCreated, `"productId":3`, `"productId":-1`, 1), "productId"},
 		"string id":           {"order.created", strings.Replace(originalCreated, `"orderId":7`, `"orderId":"7"`, 1), "orderId"},
 		"negative total":      {"order.created", strings.Replace(originalCreated, `"totalPrice":20`, `"totalPrice":-20`, 1), "totalPrice"},
+		"ours with a float":   {"order.created", strings.Replace(oursCreated, `"totalPrice":20`, `"totalPrice":20.000000000000004`, 1), "two decimals"},
+		"float and extra":     {"order.created", strings.Replace(originalCreated, `"totalPrice":20`, `"totalPrice":0.44999999999999996,"status":"PENDING","x":1`, 1), "two decimals"},
 		"trailing data":       {"order.created", originalCreated + `{}`, ""},
 		"NUL in a string":     {"order.created", strings.Replace(oursCreated, `"PENDING"`, `"PEND\u0000ING"`, 1), ""},
 		"bad event id":        {"order.created", strings.Replace(oursCreated, `0b6f1d5e`, `zzzz`, 1), "eventId"},
