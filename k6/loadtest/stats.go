@@ -94,12 +94,12 @@ type Summary struct {
 	StatusCodes map[int]int   `json:"statusCodes"`
 	// ByStatus is the latency of each status code's responses: under overload, how fast the
 	// shed requests (503) were answered beside the accepted ones.
-	ByStatus map[int]Percentiles `json:"latencyByStatusNs,omitempty"`
-	Seconds     []Second      `json:"seconds"`
-	Setup       *Setup        `json:"setup,omitempty"`
-	Thresholds  *Thresholds   `json:"thresholds,omitempty"`
-	Invariants  string        `json:"invariants,omitempty"`
-	InvariantOK bool          `json:"invariantsOk,omitempty"`
+	ByStatus    map[int]Percentiles `json:"latencyByStatusNs,omitempty"`
+	Seconds     []Second            `json:"seconds"`
+	Setup       *Setup              `json:"setup,omitempty"`
+	Thresholds  *Thresholds         `json:"thresholds,omitempty"`
+	Invariants  string              `json:"invariants,omitempty"`
+	InvariantOK bool                `json:"invariantsOk,omitempty"`
 	// Settled is how long after the run the last order became final: the saga's backlog.
 	Settled  time.Duration `json:"settledNs,omitempty"`
 	Steady   *Phase        `json:"steady,omitempty"` // the measured window's requests
