@@ -10,15 +10,21 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // contextHandler adds the request ID of the record's context to every log line, so a request and
-// every message it causes can be found by one ID across both services' logs.
+// every message it causes can be found by one ID across both services' logs, and, when a span is
+// recording, its trace and span IDs, so a log line leads to its trace and back.
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, rec slog.Record) error {
 	if id := RequestIDFrom(ctx); id != "" {
 		rec.AddAttrs(slog.String("requestId", id))
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		sc := span.SpanContext()
+		rec.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, rec)
 }

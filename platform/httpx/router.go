@@ -11,6 +11,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RouterConfig is what NewRouter needs to build a service's HTTP front.
@@ -36,6 +37,9 @@ type RouterConfig struct {
 	// Shedding bounds the requests running at once and how long others may wait to start; beyond
 	// that they are shed with 503. A zero Limit disables it. The probes and /metrics are exempt.
 	Shedding Shedding
+	// TracerProvider, when not nil, traces every request but the probes (see Trace); nil is
+	// tracing off, and then no tracing middleware runs at all.
+	TracerProvider trace.TracerProvider
 	// Extra middleware run after request ID, recover, access log and metrics, before validation
 	// (e.g. rate limiting).
 	Extra []func(http.Handler) http.Handler
@@ -62,7 +66,11 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Service, err)
 	}
 	r := chi.NewRouter()
-	r.Use(RequestID, Recover(cfg.Log), AccessLog(cfg.Log, cfg.AccessLog))
+	r.Use(RequestID)
+	if cfg.TracerProvider != nil {
+		r.Use(Trace(cfg.TracerProvider)) // before the access log, so that its line has the trace ID
+	}
+	r.Use(Recover(cfg.Log), AccessLog(cfg.Log, cfg.AccessLog))
 	if cfg.Registry != nil {
 		r.Use(NewHTTPMetrics(cfg.Registry).Middleware)
 	}
@@ -72,7 +80,7 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 	}
 	// An orchestrator must see a service's health (and Prometheus its metrics) while it sheds load
 	// or limits a client's rate; the specs declare no 429 and no shedding 503 for the probes.
-	unguarded := []string{"/healthz", "/readyz", "/metrics", "/health"}
+	unguarded := probes[:]
 	shedding := cfg.Shedding
 	shedding.Exempt = append(shedding.Exempt, unguarded...)
 	r.Use(Shed(shedding), exceptPaths(unguarded, RateLimit(cfg.RateLimitRequests, window)), APIKeyAuth(cfg.APIKeys))
