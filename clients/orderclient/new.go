@@ -16,6 +16,9 @@ type Options struct {
 	Timeout time.Duration
 	// APIKey is sent as X-API-Key when the service runs with API_KEYS.
 	APIKey string
+	// WrapTransport, when set, wraps the HTTP client's transport, e.g. with
+	// otelhttp.NewTransport to trace every call and send its traceparent.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // New returns a typed client for the order-service at baseURL (e.g. http://localhost:4000) that
@@ -25,6 +28,7 @@ func New(baseURL string, opts Options) (*ClientWithResponses, error) {
 	if hc == nil {
 		hc = transport.NewHTTPClient(opts.Timeout)
 	}
+	hc = transport.Wrap(hc, opts.WrapTransport)
 	c, err := NewClientWithResponses(baseURL, WithHTTPClient(hc), WithRequestEditorFn(transport.Editor(opts.APIKey)))
 	if err != nil {
 		return nil, fmt.Errorf("order-service client for %q: %w", baseURL, err)

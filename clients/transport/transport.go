@@ -1,6 +1,8 @@
 // Package transport owns how the generated clients talk HTTP: one shared, tuned http.Client per
 // process (keep-alive pools sized for service-to-service traffic, bounded dial and response
-// times) and the request editor that forwards the request ID and the API key on every call.
+// times), the request editor that forwards the request ID and the API key on every call, and
+// the hook through which a caller wraps the transport (the services: an OpenTelemetry transport
+// that starts a client span and sends traceparent; the SDK itself depends on no tracing library).
 package transport
 
 import (
@@ -33,6 +35,21 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
+// Wrap returns a copy of hc whose transport is wrap(hc's transport), or hc itself when wrap is
+// nil. hc is not changed, so a client shared by several callers stays as it was.
+func Wrap(hc *http.Client, wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
+	if wrap == nil {
+		return hc
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	c := *hc
+	c.Transport = wrap(rt)
+	return &c
 }
 
 // Editor sets X-Request-ID from the context (when the caller has one) and X-API-Key (when apiKey
