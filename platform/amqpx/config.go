@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config says where the broker is and which exchange the services share.
@@ -17,6 +19,9 @@ type Config struct {
 	ConnectionName string
 	// DialTimeout bounds the TCP dial plus the AMQP handshake of one attempt. Default 5 s.
 	DialTimeout time.Duration
+	// TracerProvider, when not nil, gives every delivery a consumer span, the child of the
+	// message's traceparent header. Nil is tracing off: no span, no header is read.
+	TracerProvider trace.TracerProvider
 }
 
 const (

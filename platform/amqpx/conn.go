@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/trace"
 )
 
 var (
@@ -24,9 +25,10 @@ var (
 // Conn is the process's single broker connection; it reconnects by itself. Safe for
 // concurrent use.
 type Conn struct {
-	cfg Config
-	log *slog.Logger
-	m   *metrics
+	cfg    Config
+	log    *slog.Logger
+	m      *metrics
+	tracer trace.Tracer // nil: tracing off
 
 	mu      sync.Mutex
 	conn    *amqp.Connection // nil while disconnected
@@ -70,6 +72,9 @@ func Dial(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regi
 		up:   make(chan struct{}),
 		stop: stop,
 		done: make(chan struct{}),
+	}
+	if cfg.TracerProvider != nil {
+		c.tracer = cfg.TracerProvider.Tracer(instrumentation)
 	}
 	go c.run(runCtx)
 	if _, err := c.connection(ctx); err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Handler processes one delivery. Returning nil acks it; an error is retried (unless wrapped
@@ -200,7 +201,7 @@ func (c *Conn) consumeOnce(ctx context.Context, conn *amqp.Connection, spec Cons
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 
 	w := &worker{conn: c, ch: ch, spec: spec, queue: queue, h: h,
-		log: c.log.With("queue", queue)}
+		log: c.log.With("queue", queue), tracer: c.tracer}
 	w.acks = newAcker(ch, w.log, spec.Prefetch/2, func(n int) { c.m.consumed.WithLabelValues(queue, outcomeOK).Add(float64(n)) })
 	var wg sync.WaitGroup
 	for range spec.Concurrency {
@@ -249,13 +250,14 @@ func consumerTag(connName, queue string) string {
 
 // worker handles the deliveries of one subscription.
 type worker struct {
-	conn  *Conn
-	ch    *amqp.Channel
-	spec  ConsumerSpec
-	queue string
-	h     Handler
-	log   *slog.Logger
-	acks  *acker
+	conn   *Conn
+	ch     *amqp.Channel
+	spec   ConsumerSpec
+	queue  string
+	h      Handler
+	log    *slog.Logger
+	acks   *acker
+	tracer trace.Tracer // nil: tracing off
 }
 
 func toDelivery(d amqp.Delivery) Delivery {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // handle runs the handler with retries and settles d exactly once: ack on success or after it
@@ -18,6 +19,11 @@ func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
 		// Prefetched after shutdown began: give it back untouched for another replica.
 		w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
 		return
+	}
+	if w.tracer != nil {
+		var span trace.Span
+		ctx, span = w.startDelivery(ctx, d)
+		defer span.End()
 	}
 	del := toDelivery(d)
 	restoreRoutingKey(&del, w.spec)
@@ -35,6 +41,7 @@ func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
 		delay := retryDelay(w.spec.Backoff, attempts)
 		w.conn.m.consumed.WithLabelValues(w.queue, outcomeRetried).Inc()
 		log.get().Warn("handler failed; retrying", "attempt", attempts, "retry_in", delay, "err", err)
+		traceRetry(ctx, attempts, err)
 		if !sleepCtx(ctx, delay) {
 			w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
 			return
@@ -65,6 +72,7 @@ func (w *worker) giveUp(ctx context.Context, log deliveryLog, d amqp.Delivery, c
 		w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
 		return
 	}
+	traceDeadLettered(ctx, cause)
 	log.get().Error("message dead-lettered", "dlq", w.spec.DeadLetterQueue, "attempts", attempts, "permanent", IsPermanent(cause), "err", cause)
 	w.settle(log, d, outcomeDeadLettered, func() error { return d.Ack(false) })
 }

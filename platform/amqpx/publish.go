@@ -14,8 +14,11 @@ type Message struct {
 	RoutingKey    string // also sent as the AMQP type property
 	MessageID     string // the event ID; consumers deduplicate on it
 	CorrelationID string // the request ID that caused the event
-	Body          []byte // JSON
-	Timestamp     time.Time
+	// Traceparent is the W3C trace context of the work that caused the event, sent as the
+	// traceparent header; "" sends no header.
+	Traceparent string
+	Body        []byte // JSON
+	Timestamp   time.Time
 }
 
 // outgoing is one AMQP publishing with its routing key.
@@ -48,6 +51,7 @@ func (c *Conn) Publish(ctx context.Context, msgs []Message) error {
 			CorrelationId: m.CorrelationID,
 			Type:          m.RoutingKey,
 			Timestamp:     ts.UTC(),
+			Headers:       traceHeaders(m.Traceparent),
 			Body:          m.Body,
 		}})
 	}
