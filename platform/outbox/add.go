@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/shopworks/shop/platform/tracing"
 )
 
 // Event is one outbox row to be published.
@@ -14,6 +16,10 @@ type Event struct {
 	RoutingKey    string // e.g. "order.created"
 	Payload       []byte // JSON body
 	CorrelationID string // request ID; longer than 128 bytes is truncated
+	// Traceparent is the W3C trace context of the work that wrote the event; the relay publishes
+	// it as the message's traceparent header, so the consumer's span joins that trace. Add takes
+	// it from ctx when empty; anything that is not a version-00 traceparent is not stored.
+	Traceparent string
 }
 
 // Column limits of TableDDL.
@@ -21,7 +27,7 @@ const (
 	maxEventID       = 36
 	maxRoutingKey    = 64
 	maxCorrelationID = 128
-	// rowsPerInsert keeps one statement far below MySQL's 65 535 placeholders (4 per row).
+	// rowsPerInsert keeps one statement far below MySQL's 65 535 placeholders (5 per row).
 	rowsPerInsert = 1000
 )
 
@@ -33,7 +39,7 @@ type Execer interface {
 
 // Add inserts events into the outbox inside the caller's transaction: they are published if and
 // only if tx commits. One multi-row INSERT per call (per 1000 events). Call Relay.Notify after the
-// commit to publish without waiting for the next poll.
+// commit to publish without waiting for the next poll. Events without a Traceparent get ctx's.
 func Add(ctx context.Context, tx Execer, events ...Event) error {
 	if len(events) == 0 {
 		return nil
@@ -41,9 +47,10 @@ func Add(ctx context.Context, tx Execer, events ...Event) error {
 	if tx == nil {
 		return errors.New("outbox: Add needs the caller's transaction, got nil")
 	}
+	traceparent := tracing.Traceparent(ctx)
 	for start := 0; start < len(events); start += rowsPerInsert {
 		chunk := events[start:min(start+rowsPerInsert, len(events))]
-		q, args, err := Insert(chunk...)
+		q, args, err := insert(traceparent, chunk)
 		if err != nil {
 			return err
 		}
@@ -57,6 +64,11 @@ func Add(ctx context.Context, tx Execer, events ...Event) error {
 // Insert returns the multi-row INSERT of up to 1000 events, for callers that send it in one
 // round trip together with other statements of their transaction (a multi-statement COMMIT).
 func Insert(events ...Event) (query string, args []any, err error) {
+	return insert("", events)
+}
+
+// insert is Insert with a traceparent for the events that have none.
+func insert(traceparent string, events []Event) (query string, args []any, err error) {
 	if len(events) == 0 || len(events) > rowsPerInsert {
 		return "", nil, fmt.Errorf("outbox: Insert takes 1..%d events, got %d", rowsPerInsert, len(events))
 	}
@@ -66,16 +78,23 @@ func Insert(events ...Event) (query string, args []any, err error) {
 		}
 	}
 	var q strings.Builder
-	q.WriteString("INSERT INTO outbox (event_id, routing_key, payload, correlation_id) VALUES ")
-	args = make([]any, 0, 4*len(events))
+	q.WriteString("INSERT INTO outbox (event_id, routing_key, payload, correlation_id, traceparent) VALUES ")
+	args = make([]any, 0, 5*len(events))
 	for i, e := range events {
 		if i > 0 {
 			q.WriteByte(',')
 		}
-		q.WriteString("(?,?,?,?)")
+		q.WriteString("(?,?,?,?,?)")
+		tp := e.Traceparent
+		if tp == "" {
+			tp = traceparent
+		}
+		if !tracing.Storable(tp) {
+			tp = "" // never a reason to fail the business transaction
+		}
 		// The request ID is already bounded to 128 chars upstream; cutting here just
 		// guarantees a long one can never fail the business transaction.
-		args = append(args, e.ID, e.RoutingKey, e.Payload, truncate(e.CorrelationID, maxCorrelationID))
+		args = append(args, e.ID, e.RoutingKey, e.Payload, truncate(e.CorrelationID, maxCorrelationID), tp)
 	}
 	return q.String(), args, nil
 }

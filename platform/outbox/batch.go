@@ -26,13 +26,13 @@ func (r *Relay) relayBatch(ctx context.Context) (int, error) {
 		// The age is computed by the server so created_at's time zone never matters.
 		err := s.Query(ctx, `SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
 			START TRANSACTION;
-			SELECT id, event_id, routing_key, payload, correlation_id, TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6))
+			SELECT id, event_id, routing_key, payload, correlation_id, traceparent, TIMESTAMPDIFF(MICROSECOND, created_at, NOW(6))
 			FROM outbox ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED`, []any{r.opts.BatchSize},
 			func(_ int, vals []driver.Value) error {
 				var m amqpx.Message
 				var id, ageUS int64
 				var body string
-				if err := dbx.Scan(vals, &id, &m.MessageID, &m.RoutingKey, &body, &m.CorrelationID, &ageUS); err != nil {
+				if err := dbx.Scan(vals, &id, &m.MessageID, &m.RoutingKey, &body, &m.CorrelationID, &m.Traceparent, &ageUS); err != nil {
 					return fmt.Errorf("outbox: scan claimed row: %w", err)
 				}
 				m.Body = []byte(body)
@@ -46,6 +46,11 @@ func (r *Relay) relayBatch(ctx context.Context) (int, error) {
 		if len(msgs) == 0 {
 			_, err := s.Exec(ctx, "COMMIT")
 			return err
+		}
+		if r.tracer != nil {
+			var end func(error)
+			ctx, end = r.traceBatch(ctx, msgs)
+			defer func() { end(perr) }()
 		}
 		pctx, pcancel := context.WithTimeout(ctx, r.opts.PublishTimeout)
 		perr = r.pub.Publish(pctx, msgs)

@@ -11,13 +11,14 @@ import (
 )
 
 func TestInsertBuildsOneMultiRowStatement(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	q, args, err := outbox.Insert(
 		outbox.Event{ID: "a", RoutingKey: "k", Payload: []byte(`{}`), CorrelationID: "r1"},
-		outbox.Event{ID: "b", RoutingKey: "k", Payload: []byte(`{"x":1}`)},
+		outbox.Event{ID: "b", RoutingKey: "k", Payload: []byte(`{"x":1}`), Traceparent: tp},
 	)
 	require.NoError(t, err)
-	assert.Equal(t, "INSERT INTO outbox (event_id, routing_key, payload, correlation_id) VALUES (?,?,?,?),(?,?,?,?)", q)
-	assert.Equal(t, []any{"a", "k", []byte(`{}`), "r1", "b", "k", []byte(`{"x":1}`), ""}, args)
+	assert.Equal(t, "INSERT INTO outbox (event_id, routing_key, payload, correlation_id, traceparent) VALUES (?,?,?,?,?),(?,?,?,?,?)", q)
+	assert.Equal(t, []any{"a", "k", []byte(`{}`), "r1", "", "b", "k", []byte(`{"x":1}`), "", tp}, args)
 }
 
 func TestInsertRejectsWhatAddWould(t *testing.T) {

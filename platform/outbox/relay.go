@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shopworks/shop/platform/amqpx"
 )
@@ -35,6 +36,9 @@ type RelayOptions struct {
 	// the commits made meanwhile go out in one batch (one claim, one publish round, one mark)
 	// instead of one batch per commit. 0 claims at once.
 	Linger time.Duration
+	// TracerProvider, when not nil, gives every published batch a span linked to the trace of
+	// each of its events (see trace.go); nil is tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 func (o RelayOptions) withDefaults() RelayOptions {
@@ -70,6 +74,8 @@ type Relay struct {
 	log  *slog.Logger
 	m    *metrics
 	wake chan struct{} // size 1: Notify calls coalesce into one wake-up
+	// tracer is nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // NewRelay builds a relay over db's outbox table (a multi-statement pool). log may be nil (no logs), reg may be nil (no
@@ -83,7 +89,11 @@ func NewRelay(db *sql.DB, pub Publisher, opts RelayOptions, log *slog.Logger, re
 	if err != nil {
 		log.Warn("outbox metrics not registered", "err", err)
 	}
-	return &Relay{db: db, pub: pub, opts: opts.withDefaults(), log: log, m: m, wake: make(chan struct{}, 1)}
+	r := &Relay{db: db, pub: pub, opts: opts.withDefaults(), log: log, m: m, wake: make(chan struct{}, 1)}
+	if opts.TracerProvider != nil {
+		r.tracer = opts.TracerProvider.Tracer(instrumentation)
+	}
+	return r
 }
 
 // Notify wakes the relay now instead of at the next poll. Call it after committing a

@@ -10,6 +10,7 @@ const TableDDL = `CREATE TABLE IF NOT EXISTS outbox (
   routing_key VARCHAR(64) NOT NULL,
   payload LONGBLOB NOT NULL,
   correlation_id VARCHAR(128) NOT NULL DEFAULT '',
+  traceparent VARCHAR(55) NOT NULL DEFAULT '',
   created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   attempts INT NOT NULL DEFAULT 0
 ) ENGINE=InnoDB`
