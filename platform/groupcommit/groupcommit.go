@@ -4,6 +4,10 @@
 // commits and N round trips of bookkeeping into one, without delaying a lone request: a batch
 // never waits for more requests to arrive.
 //
+// Tracing (Options.TracerProvider): each caller's wait is a span of its request's trace, and each
+// batch a span of a trace of its own, linked to the waits it applies (a batch serves many
+// traces); each wait links back to the batch that applied it.
+//
 // Deadlines are the callers': a request whose context ends while it is still queued is withdrawn
 // and never applied (Do returns the context's error, which therefore always means "not applied"),
 // and a batch runs under the earliest deadline of its requests (capped by Options.Timeout), so a
@@ -16,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrStopped is returned to callers whose request was still queued when the batcher stopped.
@@ -39,6 +45,10 @@ type Options struct {
 	// time (an error one request can cause, such as a conflict), so it cannot fail the others.
 	// nil: never; every request of a failed batch gets the batch's error.
 	SplitOn func(error) bool
+	// Name names the spans: "<Name> wait" per caller, "<Name> batch" per batch.
+	Name string
+	// TracerProvider, when not nil, traces the waits and batches; nil is tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // Batcher queues requests and applies them in batches. Run must be running for Do to return.
@@ -47,6 +57,7 @@ type Batcher[Req, Res any] struct {
 	apply   ApplyFunc[Req, Res]
 	opts    Options
 	stopped chan struct{} // closed when Run returns
+	tracer  trace.Tracer  // nil: tracing off
 }
 
 type pending[Req, Res any] struct {
@@ -63,8 +74,9 @@ const (
 )
 
 type outcome[Res any] struct {
-	res Res
-	err error
+	res   Res
+	err   error
+	batch trace.SpanContext // the batch's span, when traced
 }
 
 // New returns a Batcher over apply.
@@ -78,7 +90,14 @@ func New[Req, Res any](apply ApplyFunc[Req, Res], opts Options) *Batcher[Req, Re
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
-	return &Batcher[Req, Res]{in: make(chan pending[Req, Res], opts.MaxBatch*opts.Workers), apply: apply, opts: opts, stopped: make(chan struct{})}
+	if opts.Name == "" {
+		opts.Name = "groupcommit"
+	}
+	b := &Batcher[Req, Res]{in: make(chan pending[Req, Res], opts.MaxBatch*opts.Workers), apply: apply, opts: opts, stopped: make(chan struct{})}
+	if opts.TracerProvider != nil {
+		b.tracer = opts.TracerProvider.Tracer(instrumentation)
+	}
+	return b
 }
 
 // Do queues req and waits for the batch that applies it. When ctx ends before a batch took req,
@@ -86,6 +105,11 @@ func New[Req, Res any](apply ApplyFunc[Req, Res], opts Options) *Batcher[Req, Re
 // Do waits for the outcome (the batch runs under ctx's deadline at the latest), so a nil error
 // always means applied and a context error always means not applied.
 func (b *Batcher[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
+	if b.tracer != nil {
+		var span trace.Span
+		ctx, span = b.startWait(ctx, 1)
+		defer span.End()
+	}
 	p, err := b.enqueue(ctx, req)
 	if err != nil {
 		var zero Res
@@ -98,6 +122,11 @@ func (b *Batcher[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 // a batch; it returns their results in order, or the first error (each request's outcome is its
 // own, as with separate Do calls: others may have been applied).
 func (b *Batcher[Req, Res]) DoAll(ctx context.Context, reqs []Req) ([]Res, error) {
+	if b.tracer != nil {
+		var span trace.Span
+		ctx, span = b.startWait(ctx, len(reqs))
+		defer span.End()
+	}
 	ps := make([]pending[Req, Res], 0, len(reqs))
 	var qerr error
 	for _, r := range reqs {
@@ -138,12 +167,18 @@ func (b *Batcher[Req, Res]) await(ctx context.Context, p pending[Req, Res]) (Res
 	var zero Res
 	select {
 	case o := <-p.done:
+		if b.tracer != nil {
+			endWait(ctx, o.batch, o.err)
+		}
 		return o.res, o.err
 	case <-ctx.Done():
 		if p.state.CompareAndSwap(queued, withdrawn) {
 			return zero, ctx.Err()
 		}
 		o := <-p.done // taken by a batch: its outcome comes by the batch's deadline
+		if b.tracer != nil {
+			endWait(ctx, o.batch, o.err)
+		}
 		return o.res, o.err
 	case <-b.stopped:
 		// Run has returned: whatever it answered is in done; what it never took is not applied.
@@ -211,39 +246,40 @@ func (b *Batcher[Req, Res]) run(batch []pending[Req, Res]) {
 	if len(live) == 0 {
 		return
 	}
-	results, err := b.applyBounded(live)
+	results, bsc, err := b.applyBounded(live)
 	if err == nil && len(results) != len(live) {
 		err = errors.New("groupcommit: apply returned a result count different from the request count")
 	}
 	if err == nil {
 		for i, p := range live {
-			p.done <- outcome[Res]{res: results[i]}
+			p.done <- outcome[Res]{res: results[i], batch: bsc}
 		}
 		return
 	}
 	if len(live) == 1 || b.opts.SplitOn == nil || !b.opts.SplitOn(err) {
 		for _, p := range live {
-			p.done <- outcome[Res]{err: err}
+			p.done <- outcome[Res]{err: err, batch: bsc}
 		}
 		return
 	}
 	for _, p := range live {
-		one, err := b.applyBounded([]pending[Req, Res]{p})
+		one, bsc, err := b.applyBounded([]pending[Req, Res]{p})
 		switch {
 		case err != nil:
-			p.done <- outcome[Res]{err: err}
+			p.done <- outcome[Res]{err: err, batch: bsc}
 		case len(one) != 1:
-			p.done <- outcome[Res]{err: errors.New("groupcommit: apply returned a result count different from the request count")}
+			p.done <- outcome[Res]{err: errors.New("groupcommit: apply returned a result count different from the request count"), batch: bsc}
 		default:
-			p.done <- outcome[Res]{res: one[0]}
+			p.done <- outcome[Res]{res: one[0], batch: bsc}
 		}
 	}
 }
 
 // applyBounded applies batch under the earliest deadline of its requests, capped by
-// Options.Timeout. The context carries no cancellation of any one caller: a caller that leaves
-// does not abort a transaction that also holds the others' requests.
-func (b *Batcher[Req, Res]) applyBounded(batch []pending[Req, Res]) ([]Res, error) {
+// Options.Timeout, and returns the batch's span context when traced. The context carries no
+// cancellation of any one caller: a caller that leaves does not abort a transaction that also
+// holds the others' requests.
+func (b *Batcher[Req, Res]) applyBounded(batch []pending[Req, Res]) (res []Res, sc trace.SpanContext, err error) {
 	deadline := time.Now().Add(b.opts.Timeout)
 	for _, p := range batch {
 		if d, ok := p.ctx.Deadline(); ok && d.Before(deadline) {
@@ -256,7 +292,14 @@ func (b *Batcher[Req, Res]) applyBounded(batch []pending[Req, Res]) ([]Res, erro
 	for i, p := range batch {
 		reqs[i] = p.req
 	}
-	return b.apply(ctx, reqs)
+	if b.tracer != nil {
+		var end func(error)
+		ctx, end = b.startBatch(ctx, batch)
+		defer func() { end(err) }()
+		sc = trace.SpanContextFromContext(ctx)
+	}
+	res, err = b.apply(ctx, reqs)
+	return res, sc, err
 }
 
 func (b *Batcher[Req, Res]) drain() {
