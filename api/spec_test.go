@@ -296,16 +296,36 @@ func TestAsyncAPIDocument(t *testing.T) {
 			assert.NotEmpty(t, msg.Headers["$ref"], "dead letters carry the x-death-reason headers")
 			continue
 		}
-		assert.Empty(t, msg.Headers, "%s: published messages have no AMQP headers; their metadata are properties", name)
 		if name != "OriginalOrderCreated" { // published by the original order-service, without AMQP properties
+			assert.Equal(t, "#/components/schemas/TraceHeaders", msg.Headers["$ref"],
+				"%s: published messages have no AMQP headers but traceparent; their metadata are properties", name)
 			assert.Equal(t, msg.Name, msg.Bindings.AMQP.MessageType, "%s: the AMQP type property is the routing key", name)
 			assert.Equal(t, "#/components/schemas/AMQPProperties", msg.Bindings.AMQP.Properties["$ref"], name)
+		} else {
+			assert.Empty(t, msg.Headers, "%s: the original publishes no AMQP headers", name)
 		}
 		assert.Equal(t, "application/vnd.oai.openapi;version=3.0.0", msg.Payload["schemaFormat"], name)
 		schema, _ := msg.Payload["schema"].(map[string]any)
 		ref, _ := schema["$ref"].(string)
 		assert.Contains(t, schemas, strings.TrimPrefix(ref, "./event-schemas.yaml#/components/schemas/"), "payload of %s", name)
 	}
+
+	var headers struct {
+		Components struct {
+			Schemas struct {
+				TraceHeaders struct {
+					AdditionalProperties *bool                     `yaml:"additionalProperties"`
+					Properties           map[string]map[string]any `yaml:"properties"`
+				} `yaml:"TraceHeaders"`
+			} `yaml:"schemas"`
+		} `yaml:"components"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &headers))
+	th := headers.Components.Schemas.TraceHeaders
+	require.NotNil(t, th.AdditionalProperties)
+	assert.False(t, *th.AdditionalProperties, "no header but the trace context")
+	assert.Equal(t, []string{"traceparent"}, slices.Collect(maps.Keys(th.Properties)))
+	assert.Contains(t, schemas, "Traceparent")
 
 	sends, receives := map[string]bool{}, map[string]bool{}
 	for id, op := range doc.Operations {

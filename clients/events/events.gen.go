@@ -235,7 +235,11 @@ type ProductUpdated struct {
 
 // StockResult The outcome of one order's reservation. `orderEventId` is the `eventId` of the
 // order.created it answers; it is absent for the original system's payload (which has no
-// `eventId`): such orders are not order-service's.
+// `eventId`): such orders are not order-service's. `traceparent`, when product-service
+// traces, is the context of its handling of that order.created, a span of the order's own
+// trace: order-service settles the order in a span that is its child, so one order's trace
+// shows its settlement although a stock.results answers many orders
+// (docs/adr/0011-tracing.md).
 type StockResult struct {
 	// OrderEventId Unique per event; also the AMQP `message_id`. Consumers deduplicate on it or on the order id.
 	//
@@ -255,6 +259,14 @@ type StockResult struct {
 
 	// Qty Example: 2
 	Qty int32 `json:"qty"`
+
+	// Traceparent A W3C Trace Context `traceparent` (version 00): the trace and span that work belongs to.
+	// Present only when the service that wrote it traces (OpenTelemetry on); a consumer that
+	// traces starts its span of the work as a child of it, one that does not ignores it.
+	//
+	//
+	// Example: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+	Traceparent *Traceparent `json:"traceparent,omitempty"`
 }
 
 // StockResultOutcome RESERVED, or why the stock could not be reserved.
@@ -285,50 +297,63 @@ type Timestamp = time.Time
 // Example: 2000
 type TotalMoney = money.Amount
 
+// Traceparent A W3C Trace Context `traceparent` (version 00): the trace and span that work belongs to.
+// Present only when the service that wrote it traces (OpenTelemetry on); a consumer that
+// traces starts its span of the work as a child of it, one that does not ignores it.
+//
+// Example: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+type Traceparent = string
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fn/buO48X+VAb9fIDEgy7KdH2vnr1ziLdzbddJs0qI9LyJaGlu8SKSWpJI1FnmOPlBfrBhKsqXE2b30",
-	"fvQOaHCHlW2RM5z5zMxnOF9YpLJcSZTWsPEXZqIEM+4eJ/co7fScHmM0kRa5FUqyMbuR4lOBkKMGpHdO",
-	"gKdGgU0QTt//5RLCDI3hK7wVcejDmZKmyFAbiDEu8lRE3CIoCcKC0vRAC5WOUYOIfeYx/MyzPEU2ZsHi",
-	"aNmPD7H7Jh7w7kHUx+6IHx53h8tjHCz60SjuB8xjS6UzbtmYFYWImccy/vkdypVN2Hh45DG7zmkzY7WQ",
-	"K/bosfdK4vr5uU4h1yLCMXAJ+JlHFnimCmk94PDnDxczkEW2QA0PwibALWTKWLAPCmKMRMZTA/thVqRW",
-	"5CleLMcQ+EE/9OYySjC6w7g+arnLngGLn60HEu9Rg020KlYJcFimituOD2epIKeATbiFnGuDTSUMcDOX",
-	"08lkArEqFika0MhjcohegymipFK+PEm6hv1a4/4AjFhJsRQRlxZisRLWdPy5bJq+HwSBM6TIioyNR5s/",
-	"fzTyWCZk+T0d0WPbQ9ffVCYvdWUe+9xdqW71ZUbW90+dds2fuiLLlbbkl5yT79hK2KRY+JHKeiZR+YPS",
-	"d8Y99aLSOD23F3t89NgFAeiMywjTFGPahMexIM/y9FKrHLUVaNh4yVOD3lPPyxKAe2RFg/oeYzBWRXeQ",
-	"FcbCAmEl7lHCgkd33saiSjqwQKkMRLXwLaDncj88O52dTd69m5zffvf327N308nsOux4Dvr0SpfEiQhB",
-	"Y4SCBPNKB07KwVJpwmMVHxZihQaksnOZ8HuE/fBm9v3s4m+z24ur88lVSFiliEZp3PqOD9MlreNai3s0",
-	"sMCl0rhVcc+U//qRRm4x9uayEY+mgmdtlRIlecOeX9jm3KfOd/+vccnG7P9628TSq7JK71pkaCzPcopC",
-	"lzum8bfW1Gno0WNOqcl2GU9TgtwPP3GDj0/dfp0ghJUaIajly1aB/VyruIhs011Kx6bpKwOFdE4XtnMC",
-	"fGEIFUqma+dEt58hWGmMazeUZnYqGIjIRy5PoAcPiTLY2n0uua7lYlzKgtDtMI1D8kxtotI6jVjuN3Kk",
-	"kPbogDVjezAYDo8HwfDozeHB8fFRGfl1hG+DWUiLK9QkpTLGEzmDo19YzCe7bgto7z8cNPenjPXNHTVy",
-	"Q67/wlDSSz+wHeHJPNYKKvaxWZN2L3hSY5yoT4XQlIp+2EB965+mDcuDbpTzWhH1cbO3WvyIkWWbXFci",
-	"c0cZq7PFA9/AjRsILyez8+nsT6EPhPul0MbCUtzTI6axAb5JC2IlJE+hgvqegZyvU8Xjk7msSrspi6AD",
-	"t3VIpdXGijSFXKsIjaGgaVT8GBbrLVo7pRK1qLls5UKKvgcJtaw6GKyyVGRJkiuSxnPP4UW1S9Ms4c5M",
-	"Vf722+Sp/wXhSzsay21hmkFYQbMdaPWXOwicQ8IlkbVvepLeLPneo8cKKexPWvZ+wyuaYfy14G2o5DWA",
-	"tjt8n+P1lYSlXZy4aQdum1jkxSIVJkFDNOAhESnSgy4kkQEjYop6YcCsjcVsLvc5ZGKlS/Yw3pAdm6DB",
-	"Zr7wQKpG9dyXSj+n/0Q/rJnLcGuekFhFRXOPDjynuePdYCnq3OdPBZdW2LUHXMZVXTTlEpBKkCJKQ8bl",
-	"ei7dWqLegd8/hH/9E4ZOQhj4Bwej1t8R8S6j6PREbBSEW3SEJ/Ckws9lTbWgMGQyH07rlFSScneOe56K",
-	"mHJQI/fQL46N85K+/3K5aFdmGf6h88pzRraBccJj8lKRU6e5UIWMTyArySuX8JyQOYpqQEhiUFsGGyOP",
-	"uylaixrb/eXwZ6eydiJ6+Sx7pgZ8WcU8uMPc1oFLjaALTirYRBq5gf2SeBMgCopxqredlvY7AN7szL7e",
-	"hBkb/2iU9GfPfmy0YZJnjXcJwmVfhjJSsZCrnvv68VdKk5fl4nNM8fUJ8rTGhzNqXO5xQkaOuCRUpUqu",
-	"CFYVUEpktEO0WvWr04XfJOBeZKRNH21P/BWH3OQx/7kOqSuX0hAlXK6ILBLavKoUKF32353nXnm9fUsY",
-	"N0zLvnv7Fq7R2PZd0aCyYf25v4N55K9gD/81inbw5muJbdA/OD54Mzw6ON6ZLhr7FqWnXxUAPwlnziO1",
-	"MevUsJW2C3wfCA5XaIrUvhJ5Lg8XNlIZUo+/qQ17rebdr5qTSU1oRJmbn94PVK3KhnsJC1yaB9TmpCIW",
-	"VeNPDKXdTjmCte2mYP8hEVECCSeWMZcbSZ1xeYFX3RhQj0Ms5EmLtItUPL0g+V31K5UPnhfKq8mHydVf",
-	"J+fuUuwhcVyzun6LVJHG7vQL3F5CURWsOod6LfPYdPbh5u3b6Rl15Lcfri/Ovmceu7y6OL85u76dXVzf",
-	"vr24mZ23e4zG8h2h/ofsr15RjGuPfCPezH8ecKaOuOaVptVcGh65Z7V8SuQ89z5RvjLQdpTlSMS/QVnW",
-	"28MLi5n51tJmhnp0PpuWy/q1z+rPG3Nzrfn6KzmzVsFrHHqXs7YnbZW5QTA46vb73cHhdT8YB/SfHwTB",
-	"P5ojE8q5Xeq8nsxNDndERKOZ3jE82VDViuGGm26burJPdh1W3aS3c3jiw3dE8cuLIsoAKdcrNHYuw7JD",
-	"a/SH1U8Vx6+7RdgfeaPR5n9/NCLB/cALgqDjw3V1fbRQ9ziXrVfr192V+rbF6B/umJS4FjLaPZyZy+10",
-	"BlrDGTdHcD2hTTADx0mroZFVcIeYV6ObCKV9MosZvDSLGY1ayeD3MowhPAu5VK7NVdLyqNVNJCqHjAtp",
-	"uZCoCdyFTtmYJdbmZtzrvSiIINgG3WVVSasQBI1L1CijEkTltbq/5llKWSQVEUqDDVXeT6+fSVc5SqMK",
-	"HaGv9KpXLTI9epcaPmHTzSmcgLqc00HuUZtSs74f+IGrejlKngs2ZkM/8IdVE0XJ5NFjrp5p40YY7ZPN",
-	"lIVqEOVGpe5G1KPeVipAeS+0khlJrwcTQkkPjOUrIVcepCriaWfsgqWaLsQqKsoVp2Yto9PLaQeEjNIi",
-	"LoPKYG1Gf2OUnoMElRYtecrGVhf4+PHx3wEAAP//",
+	"7FrtbttIsn2VQt8BYgEURUm2HMm/PLZy4TuJ7Js4O9iNslGLXRJ7QnYz3U07QuDn2AfaF1tUk5RIWUkm",
+	"Ox87A6yQIKTUn1WnTp3qzicW6yzXCpWzbPKJ2TjBjPvH6R0qd3VJjwJtbGTupFZswl4r+aFAyNEAUpsz",
+	"4KnV4BKE8xf/fwOLDK3la3wnxSKEC61skaGxIFAUeSpj7hC0AulAG3qgjtoINCBFyAKGH3mWp8gmLFqO",
+	"Vn1xgt2nYsC7x3Efu2N+ctodrk5xsOzHY9GPWMBW2mTcsQkrCilYwDL+8TmqtUvYZDgKmNvkNJh1Rqo1",
+	"ewjYC61w83hf55AbGeMEuAL8yGMHPNOFcgFw+L9X1zNQRbZEA/fSJcAdZNo6cPcaBMYy46mFo0VWpE7m",
+	"KV6vJhCFUX8RzFWcYPweRb3VcpQnFhx+dAEovEMDLjG6WCfAYZVq7johXKSSnAIu4Q5ybiw2F2GB27m6",
+	"mk6nIHSxTNGCQS7IIWYDtoiTavHlTtINHNUr7g/AyrWSKxlz5UDItXS2E85V0/T9KIq8IWVWZGwy3n7C",
+	"8ThgmVTl97TFgO02XX9TmbxcKwvYx+5ad6svM7J+eO5X1/ypK7NcG0d+yTn5jq2lS4plGOusZxOd32vz",
+	"3vqnXlwap+fHYg8PAbsmAF1wFWOaoqBBuBCSPMvTG6NzNE6iZZMVTy0G+55XJQCfkBUtmjsUYJ2O30NW",
+	"WAdLhLW8QwVLHr8PthbVyoMFysVAXE++A/RcHS0uzmcX0+fPp5fvvv/ru4vnV9PZ7aITeOhTky5NJ2ME",
+	"gzFKmphXa+C0OFhpQ3is4sOB0GhBaTdXCb9DOFq8nv0wu/5x9u765eX05YKwShGNyvr+nRCuVtSPGyPv",
+	"0MISV9rgbolPbPlvGBvkDkUwV414tBU8a6uUKMkb9vzEtvs+9777zuCKTdj/9HbE0qtYpXcrM7SOZzlF",
+	"oeeOK/G1PjUNPQTML2q668bTlCD35mcO8Hbf7bcJwqJaxgL06vNWgaPcaFHErukubYRt+spCobzTpeuc",
+	"AV9aQoVW6cY70Y9nCVYGRe2G0sx+CRZi8pHnCQzgPtEWW6PPFTf1vCjKuWDhR7gSC/JMbaLSOo1Y7jc4",
+	"Uio3OmbN2B4MhsPTQTQcPT05Pj0dlZFfR/gumKVyuEZDs1TG2JtnMPqVp/ngNu0J2uMPB83xibG+OqJB",
+	"bsn1nxgqavSGHQhPFrBWULG3zZx0uMNejvFTfSikISp6s4X6zj9NG5Yb3S4uaEXU2+3YevkTxo5tua5E",
+	"5oE0VrPFPd/CjVtY3Exnl1ez/12EQLhfSWMdrOQdPWIqLPAtLci1VDyFCupPLOR8k2ouzuaqSu22TIIe",
+	"3M4jlXpbJ9MUcqNjtJaCppHxBSw3O7R2ykXUU81Viwsp+u4V1HPVweC0oyRLM/kkaQP/vLiuRmmaZXGQ",
+	"qcrffh+e+m8Qfm5E67grbDMIK2i2A63+8oCA80i4IbH2VU9Sy1LvPQSsUNL9rG4vtrqiGcZfCt7GkoIG",
+	"0A6H72O8fqNgaScnbtuB2xYWebFMpU3Qkgy4T2SK9GAKRWLASkFRLy3YjXWYzdURh0yuTakeJlux4xK0",
+	"2OSLAJRuZM8jpc1j+U/yw9m5WuzMsyBVUcnc0XHgV+51NziKOv/+oeDKSbcJgCtR5UVbdgGlJS1EG8i4",
+	"2syV70vSOwr7J/DPf8DQz7CIwuPjceszIt1lNe2ehI2GxQ4dizPYy/BzVUstKCyZLITzmpJKUe73ccdT",
+	"KYiDGtxDv3g1zkv5/utx0SFmGf6peeWxItvCOOGCvFTkVGkudaHEGWSleOUKHgsyL1EtSEUKaqdgBXLR",
+	"TdE5NNiuL4e/mMraRPT5vTyxNeDLLBbAe8xdHbhUCPrgpIRNopFbOCqFNwGioBinfNtprf4AwJuV2ZeL",
+	"MOvET1arcPbox0YZpnjWaEsQLusyVLEWUq17/uuH34gmb8rOl5jitxPkeY0Pb1RRjnFGRo65IlSlWq0J",
+	"VhVQSmS0Q7Tq9ZvLhd8l4D6rSJs+2u34Cw55nQv+Sx1SZy5tIE64WpNYJLQFVSrQpqy/O4+98u32LWHc",
+	"MC37/tkzuEXr2mdFg8qG9Xv/gPLIv0E9/Mck2vHTLxHboH98evx0ODo+PUgXjXGL0tPfFAA/C2feI7Ux",
+	"a2rYzXYIfK8IDi/RFqn7RuR5Hi5crDOkGn+bG560ivewKk6mtaCRJTfvnw9UpcpWe0kHXNl7NPasEhZV",
+	"4U8KpV1OeYG1q6bg6D6RcQIJJ5UxV9uZOpPyAK86MaAah1TIXokUwsIZHmPODSq3oCIJ1WMR49vYoN5O",
+	"rJXPNnoF0llIuBKpVOtyc9ztnQUBB5tz9eho5F5VA0/2tKZF51K0zSNdVQ9SayaaN05kKrwYa7rDDzlX",
+	"NtH3ZbNyuMynxNQl1QmpZ4bQeCzY2vpeDVYmm6sjoWPb48L0oqjf79LAUq3DTHQOabH9c6U/VJlXQfex",
+	"vng5fTV9+ZfppT9LvE+8RK9OLWNdpMKDZom7szsSD1XBVfdlAbuavXr97NnVxdV0dvvu1e31xQ8sYDcv",
+	"ry9fX9y+m13fvnt2/Xp22S7NGt0PMOSftCxtRNNX+a7R9FvUT+3LrxCc/fcZztYU1zxDdoYry2P/rFf7",
+	"HBH49qSxy+A/oINiKX4HHWR2m5cOM/u1rs2U8OC9fVV269fert+35ubG8M0XklS9hKCx6UPO2u20pSsG",
+	"0WDU7fe7g5PbfjSJ6E8YRdHfmndUlOS6VOruXVSdHIilxunFgduqbW1QlRSL7fEGlcEf3GZRle/Bwduq",
+	"EL6nmqo8mSPuSLlZo3VztShL4kZBXv1UcXpdnsPROBiPt3/D8Zgm7kdBFEWdEG6r87qlvsO5ajWtm/s7",
+	"jF1N1z85cDXl00R8+DZsrnbXYdC6DfMXN74Idwlm4IuA6pbOaXiPmFd3ZTEqt3f5Nfjc5dd43KKRP87t",
+	"122bu/aR8uPwAnwTuKjyf0s7wNEdGkvsEEWdSVmS+tZciUbuphXAEqlyIiOGc3VDLFNfcnj94XNQJQbK",
+	"TkY7f+BUChE4us5R3SJldWc2oFXnzF9ZlZfEvk8tWsA6blylBBoyxK+DW+pGMqLUMiWL+Sm35zZyrbTx",
+	"5157DmZR1D1ersaD1fDk9HQ5PBZ8xIcxjgdjEWGEx6fDUTeKVtHolPNoycfRYHnajfrtkD05aZUL9Jpz",
+	"59CQ0f8eRd03UXfMu6u3n4aDh91Lf9R4GTx8d+D24CFgUq20PyfSyvG4VY4nOoeMS+W4VGiIrAqTsglL",
+	"nMvtpNf7LHCIUtrQuKmkaEWpYHCFBlVckkJ5LxVueJZSVkhljMpiYykvrm4fza5zVFYXJsZQm3Wv6mR7",
+	"1JayrHTpdhd+gloP00YqHLIJ64dRGHn9k6PiuWQTNgyjcFidQlByeAiYVzbG+jvA9s5m2kF1k+v/r4FX",
+	"rQHJUaUB1Z00WnlhWd/sSa0CQtxaqnUAqY55WsVCdT0ndFyUPc7tRsXnN1cdkCpOC1GSpMXajOHWKD0f",
+	"4iQyjOIpmzhT4MPbh38FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
