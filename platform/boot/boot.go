@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/dbx"
@@ -31,6 +32,8 @@ type Config struct {
 	RabbitURL  string
 	Exchange   string
 	DialBudget time.Duration // how long to wait for RabbitMQ at start (default 30 s)
+	// TracerProvider traces the consumers' deliveries (nil: tracing off).
+	TracerProvider trace.TracerProvider
 }
 
 // Deps are the opened connections.
@@ -64,7 +67,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	if d.AMQP, err = amqpx.Dial(dialCtx, amqpx.Config{URL: cfg.RabbitURL, Exchange: cfg.Exchange, ConnectionName: cfg.Service}, log, d.Registry); err != nil {
+	if d.AMQP, err = amqpx.Dial(dialCtx, amqpx.Config{URL: cfg.RabbitURL, Exchange: cfg.Exchange, ConnectionName: cfg.Service, TracerProvider: cfg.TracerProvider}, log, d.Registry); err != nil {
 		_ = d.Close()
 		return nil, fmt.Errorf("connect to RabbitMQ: %w", err)
 	}

@@ -43,6 +43,17 @@ type Config struct {
 	Endpoint string
 }
 
+// String is what the service prints at start: "off", or where spans go.
+func (c Config) String() string {
+	if !c.Enabled {
+		return "off"
+	}
+	if u, err := url.Parse(c.Endpoint); err == nil {
+		return "OTLP/HTTP to " + u.Redacted()
+	}
+	return "OTLP/HTTP"
+}
+
 // defaultEndpoint is where OTEL_TRACES_EXPORTER=otlp sends spans when no endpoint is set (the
 // OTLP/HTTP default of the specification).
 const defaultEndpoint = "http://localhost:4318/v1/traces"

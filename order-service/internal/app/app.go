@@ -32,6 +32,7 @@ import (
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
+	"github.com/shopworks/shop/platform/tracing"
 )
 
 // Migrate applies the database migrations and returns.
@@ -45,9 +46,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return err
 	}
 	defer stopDebug()
+	tr, err := tracing.New(ctx, cfg.Tracing, "order-service")
+	if err != nil {
+		return err
+	}
+	defer flushSpans(tr, log) // after everything below stopped: their last spans go out too
+	tp := tr.Provider()
 	deps, err := boot.Open(ctx, boot.Config{
 		Service: "order-service", Database: "orderdb", MySQLDSN: cfg.MySQLDSN, MaxOpen: cfg.DBMaxOpenConns, Migrate: mysql.Migrate,
-		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange,
+		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange, TracerProvider: tp,
 	}, log)
 	if err != nil {
 		return err
@@ -68,7 +75,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		}
 	}
 
-	products, err := productclient.New(cfg.ProductBaseURL, productclient.Options{Timeout: cfg.ProductTimeout, APIKey: cfg.ProductAPIKey})
+	products, err := productclient.New(cfg.ProductBaseURL, productclient.Options{Timeout: cfg.ProductTimeout, APIKey: cfg.ProductAPIKey,
+		WrapTransport: tr.WrapTransport()})
 	if err != nil {
 		return err
 	}
@@ -88,9 +96,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		mysql.Options{QueryTimeout: cfg.WriteTimeout})
 	pages := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	stale := invalidation.New(pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, reg)
-	relay := outbox.NewRelay(batchDB, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
+	relay := outbox.NewRelay(batchDB, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger, TracerProvider: tp}, log, reg)
 	orders := ordering.NewService(ordering.Deps{Store: store, Prices: prices, Pages: pages, Stale: stale, Relay: relay, Log: log}, ordering.Options{
 		KeyTTL: cfg.IdempotencyKeyTTL, WriteTimeout: cfg.WriteTimeout, BatchMax: cfg.WriteBatchMax, BatchWorkers: cfg.WriteBatchWorkers,
+		TracerProvider: tp,
 	})
 	server := httpapi.NewServer(httpapi.Deps{
 		Orders: orders, Log: log,
@@ -100,7 +109,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
 		},
 	})
-	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: httpx.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog})
+	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: httpx.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog, TracerProvider: tp})
 	if err != nil {
 		return err
 	}
@@ -108,7 +117,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if err != nil {
 		return err
 	}
-	results := messaging.NewStockResults(orders, schemas, log, reg)
+	results := messaging.NewStockResults(orders, schemas, log, reg, tp)
 	changes := &messaging.ProductChanges{Prices: prices, Schema: schemas, Log: log}
 
 	if ln == nil {
@@ -144,4 +153,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}
 	log.Info("order-service stopped")
 	return err
+}
+
+// flushSpans exports the spans still buffered, within a bound: a collector that is down must
+// not hold up the exit.
+func flushSpans(tr *tracing.Tracing, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		log.Warn("tracing: spans not flushed", slog.String("error", err.Error()))
+	}
 }

@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/order-service/internal/httpapi/api"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/tracing"
 )
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -69,7 +71,8 @@ func toCreated(o ordering.Order) api.CreatedOrder {
 
 // CreateOrder places an order; with an Idempotency-Key, a retry replays the first answer.
 func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
-	p := ordering.Placement{Request: ordering.Request{ProductID: req.Body.ProductId, Qty: req.Body.Qty}, CorrelationID: httpx.RequestIDFrom(ctx)}
+	p := ordering.Placement{Request: ordering.Request{ProductID: req.Body.ProductId, Qty: req.Body.Qty}, CorrelationID: httpx.RequestIDFrom(ctx),
+		Traceparent: tracing.Traceparent(ctx)}
 	if req.Params.IdempotencyKey != nil {
 		p.Key = *req.Params.IdempotencyKey
 	}
@@ -245,6 +248,8 @@ type HandlerConfig struct {
 	RateLimitRequests int
 	Shedding          httpx.Shedding
 	AccessLog         httpx.AccessLogConfig
+	// TracerProvider traces every request (nil: tracing off; see platform/tracing).
+	TracerProvider trace.TracerProvider
 }
 
 // NewHandler builds the HTTP handler with the shared middleware, validator and problem writer.
@@ -252,7 +257,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "order-service", OpenAPI: apidocs.OrderService(), AsyncAPI: apidocs.Events(), Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
-		Shedding: cfg.Shedding, AccessLog: cfg.AccessLog,
+		Shedding: cfg.Shedding, AccessLog: cfg.AccessLog, TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func schemas(t testing.TB) *eventschema.Validator {
 func stockResults(t *testing.T, o orderingtest.Options) (*messaging.StockResults, *orderingtest.Stack) {
 	t.Helper()
 	stack := orderingtest.Start(t, o)
-	return messaging.NewStockResults(stack.Service, schemas(t), stack.Log, nil), stack
+	return messaging.NewStockResults(stack.Service, schemas(t), stack.Log, nil, nil), stack
 }
 
 func pendingOrder(t *testing.T, s *orderingtest.Stack) ordering.Order {

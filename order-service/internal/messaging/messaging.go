@@ -15,6 +15,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shopworks/shop/clients/events"
 	"github.com/shopworks/shop/order-service/internal/ordering"
@@ -23,6 +26,7 @@ import (
 	"github.com/shopworks/shop/platform/eventschema"
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/outbox"
+	"github.com/shopworks/shop/platform/tracing"
 )
 
 // OrderCreated encodes a new order's order.created (mysql.Events.Created): the original
@@ -73,10 +77,11 @@ type StockResults struct {
 	schema  *eventschema.Validator
 	log     *slog.Logger
 	foreign prometheus.Counter
+	tracer  trace.Tracer // nil: tracing off
 }
 
-// NewStockResults returns the handler; reg may be nil.
-func NewStockResults(orders Settler, schema *eventschema.Validator, log *slog.Logger, reg prometheus.Registerer) *StockResults {
+// NewStockResults returns the handler; reg may be nil, tp nil is tracing off.
+func NewStockResults(orders Settler, schema *eventschema.Validator, log *slog.Logger, reg prometheus.Registerer, tp trace.TracerProvider) *StockResults {
 	h := &StockResults{orders: orders, schema: schema, log: log, foreign: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shop_stock_results_foreign_total",
 		Help: "Stock results for orders that are not order-service's (the original system's payload, without an order event ID): acked and counted.",
@@ -85,6 +90,9 @@ func NewStockResults(orders Settler, schema *eventschema.Validator, log *slog.Lo
 		if err := reg.Register(h.foreign); err != nil {
 			log.Warn("stock results metric not registered", slog.String("error", err.Error()))
 		}
+	}
+	if tp != nil {
+		h.tracer = tp.Tracer("github.com/shopworks/shop/order-service/internal/messaging")
 	}
 	return h
 }
@@ -107,6 +115,9 @@ func (h *StockResults) Decode(routingKey string, body []byte) ([]ordering.Settle
 			continue
 		}
 		st := ordering.Settlement{OrderID: r.OrderId, ProductID: r.ProductId, Qty: r.Qty, Token: *r.OrderEventId, Reserved: r.Outcome == events.StockResultOutcomeRESERVED}
+		if r.Traceparent != nil {
+			st.Traceparent = *r.Traceparent
+		}
 		if !st.Reserved {
 			st.Reason = string(r.Outcome)
 		}
@@ -129,7 +140,14 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 	if len(sts) == 0 {
 		return nil
 	}
+	var start time.Time
+	if h.tracer != nil {
+		start = time.Now()
+	}
 	res, err := h.orders.Settle(ctx, sts)
+	if h.tracer != nil {
+		h.traceSettlements(ctx, start, sts, res, err)
+	}
 	if err != nil {
 		return fmt.Errorf("settle %d orders: %w", len(sts), err)
 	}
@@ -140,6 +158,33 @@ func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 		}
 	}
 	return nil
+}
+
+// traceSettlements gives each settled order a span in the order's own trace: the child of the
+// context product-service decided it in (carried per result, since one stock.results answers
+// many orders), linked to this delivery's span, from the start of the settlement to its end.
+func (h *StockResults) traceSettlements(ctx context.Context, start time.Time, sts []ordering.Settlement, res []ordering.SettleResult, err error) {
+	delivery := trace.Link{SpanContext: trace.SpanContextFromContext(ctx)}
+	for i, st := range sts {
+		parent, ok := tracing.Parse(st.Traceparent)
+		if !ok {
+			continue
+		}
+		attrs := []attribute.KeyValue{attribute.Int64("order.id", st.OrderID), attribute.Bool("stock.reserved", st.Reserved)}
+		_, span := h.tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), parent), "settle order",
+			trace.WithTimestamp(start), trace.WithLinks(delivery), trace.WithAttributes(attrs...))
+		switch {
+		case err != nil:
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		case i < len(res) && res[i].Err != nil:
+			span.RecordError(res[i].Err)
+			span.SetStatus(codes.Error, res[i].Err.Error())
+		case i < len(res):
+			span.SetAttributes(attribute.String("order.status", string(res[i].Status)), attribute.Bool("order.changed", res[i].Changed))
+		}
+		span.End()
+	}
 }
 
 // ProductChanges keeps the price cache current.

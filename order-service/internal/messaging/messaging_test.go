@@ -12,7 +12,7 @@ import (
 )
 
 func TestDecodeStockResults(t *testing.T) {
-	h := messaging.NewStockResults(nil, schemas(t), nil, nil)
+	h := messaging.NewStockResults(nil, schemas(t), nil, nil, nil)
 	token := uuid.New()
 	sts, foreign, err := h.Decode("stock.results", results(result(5, token.String(), "RESERVED"), result(6, uuid.NewString(), "PRODUCT_NOT_FOUND"), result(7, "", "RESERVED")).Body)
 	require.NoError(t, err)
@@ -28,7 +28,7 @@ func FuzzDecodeStockResults(f *testing.F) {
 	f.Add([]byte(results(result(5, uuid.NewString(), "RESERVED")).Body))
 	f.Add([]byte(`{"results":[{"orderId":5}]}`))
 	f.Add([]byte(`null`))
-	h := messaging.NewStockResults(nil, schemas(f), nil, nil)
+	h := messaging.NewStockResults(nil, schemas(f), nil, nil, nil)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		sts, _, err := h.Decode("stock.results", body)
 		if err != nil {

@@ -70,6 +70,7 @@ func (s *Store) CreateBatch(ctx context.Context, batch []ordering.NewOrder) ([]o
 			if err != nil {
 				return err
 			}
+			e.Traceparent = n.Traceparent
 			evs = append(evs, e)
 			created[i] = o
 			if n.Key != "" {

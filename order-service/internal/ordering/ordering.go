@@ -143,6 +143,9 @@ type Settlement struct {
 	Token    uuid.UUID
 	Reserved bool
 	Reason   string // why stock was rejected; ignored when Reserved
+	// Traceparent is the trace context product-service decided the order in (a span of the
+	// order's own trace), "" without tracing: the order's settlement is traced as its child.
+	Traceparent string
 }
 
 // CancelReason says why an order's stock must be given back.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shopworks/shop/platform/groupcommit"
 )
@@ -43,6 +44,9 @@ type NewOrder struct {
 	Token            uuid.UUID
 	Key, Fingerprint string // Idempotency-Key and request fingerprint; "" without a key
 	CorrelationID    string
+	// Traceparent is the trace context of the request that placed the order ("" without
+	// tracing); its order.created carries it, so the reservation joins the request's trace.
+	Traceparent string
 }
 
 // SettleResult is one outcome of a SettleBatch.
@@ -103,6 +107,8 @@ type Options struct {
 	BatchWorkers int           // batches written at once; default 1
 	PruneEvery   time.Duration // how often expired keys are deleted; default 1 min
 	MaxWaiters   int           // requests waiting for an order's outcome at once; default 1000
+	// TracerProvider traces the group commits' waits and batches (nil: tracing off).
+	TracerProvider trace.TracerProvider
 }
 
 // Service is order-service's application layer: every use case goes through it.
@@ -142,8 +148,10 @@ func NewService(d Deps, opts Options) *Service {
 		d.NewUUID = uuid.New
 	}
 	s := &Service{d: d, opts: opts, inflight: keyLocks{held: map[string]struct{}{}}, waiting: newWaiters(opts.MaxWaiters)}
-	batching := groupcommit.Options{MaxBatch: opts.BatchMax, Workers: opts.BatchWorkers, Timeout: opts.WriteTimeout}
+	batching := groupcommit.Options{MaxBatch: opts.BatchMax, Workers: opts.BatchWorkers, Timeout: opts.WriteTimeout,
+		Name: "orders.settle", TracerProvider: opts.TracerProvider}
 	s.settles = groupcommit.New(s.settleBatch, batching)
+	batching.Name = "orders.create"
 	// A key recorded by another replica meanwhile fails the whole batch: replayed one order at a
 	// time, it fails only the order that carries it.
 	batching.SplitOn = func(err error) bool { return errors.Is(err, ErrKeyTaken) }
@@ -168,6 +176,7 @@ type Placement struct {
 	Request       Request
 	Key           string // Idempotency-Key; "" for none
 	CorrelationID string
+	Traceparent   string // the request's W3C trace context; "" without tracing
 }
 
 // PlaceOrder prices the order and stores it PENDING with its order.created event. With an
@@ -199,7 +208,8 @@ func (s *Service) PlaceOrder(ctx context.Context, p Placement) (o Order, replaye
 	if err != nil {
 		return Order{}, false, err
 	}
-	created, err := s.creates.Do(ctx, NewOrder{Order: priced, Token: s.d.NewUUID(), Key: p.Key, Fingerprint: fp, CorrelationID: p.CorrelationID})
+	created, err := s.creates.Do(ctx, NewOrder{Order: priced, Token: s.d.NewUUID(), Key: p.Key, Fingerprint: fp, CorrelationID: p.CorrelationID,
+		Traceparent: p.Traceparent})
 	if errors.Is(err, ErrKeyTaken) { // another replica stored an order with this key meanwhile
 		if o, ok, err := s.replay(ctx, p.Key, fp); err != nil || ok {
 			return o, ok, err

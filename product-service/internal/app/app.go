@@ -26,6 +26,7 @@ import (
 	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
+	"github.com/shopworks/shop/platform/tracing"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/config"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
@@ -46,9 +47,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 		return err
 	}
 	defer stopDebug()
+	tr, err := tracing.New(ctx, cfg.Tracing, "product-service")
+	if err != nil {
+		return err
+	}
+	defer flushSpans(tr, log) // after everything below stopped: their last spans go out too
+	tp := tr.Provider()
 	deps, err := boot.Open(ctx, boot.Config{
 		Service: "product-service", Database: "productdb", MySQLDSN: cfg.MySQLDSN, MaxOpen: cfg.DBMaxOpenConns, Migrate: mysql.Migrate,
-		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange,
+		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange, TracerProvider: tp,
 	}, log)
 	if err != nil {
 		return err
@@ -76,12 +83,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}, cfg.WriteTimeout)
 	docs := rediscache.New(rdb, cfg.RedisKeyPrefix, cfg.CacheTTL)
 	stale := invalidation.New(docs.InvalidateMany, invalidation.Options{Name: "product"}, log, reg)
-	relay := outbox.NewRelay(batchDB, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger}, log, reg)
+	relay := outbox.NewRelay(batchDB, conn, outbox.RelayOptions{Linger: cfg.OutboxLinger, TracerProvider: tp}, log, reg)
 	products := catalog.NewService(catalog.Deps{
 		Store: store, Docs: docs, Local: localcache.New(cfg.LocalCacheTTL, cfg.LocalCacheSize), Stale: stale, Relay: relay,
 		Encode: httpapi.EncodeProduct, Log: log,
-	}, catalog.Options{WriteTimeout: cfg.WriteTimeout, BatchMax: cfg.ConsumerWorkers})
-	orders, err := orderclient.New(cfg.OrdersBaseURL, orderclient.Options{Timeout: cfg.OrdersTimeout, APIKey: cfg.OrdersAPIKey})
+	}, catalog.Options{WriteTimeout: cfg.WriteTimeout, BatchMax: cfg.ConsumerWorkers, TracerProvider: tp})
+	orders, err := orderclient.New(cfg.OrdersBaseURL, orderclient.Options{Timeout: cfg.OrdersTimeout, APIKey: cfg.OrdersAPIKey,
+		WrapTransport: tr.WrapTransport()})
 	if err != nil {
 		return err
 	}
@@ -93,7 +101,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
 		},
 	})
-	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: httpx.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog})
+	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: httpx.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog, TracerProvider: tp})
 	if err != nil {
 		return err
 	}
@@ -148,4 +156,14 @@ func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.S
 	}
 	log.Info("product-service stopped")
 	return err
+}
+
+// flushSpans exports the spans still buffered, within a bound: a collector that is down must
+// not hold up the exit.
+func flushSpans(tr *tracing.Tracing, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		log.Warn("tracing: spans not flushed", slog.String("error", err.Error()))
+	}
 }

@@ -140,6 +140,9 @@ type StockRequest struct {
 	OrderEventID string
 	// CorrelationID is the request ID that caused the order; the stock result carries it on.
 	CorrelationID string
+	// Traceparent is the trace context the request is handled in ("" without tracing); the
+	// order's stock result carries it, so order-service settles the order in the order's trace.
+	Traceparent string
 }
 
 // Key is the order's identity under which its reservation is recorded: its order.created event

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/shopworks/shop/platform/groupcommit"
@@ -73,6 +74,8 @@ type Deps struct {
 type Options struct {
 	WriteTimeout time.Duration // bound of one product write or reservation; default 2 s
 	BatchMax     int           // stock requests decided in one transaction; default 64
+	// TracerProvider traces the reservation group commit's waits and batches (nil: tracing off).
+	TracerProvider trace.TracerProvider
 }
 
 // Service is product-service's application layer.
@@ -93,7 +96,7 @@ func NewService(d Deps, opts Options) *Service {
 	}
 	s := &Service{d: d, opts: opts}
 	s.stock = groupcommit.New(s.applyStock, groupcommit.Options{
-		MaxBatch: opts.BatchMax, Timeout: opts.WriteTimeout,
+		MaxBatch: opts.BatchMax, Timeout: opts.WriteTimeout, Name: "stock.apply", TracerProvider: opts.TracerProvider,
 		// Replayed one order at a time, a batch that raced another replica on one of its orders
 		// sees that order as already processed and applies the rest.
 		SplitOn: func(err error) bool { return errors.Is(err, ErrReservationConflict) },

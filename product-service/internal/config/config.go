@@ -17,6 +17,7 @@ import (
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/envcfg"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/tracing"
 )
 
 // Config is everything product-service reads from its environment.
@@ -38,6 +39,7 @@ type Config struct {
 	OutboxLinger    time.Duration
 	PprofAddr       string // host:port of the pprof listener; empty = off
 	AccessLog       httpx.AccessLogConfig
+	Tracing         tracing.Config // OpenTelemetry: the OTEL_* variables (off unless an OTLP endpoint is set)
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	APIKeys         []string
@@ -68,6 +70,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OutboxLinger:    e.DurationOrZero("OUTBOX_LINGER", 25*time.Millisecond),
 		PprofAddr:       e.Str("PPROF_ADDR", ""),
 		AccessLog:       httpx.AccessLogConfig{Slow: e.Duration("ACCESS_LOG_SLOW", httpx.DefaultSlowRequest)},
+		Tracing:         tracing.Load(e),
 		ShutdownTimeout: e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:         e.List("API_KEYS"),
 		OrdersAPIKey:    e.Str("ORDERS_API_KEY", ""),
@@ -158,6 +161,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("accessLog", c.AccessLog.Mode.String()),
 		slog.Duration("accessLogSlow", c.AccessLog.Slow),
 		slog.String("pprofAddr", c.PprofAddr),
+		slog.String("tracing", c.Tracing.String()),
 	)
 }
 

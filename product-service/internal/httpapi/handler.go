@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/platform/httpx"
@@ -20,6 +21,8 @@ type HandlerConfig struct {
 	RateLimitRequests int
 	Shedding          httpx.Shedding
 	AccessLog         httpx.AccessLogConfig
+	// TracerProvider traces every request (nil: tracing off; see platform/tracing).
+	TracerProvider trace.TracerProvider
 }
 
 // NewHandler builds the HTTP handler: the shared middleware and validator of platform/httpx,
@@ -28,7 +31,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	r, err := httpx.NewRouter(httpx.RouterConfig{
 		Service: "product-service", OpenAPI: apidocs.ProductService(), AsyncAPI: apidocs.Events(), Log: cfg.Log, Registry: cfg.Registry,
 		APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRequests, RateLimitWindow: time.Second,
-		Shedding: cfg.Shedding, AccessLog: cfg.AccessLog,
+		Shedding: cfg.Shedding, AccessLog: cfg.AccessLog, TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, err

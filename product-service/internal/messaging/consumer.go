@@ -10,6 +10,7 @@ import (
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/eventschema"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/tracing"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 )
 
@@ -82,7 +83,7 @@ func (h *OrderEvents) Handle(ctx context.Context, d amqpx.Delivery) error {
 		h.log.WarnContext(ctx, "invalid order event", slog.String("routingKey", d.RoutingKey), slog.String("messageId", d.MessageID), slog.String("error", err.Error()))
 		return err
 	}
-	req.CorrelationID = d.CorrelationID
+	req.CorrelationID, req.Traceparent = d.CorrelationID, tracing.Traceparent(ctx)
 	res, err := h.stock.ChangeStock(ctx, req)
 	if err != nil {
 		var ve *catalog.ValidationError

@@ -58,6 +58,10 @@ func StockResults(now func() time.Time) func(rs []catalog.StockResult) (outbox.E
 				}
 				results[i].OrderEventId = &id
 			}
+			if req.Traceparent != "" {
+				tp := req.Traceparent
+				results[i].Traceparent = &tp
+			}
 		}
 		return event(events.KeyStockResults, rs[0].Request.CorrelationID, func(id uuid.UUID) any {
 			return events.StockResults{EventId: id, Results: results, DecidedAt: now().UTC()}

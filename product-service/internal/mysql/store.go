@@ -18,6 +18,7 @@ import (
 
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/outbox"
+	"github.com/shopworks/shop/platform/tracing"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 )
 
@@ -316,6 +317,8 @@ func (s *Store) ApplyStock(ctx context.Context, reqs []catalog.StockRequest) ([]
 			if err != nil {
 				return err
 			}
+			e.Traceparent = tracing.Traceparent(ctx) // the batch's own trace (groupcommit), linked to the orders'
+
 			ins, evArgs, err := outbox.Insert(e)
 			if err != nil {
 				return fmt.Errorf("outbox for %d stock results: %w", len(answered), err)
