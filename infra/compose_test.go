@@ -44,10 +44,10 @@ func TestComposeServices(t *testing.T) {
 
 	names := p.ServiceNames()
 	slices.Sort(names)
-	require.Equal(t, []string{"mysql", "order-service", "product-service", "rabbitmq", "rabbitmq-users", "redis"}, names)
+	require.Equal(t, []string{"jaeger", "mysql", "order-service", "product-service", "rabbitmq", "rabbitmq-users", "redis"}, names)
 
 	images := map[string]string{"mysql": "mysql:8.0", "redis": "redis:7-alpine", "rabbitmq": "rabbitmq:3.13-management",
-		"rabbitmq-users": "curlimages/curl:8.11.1"}
+		"rabbitmq-users": "curlimages/curl:8.11.1", "jaeger": "jaegertracing/all-in-one:1.62.0"}
 	for name, image := range images {
 		assert.Equal(t, image, p.Services[name].Image, name)
 	}
@@ -99,7 +99,7 @@ func TestComposeServices(t *testing.T) {
 
 	published := map[string][]uint32{
 		"mysql": {3306}, "redis": {6379}, "rabbitmq": {5672, 15672},
-		"product-service": {3000}, "order-service": {4000},
+		"product-service": {3000}, "order-service": {4000}, "jaeger": {16686, 4318},
 	}
 	for name, want := range published {
 		var got []uint32
@@ -136,7 +136,7 @@ func TestComposeStartOrder(t *testing.T) {
 		slices.Sort(got)
 		assert.Equal(t, deps, got, "%s depends_on", name)
 	}
-	for _, name := range []string{"mysql", "redis", "rabbitmq"} {
+	for _, name := range []string{"mysql", "redis", "rabbitmq", "jaeger"} {
 		assert.Empty(t, p.Services[name].DependsOn, name)
 	}
 }
@@ -219,4 +219,19 @@ func TestComposeServiceWiring(t *testing.T) {
 	// The services find each other by their compose names.
 	assert.Equal(t, "http://order-service:4000", *p.Services["product-service"].Environment["ORDERS_BASE"])
 	assert.Equal(t, "http://product-service:3000", *p.Services["order-service"].Environment["PRODUCT_BASE_URL"])
+}
+
+// TestComposeTracesToJaeger: both services export their spans to the jaeger service's OTLP/HTTP
+// port, which Jaeger accepts, and its UI is published; tracing can be turned off from the shell.
+func TestComposeTracesToJaeger(t *testing.T) {
+	p := loadCompose(t)
+	jaeger := p.Services["jaeger"]
+	assert.Equal(t, "true", *jaeger.Environment["COLLECTOR_OTLP_ENABLED"])
+	for _, s := range services {
+		env := p.Services[s.Name].Environment
+		require.NotNil(t, env["OTEL_EXPORTER_OTLP_ENDPOINT"], s.Name)
+		assert.Equal(t, "http://jaeger:4318", *env["OTEL_EXPORTER_OTLP_ENDPOINT"], s.Name)
+		assert.Equal(t, "otlp", *env["OTEL_TRACES_EXPORTER"], s.Name)
+		assert.NotContains(t, p.Services[s.Name].DependsOn, "jaeger", "%s works without Jaeger", s.Name)
+	}
 }
