@@ -121,6 +121,7 @@ type stack struct {
 	productDSN     string
 	orderDSN       string
 	redisPrefix    string
+	tracing        bool // the services export spans (OTEL_EXPORTER_OTLP_ENDPOINT set)
 }
 
 func freePort(t testing.TB) string {
@@ -165,6 +166,7 @@ func startStack(t testing.TB, opts ...stackOption) *stack {
 	for _, o := range opts {
 		o(pEnv, oEnv)
 	}
+	s.tracing = oEnv["OTEL_EXPORTER_OTLP_ENDPOINT"] != "" && pEnv["OTEL_EXPORTER_OTLP_ENDPOINT"] != ""
 	s.product = &service{name: "product-service", bin: binaries.product, env: pEnv, url: s.productURL, logs: &syncBuffer{}}
 	s.order = &service{name: "order-service", bin: binaries.order, env: oEnv, url: s.orderURL, logs: &syncBuffer{}}
 	t.Cleanup(func() {
