@@ -141,3 +141,17 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 		assert.True(t, strings.Contains(table, "`"+k+"`"), "README.md's configuration table does not name %s", k)
 	}
 }
+
+// README "Tracing": off by default, on with an OTLP endpoint, a protocol we do not speak is a
+// start error naming the variable.
+func TestTracingFollowsTheOTELVariables(t *testing.T) {
+	c, err := config.Load(getenv(nil))
+	require.NoError(t, err)
+	assert.False(t, c.Tracing.Enabled)
+	c, err = config.Load(getenv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}))
+	require.NoError(t, err)
+	assert.True(t, c.Tracing.Enabled)
+	assert.Equal(t, "http://jaeger:4318/v1/traces", c.Tracing.Endpoint)
+	_, err = config.Load(getenv(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}))
+	require.ErrorContains(t, err, "OTEL_EXPORTER_OTLP_PROTOCOL")
+}
