@@ -183,7 +183,7 @@ func TestBesideTheOriginal(t *testing.T) {
 	})
 	original.pointAt(s.productURL)
 	fromTheOriginal := func(d amqpx.Delivery) bool { return d.RoutingKey == events.KeyOrderCreated && d.MessageID == "" }
-	probe := newBrokerProbeOn(t, broker.Admin, "orders", "e2e-probe.dlq", fromTheOriginal)
+	probe := newBrokerProbeOn(t, broker.Admin, "orders", "e2e-probe.dlq", s.tracing, fromTheOriginal)
 
 	plenty := s.createProduct(t, "Plenty", money.FromCents(15), 10000)
 	scarce := s.createProduct(t, "Scarce", money.FromCents(229), 30)

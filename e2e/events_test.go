@@ -34,13 +34,14 @@ type brokerProbe struct {
 
 func newBrokerProbe(t *testing.T, s *stack) *brokerProbe {
 	t.Helper()
-	return newBrokerProbeOn(t, testkit.RabbitURL(), s.exchange, s.queuePrefix+"e2e-probe.dlq", nil)
+	return newBrokerProbeOn(t, testkit.RabbitURL(), s.exchange, s.queuePrefix+"e2e-probe.dlq", s.tracing, nil)
 }
 
 // newBrokerProbeOn is newBrokerProbe on any broker URL and exchange. The messages foreign says are
 // another system's (the original's stand-in, a test's hostile ones) are neither recorded nor held
-// to this system's contract.
-func newBrokerProbeOn(t *testing.T, url, exchange, dlq string, foreign func(amqpx.Delivery) bool) *brokerProbe {
+// to this system's contract. tracing says whether the services trace (their messages may then
+// carry traceparent).
+func newBrokerProbeOn(t *testing.T, url, exchange, dlq string, tracing bool, foreign func(amqpx.Delivery) bool) *brokerProbe {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -75,7 +76,7 @@ func newBrokerProbeOn(t *testing.T, url, exchange, dlq string, foreign func(amqp
 				assert.Equal(t, d.RoutingKey, d.Type, "%s type: the routing key", d.RoutingKey)
 				assert.Equal(t, body["eventId"], d.MessageID, "%s message_id: the event ID", d.RoutingKey)
 				assert.False(t, d.Timestamp.IsZero(), "%s timestamp", d.RoutingKey)
-				if tp := checkTraceHeaders(t, s.tracing, d.RoutingKey, d.Headers); tp != "" {
+				if tp := checkTraceHeaders(t, tracing, d.RoutingKey, d.Headers); tp != "" {
 					p.mu.Lock()
 					p.traceparents[d.RoutingKey] = append(p.traceparents[d.RoutingKey], tp)
 					p.mu.Unlock()

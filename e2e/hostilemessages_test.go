@@ -145,7 +145,7 @@ const (
 // exist: its reservation is given back, the stock unchanged within 10 s.
 func TestHostileMessagesChangeNothing(t *testing.T) {
 	s := startStack(t)
-	probe := newBrokerProbeOn(t, testkit.RabbitURL(), s.exchange, s.queuePrefix+"e2e-probe.dlq",
+	probe := newBrokerProbeOn(t, testkit.RabbitURL(), s.exchange, s.queuePrefix+"e2e-probe.dlq", s.tracing,
 		func(d amqpx.Delivery) bool { return strings.HasPrefix(d.MessageID, hostilePrefix) })
 	p := s.createProduct(t, "Target", money.FromCents(1000), 100)
 	placed := s.placeOrders(t, p.Id, 2, 2)
