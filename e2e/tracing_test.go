@@ -269,18 +269,18 @@ func TestOneOrderIsOneTraceAcrossBothServices(t *testing.T) {
 		})
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, bff.StatusCode())
-	require.Eventually(t, func() bool {
-		_, ok := find(c.trace(bffTrace), "order-service", "GET /orders/product/{id}")
-		return ok
-	}, 10*time.Second, 50*time.Millisecond, "order-service's side of the BFF call in the caller's trace")
-	got := c.trace(bffTrace)
-	server, _ := find(got, "order-service", "GET /orders/product/{id}")
 	var client span
-	for _, sp := range got {
-		if sp.id == server.parentID {
-			client = sp
+	require.Eventually(t, func() bool {
+		got := c.trace(bffTrace)
+		server, ok := find(got, "order-service", "GET /orders/product/{id}")
+		for _, sp := range got {
+			if ok && sp.id == server.parentID {
+				client = sp
+				return true
+			}
 		}
-	}
+		return false
+	}, 10*time.Second, 50*time.Millisecond, "order-service's side of the BFF call, and its caller's span, in the caller's trace")
 	assert.Equal(t, "product-service", client.service, "the call's client span is product-service's")
 	assert.Equal(t, "SPAN_KIND_CLIENT", client.kind)
 
