@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -37,11 +38,11 @@ func main() {
 }
 
 type options struct {
-	scenario, products, orders, out, amqpURL, queuePrefix, mysqlDSN, redisURL string
-	rate, startRate, p95Max, failMax                                          float64
-	duration, warm, settle, step                                              time.Duration
-	stock                                                                     int
-	noThresholds                                                              bool
+	scenario, products, orders, out, amqpURL, queuePrefix, mysqlDSN, redisURL, cpuProfile string
+	rate, startRate, p95Max, failMax                                                      float64
+	duration, warm, settle, step                                                          time.Duration
+	stock                                                                                 int
+	noThresholds                                                                          bool
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -65,8 +66,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.Float64Var(&o.p95Max, "p95-max", 300, "threshold: p95 in ms")
 	fs.Float64Var(&o.failMax, "fail-max", 0.01, "threshold: failed request rate")
 	fs.BoolVar(&o.noThresholds, "no-thresholds", false, "report thresholds without failing the run")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the runner's own CPU profile to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("results directory: %w", err)

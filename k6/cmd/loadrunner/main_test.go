@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"context"
 	"encoding/json"
 	"os"
@@ -81,4 +83,22 @@ func TestStagesFollowTheOriginalShape(t *testing.T) {
 		assert.Equal(t, 1000.0, s.Target)
 	}
 	assert.Equal(t, "warm-up 5s at 1000/s, then 1000/s for 20s", shape(o))
+}
+
+// -cpuprofile writes the runner's own CPU profile: a gzip-compressed pprof protobuf.
+func TestCPUProfile(t *testing.T) {
+	out := t.TempDir()
+	prof := filepath.Join(out, "runner.pprof")
+	var stdout bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"-scenario", "bare", "-rate", "200", "-duration", "1s", "-out", out, "-cpuprofile", prof}, &stdout), stdout.String())
+	f, err := os.Open(prof)
+	require.NoError(t, err)
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	require.NoError(t, err, "a pprof profile is gzip-compressed")
+	raw, err := io.ReadAll(z)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "nanoseconds", "the profile's sample unit (a CPU profile)")
+
+	assert.ErrorContains(t, run(context.Background(), []string{"-scenario", "bare", "-cpuprofile", filepath.Join(out, "no", "such", "dir", "p")}, &stdout), "cpu profile")
 }
