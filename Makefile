@@ -28,7 +28,7 @@ build: ## Build both services into bin/
 	go build -trimpath -o $(BIN)/order-service ./order-service/cmd/order-service
 
 .PHONY: lint
-lint: ## gofmt, go vet and staticcheck on every module
+lint: ## gofmt, go vet, staticcheck and sloglint on every module
 	@scripts/lint.sh $(MODULES)
 
 .PHONY: infra

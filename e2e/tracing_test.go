@@ -212,7 +212,7 @@ func TestOneOrderIsOneTraceAcrossBothServices(t *testing.T) {
 	assert.Equal(t, "SPAN_KIND_SERVER", post.kind)
 	assert.Equal(t, "/orders", post.attrs["http.route"])
 	assert.Equal(t, "trace-e2e-1", post.attrs["http.request.header.x-request-id"], "X-Request-ID works beside it")
-	assert.Regexp(t, `"requestId":"trace-e2e-1".*"trace_id":"`+traceID+`"`, s.order.logs.String(), "the request's log line leads to its trace")
+	assert.Regexp(t, `"requestId":"trace-e2e-1".*"traceId":"`+traceID+`"`, s.order.logs.String(), "the request's log line leads to its trace")
 
 	wait, ok := find(spans, "order-service", "orders.create wait")
 	require.True(t, ok, "spans: %v", names(spans))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gofmt, go vet and staticcheck (pinned as a Go tool in tools/go.mod) over every module, then the
+# gofmt, go vet, staticcheck and sloglint (pinned as Go tools in tools/go.mod) over every module, then the
 # API documents: AsyncAPI validation and OpenAPI lint (tools/apilint, versions pinned in its
 # package-lock.json). Quiet when clean: one line per check; on a problem, the problem.
 set -euo pipefail
@@ -14,6 +14,11 @@ echo "gofmt: clean"
 # staticcheck is pinned in tools/go.mod; built once so that standalone modules (GOWORK=off) can use it.
 staticcheck=$PWD/bin/staticcheck
 go build -o "$staticcheck" honnef.co/go/tools/cmd/staticcheck
+# sloglint keeps one set of log attribute names — camelCase like the JSON of the API, "error" for
+# errors — and the context-taking log calls wherever a context is at hand, so that every line of a
+# request or a message carries its requestId (and trace).
+sloglint=$PWD/bin/sloglint
+go build -o "$sloglint" go-simpler.org/sloglint/cmd/sloglint
 standalone=" ${STANDALONE_MODULES:-infra examples} "
 checked=()
 for m in "$@"; do
@@ -22,13 +27,14 @@ for m in "$@"; do
   fi
   gowork=${GOWORK:-}
   [[ $standalone == *" $m "* ]] && gowork=off
-  if ! (cd "$m" && GOWORK=$gowork go vet ./... && GOWORK=$gowork "$staticcheck" ./...); then
-    echo "go vet / staticcheck: the findings above are in module $m"
+  if ! (cd "$m" && GOWORK=$gowork go vet ./... && GOWORK=$gowork "$staticcheck" ./... &&
+    GOWORK=$gowork "$sloglint" -key-naming-case camel -forbidden-keys err -ctx-only scope ./...); then
+    echo "go vet / staticcheck / sloglint: the findings above are in module $m"
     exit 1
   fi
   checked+=("$m")
 done
-echo "go vet, staticcheck: clean in ${checked[*]}"
+echo "go vet, staticcheck, sloglint: clean in ${checked[*]}"
 
 # API documents, sources and the bundles the services serve: Redocly (recommended), Spectral (oas,
 # asyncapi, OWASP; tools/apilint/.spectral.yaml) and the AsyncAPI parser, with tool versions pinned

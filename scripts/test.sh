@@ -74,7 +74,7 @@ if wanted generated; then
 fi
 
 if wanted lint; then
-  run_stage lint "gofmt, go vet and staticcheck on every module; the API documents through Redocly, Spectral (OWASP) and the AsyncAPI parser" '' \
+  run_stage lint "gofmt, go vet, staticcheck and sloglint on every module; the API documents through Redocly, Spectral (OWASP) and the AsyncAPI parser" '' \
     scripts/lint.sh "${modules[@]}"
 fi
 

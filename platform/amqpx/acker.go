@@ -106,7 +106,7 @@ func (a *acker) run() {
 func (a *acker) ack(tag uint64, multiple bool, n int) {
 	if err := a.ch.Ack(tag, multiple); err != nil {
 		// The channel is gone: the broker redelivers, and idempotent handlers make that harmless.
-		a.log.Warn("acking deliveries failed; the broker will redeliver them", "tag", tag, "multiple", multiple, "err", err)
+		a.log.Warn("acking deliveries failed; the broker will redeliver them", "tag", tag, "multiple", multiple, "error", err)
 		return
 	}
 	a.onAck(n)

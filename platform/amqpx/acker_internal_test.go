@@ -1,7 +1,6 @@
 package amqpx
 
 import (
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -31,7 +30,7 @@ func (c *recordingChannel) Ack(tag uint64, multiple bool) error {
 func TestAckerAcksRunsWithOneFrameAndSpillsBehindASlowDelivery(t *testing.T) {
 	ch := &recordingChannel{}
 	counted := 0
-	a := newAcker(ch, slog.New(slog.NewTextHandler(io.Discard, nil)), 3, func(n int) { counted += n })
+	a := newAcker(ch, slog.New(slog.DiscardHandler), 3, func(n int) { counted += n })
 	a.settled(1)   // nacked on its own
 	a.succeeded(3) // waits for 2
 	a.succeeded(2)
@@ -40,7 +39,7 @@ func TestAckerAcksRunsWithOneFrameAndSpillsBehindASlowDelivery(t *testing.T) {
 	assert.Equal(t, 2, counted)
 
 	ch = &recordingChannel{}
-	a = newAcker(ch, slog.New(slog.NewTextHandler(io.Discard, nil)), 2, func(int) {})
+	a = newAcker(ch, slog.New(slog.DiscardHandler), 2, func(int) {})
 	for _, tag := range []uint64{2, 3, 4, 5} { // 1 is slow
 		a.succeeded(tag)
 	}

@@ -156,7 +156,7 @@ func (c *Conn) run(ctx context.Context) {
 		conn, err := c.connect()
 		if err != nil {
 			c.setDisconnected(err)
-			c.log.Warn("amqp connect failed; retrying", "err", err, "retry_in", delay)
+			c.log.WarnContext(ctx, "amqp connect failed; retrying", "error", err, "retryIn", delay)
 			if !sleepCtx(ctx, jitter(delay)) {
 				return
 			}
@@ -168,9 +168,9 @@ func (c *Conn) run(ctx context.Context) {
 		connects++
 		if connects > 1 {
 			c.m.reconnects.Inc()
-			c.log.Info("amqp reconnected")
+			c.log.InfoContext(ctx, "amqp reconnected")
 		} else {
-			c.log.Info("amqp connected", "url", redactedURL(c.cfg.URL))
+			c.log.InfoContext(ctx, "amqp connected", "url", redactedURL(c.cfg.URL))
 		}
 		delay = minBackoff
 		c.setConnected(conn)
@@ -180,7 +180,7 @@ func (c *Conn) run(ctx context.Context) {
 			c.setDisconnected(ErrClosed)
 			// Bounded: a hung broker must not stall shutdown.
 			if err := conn.CloseDeadline(time.Now().Add(c.cfg.DialTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
-				c.log.Warn("amqp close", "err", err)
+				c.log.WarnContext(ctx, "amqp close", "error", err)
 			}
 			return
 		case amqpErr := <-closed:
@@ -189,7 +189,7 @@ func (c *Conn) run(ctx context.Context) {
 				lost = fmt.Errorf("connection lost: %w", amqpErr)
 			}
 			c.setDisconnected(lost)
-			c.log.Warn("amqp connection lost; reconnecting", "err", lost)
+			c.log.WarnContext(ctx, "amqp connection lost; reconnecting", "error", lost)
 		}
 	}
 }

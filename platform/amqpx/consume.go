@@ -136,7 +136,7 @@ func (c *Conn) Consume(ctx context.Context, spec ConsumerSpec, h Handler) error 
 		if subscribed {
 			delay = minBackoff
 		}
-		c.log.Warn("consumer stopped; restarting", "queue", spec.Queue, "err", err, "retry_in", delay)
+		c.log.WarnContext(ctx, "consumer stopped; restarting", "queue", spec.Queue, "error", err, "retryIn", delay)
 		if !sleepCtx(ctx, jitter(delay)) {
 			return nil
 		}
@@ -187,7 +187,7 @@ func (c *Conn) consumeOnce(ctx context.Context, conn *amqp.Connection, spec Cons
 	defer func() {
 		// Closing the channel requeues whatever was prefetched but not handled.
 		if cerr := ch.Close(); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
-			c.log.Warn("close consumer channel", "queue", queue, "err", cerr)
+			c.log.WarnContext(ctx, "close consumer channel", "queue", queue, "error", cerr)
 		}
 	}()
 	if err := ch.Qos(spec.Prefetch, 0, false); err != nil {
@@ -214,13 +214,13 @@ func (c *Conn) consumeOnce(ctx context.Context, conn *amqp.Connection, spec Cons
 	workersDone := make(chan struct{})
 	go func() { wg.Wait(); w.acks.close(); close(workersDone) }()
 
-	c.log.Info("consuming", "queue", queue, "bindings", spec.Bindings, "concurrency", spec.Concurrency)
+	c.log.InfoContext(ctx, "consuming", "queue", queue, "bindings", spec.Bindings, "concurrency", spec.Concurrency)
 	select {
 	case <-ctx.Done():
 		// basic.cancel stops new deliveries and closes the deliveries chan once the server
 		// confirmed; workers then requeue what was prefetched and finish what they hold.
 		if err := ch.Cancel(tag, false); err != nil {
-			c.log.Warn("cancel consumer", "queue", queue, "err", err)
+			c.log.WarnContext(ctx, "cancel consumer", "queue", queue, "error", err)
 		}
 		<-workersDone
 		return true, nil

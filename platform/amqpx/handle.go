@@ -40,7 +40,7 @@ func (w *worker) handle(ctx context.Context, d amqp.Delivery) {
 		}
 		delay := retryDelay(w.spec.Backoff, attempts)
 		w.conn.m.consumed.WithLabelValues(w.queue, outcomeRetried).Inc()
-		log.get().Warn("handler failed; retrying", "attempt", attempts, "retry_in", delay, "err", err)
+		log.get().WarnContext(ctx, "handler failed; retrying", "attempt", attempts, "retryIn", delay, "error", err)
 		traceRetry(ctx, attempts, err)
 		if !sleepCtx(ctx, delay) {
 			w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
@@ -56,7 +56,7 @@ func (w *worker) invoke(ctx context.Context, del Delivery, log deliveryLog) (err
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
-			log.get().Error("handler panicked", "panic", r, "stack", string(debug.Stack()))
+			log.get().ErrorContext(ctx, "handler panicked", "panic", r, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panic: %v", r)
 		}
 	}()
@@ -68,12 +68,12 @@ func (w *worker) giveUp(ctx context.Context, log deliveryLog, d amqp.Delivery, c
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadLetterTimeout)
 	defer cancel()
 	if err := w.conn.deadLetter(dctx, w.spec.DeadLetterQueue, d, cause, attempts); err != nil {
-		log.get().Error("dead-lettering failed; requeueing", "attempts", attempts, "cause", cause, "err", err)
+		log.get().ErrorContext(ctx, "dead-lettering failed; requeueing", "attempts", attempts, "cause", cause, "error", err)
 		w.settle(log, d, outcomeRequeued, func() error { return d.Nack(false, true) })
 		return
 	}
 	traceDeadLettered(ctx, cause)
-	log.get().Error("message dead-lettered", "dlq", w.spec.DeadLetterQueue, "attempts", attempts, "permanent", IsPermanent(cause), "err", cause)
+	log.get().ErrorContext(ctx, "message dead-lettered", "dlq", w.spec.DeadLetterQueue, "attempts", attempts, "permanent", IsPermanent(cause), "error", cause)
 	w.settle(log, d, outcomeDeadLettered, func() error { return d.Ack(false) })
 }
 
@@ -83,7 +83,7 @@ func (w *worker) giveUp(ctx context.Context, log deliveryLog, d amqp.Delivery, c
 func (w *worker) settle(log deliveryLog, d amqp.Delivery, outcome string, fn func() error) {
 	defer w.acks.settled(d.DeliveryTag)
 	if err := fn(); err != nil {
-		log.get().Warn("settling delivery failed; the broker will redeliver it", "outcome", outcome, "err", err)
+		log.get().Warn("settling delivery failed; the broker will redeliver it", "outcome", outcome, "error", err)
 		return
 	}
 	w.conn.m.consumed.WithLabelValues(w.queue, outcome).Inc()
@@ -99,7 +99,7 @@ type deliveryLog struct {
 
 func (l *deliveryLog) get() *slog.Logger {
 	if l.l == nil {
-		l.l = l.w.log.With("routing_key", l.d.RoutingKey, "message_id", l.d.MessageId, "correlation_id", l.d.CorrelationId)
+		l.l = l.w.log.With("routingKey", l.d.RoutingKey, "messageId", l.d.MessageId, "correlationId", l.d.CorrelationId)
 	}
 	return l.l
 }

@@ -163,7 +163,7 @@ func bindQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec) error {
 
 func migrateQueue(conn *amqp.Connection, cfg Config, spec ConsumerSpec, args amqp.Table, log *slog.Logger) error {
 	q, h := spec.Queue, holdingQueue(spec.Queue)
-	log = log.With("queue", q, "holding_queue", h)
+	log = log.With("queue", q, "holdingQueue", h)
 	log.Warn("queue exists with other arguments than configured; migrating it (ADR 0010)")
 	if err := declareOrKeep(conn, h, log); err != nil {
 		return fmt.Errorf("migrate %q: %w", q, err)
@@ -203,7 +203,7 @@ func finishMigration(conn *amqp.Connection, cfg Config, spec ConsumerSpec, log *
 	if left, err := needsMigration(conn, q, nil); err != nil || !left {
 		return err
 	}
-	log = log.With("queue", q, "holding_queue", h)
+	log = log.With("queue", q, "holdingQueue", h)
 	err := withChannel(conn, func(ch *amqp.Channel) error {
 		for _, key := range spec.Bindings {
 			if err := ch.QueueUnbind(h, key, cfg.Exchange, nil); err != nil {
@@ -226,7 +226,7 @@ func finishMigration(conn *amqp.Connection, cfg Config, spec ConsumerSpec, log *
 	if err := withChannel(conn, func(ch *amqp.Channel) error { return ch.QueueUnbind(q, h, cfg.dlx(), nil) }); err != nil {
 		return fmt.Errorf("finish migrating %q: %w", q, err)
 	}
-	log.Info("queue migrated", "moved_back", moved)
+	log.Info("queue migrated", "movedBack", moved)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package httpx_test
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +25,7 @@ func fuzzRouter(f *testing.F, spec string) (http.Handler, *bool) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "fuzz", OpenAPI: raw, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "fuzz", OpenAPI: raw, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
 	}

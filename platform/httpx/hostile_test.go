@@ -50,7 +50,7 @@ func specRouter(t *testing.T, spec string) (http.Handler, *atomic.Int64) {
 	require.NoError(t, err)
 	doc, err := httpx.LoadSpec(raw)
 	require.NoError(t, err)
-	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "hostile", OpenAPI: raw, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "hostile", OpenAPI: raw, Log: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	reached := new(atomic.Int64)
 	for path, item := range doc.Paths.Map() {

@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkLogLine is one log line of a request (the access log's) with tracing off: what the
-// trace_id/span_id lookup adds to every line when no span records.
+// traceId/spanId lookup adds to every line when no span records.
 func BenchmarkLogLine(b *testing.B) {
 	log := httpx.NewLogger(io.Discard, slog.LevelInfo, "bench")
 	ctx := httpx.WithRequestID(context.Background(), "req-1")

@@ -24,7 +24,7 @@ func (h contextHandler) Handle(ctx context.Context, rec slog.Record) error {
 	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		sc := span.SpanContext()
-		rec.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		rec.AddAttrs(slog.String("traceId", sc.TraceID().String()), slog.String("spanId", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, rec)
 }

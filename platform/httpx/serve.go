@@ -31,7 +31,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(problemListener{Listener: ln, log: log}) }()
-	log.Info("http listening", slog.String("addr", ln.Addr().String()))
+	log.InfoContext(ctx, "http listening", slog.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http: %w", err)

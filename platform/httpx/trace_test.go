@@ -52,7 +52,7 @@ func TestRequestsContinueTheCallersTraceUnderTheirRouteTemplate(t *testing.T) {
 	assert.True(t, s.Parent.IsRemote())
 	assert.Contains(t, s.Attributes, attribute.String("http.route", "/things/{id}"))
 	assert.Contains(t, s.Attributes, attribute.StringSlice("http.request.header.x-request-id", []string{"demo-42"}))
-	assert.Contains(t, logs.String(), `"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"`+s.SpanContext.SpanID().String()+`"`)
+	assert.Contains(t, logs.String(), `"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"`+s.SpanContext.SpanID().String()+`"`)
 
 	boom := spans[1]
 	assert.Equal(t, "GET /boom", boom.Name)
@@ -78,7 +78,7 @@ func TestTracingOffLeavesRequestsAlone(t *testing.T) {
 	h := newTestRouter(t, &logs)
 	rec, _ := do(t, h, "GET", "/things/1", "", "", "traceparent", clientTraceparent)
 	assert.Equal(t, http.StatusOK, rec.Code)
-	assert.NotContains(t, logs.String(), "trace_id")
+	assert.NotContains(t, logs.String(), "traceId")
 }
 
 // BenchmarkRouter is what tracing costs a request through the whole middleware chain: off (the

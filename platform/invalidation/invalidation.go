@@ -121,7 +121,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			done, err := q.flush(ctx)
 			if err == nil {
 				if failing > 0 {
-					q.log.Info("cache invalidations applied again", slog.String("cache", q.opts.Name), slog.Int("failedAttempts", failing))
+					q.log.InfoContext(ctx, "cache invalidations applied again", slog.String("cache", q.opts.Name), slog.Int("failedAttempts", failing))
 				}
 				failing, backoff = 0, q.opts.MinBackoff
 				if done {
@@ -131,7 +131,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			}
 			q.failures.Inc()
 			if failing == 0 {
-				q.log.Warn("cache invalidations not applied; retrying", slog.String("cache", q.opts.Name), slog.String("error", err.Error()))
+				q.log.WarnContext(ctx, "cache invalidations not applied; retrying", slog.String("cache", q.opts.Name), slog.String("error", err.Error()))
 			}
 			failing++
 			t := time.NewTimer(backoff)

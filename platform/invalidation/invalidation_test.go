@@ -3,7 +3,6 @@ package invalidation_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -52,7 +51,7 @@ func start(t *testing.T, q *invalidation.Queue) {
 	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 func TestMarkedEntriesArePendingUntilApplied(t *testing.T) {
 	c := &cache{applied: map[int64]int{}}

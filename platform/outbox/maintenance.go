@@ -36,7 +36,7 @@ func (r *Relay) pending(ctx context.Context) (int, time.Duration, error) {
 func (r *Relay) refreshGauges(ctx context.Context) {
 	n, age, err := r.pending(ctx)
 	if err != nil {
-		r.log.Warn("outbox relay: backlog gauges", "err", err)
+		r.log.WarnContext(ctx, "outbox relay: backlog gauges", "error", err)
 		return
 	}
 	r.m.backlog.Set(float64(n))

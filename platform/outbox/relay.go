@@ -87,7 +87,7 @@ func NewRelay(db *sql.DB, pub Publisher, opts RelayOptions, log *slog.Logger, re
 	log = log.With("component", "outbox-relay")
 	m, err := newMetrics(reg)
 	if err != nil {
-		log.Warn("outbox metrics not registered", "err", err)
+		log.Warn("outbox metrics not registered", "error", err)
 	}
 	r := &Relay{db: db, pub: pub, opts: opts.withDefaults(), log: log, m: m, wake: make(chan struct{}, 1)}
 	if opts.TracerProvider != nil {
@@ -111,7 +111,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	if r.db == nil || r.pub == nil {
 		return errors.New("outbox: Relay needs a *sql.DB and a Publisher")
 	}
-	r.log.Info("outbox relay started", "batch_size", r.opts.BatchSize, "poll_interval", r.opts.PollInterval)
+	r.log.InfoContext(ctx, "outbox relay started", "batchSize", r.opts.BatchSize, "pollInterval", r.opts.PollInterval)
 	var nextGauges time.Time
 	var backoff time.Duration
 	for ctx.Err() == nil {
@@ -127,7 +127,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		switch {
 		case err != nil:
 			backoff = min(max(2*backoff, r.opts.RetryDelay), r.opts.MaxBackoff)
-			r.log.Warn("outbox relay: batch failed; retrying", "err", err, "retry_in", backoff)
+			r.log.WarnContext(ctx, "outbox relay: batch failed; retrying", "error", err, "retryIn", backoff)
 			// Notify does not cut a backoff short: a down broker must not be hammered.
 			sleepCtx(ctx, backoff)
 		case n == r.opts.BatchSize:
@@ -166,7 +166,7 @@ func (r *Relay) flush() {
 		total += n
 		if err != nil {
 			r.log.Warn("outbox relay: final flush incomplete; the rest is published by the next relay",
-				"published", total, "err", err)
+				"published", total, "error", err)
 			return
 		}
 		if n < r.opts.BatchSize {

@@ -3,7 +3,6 @@ package redisx_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -16,7 +15,7 @@ import (
 	"github.com/shopworks/shop/platform/testkit"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 func TestOpenSetsShortTimeouts(t *testing.T) {
 	c, err := redisx.Open("redis://127.0.0.1:6379/2", quiet)

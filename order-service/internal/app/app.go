@@ -40,7 +40,7 @@ func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
 
 // Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
-	log.Info("starting order-service", slog.Any("config", cfg))
+	log.InfoContext(ctx, "starting order-service", slog.Any("config", cfg))
 	stopDebug, err := httpx.StartDebug(cfg.PprofAddr, log)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	consumers.Go(func() error { return conn.Consume(consumeCtx, productChanges, changes.Handle) })
 
 	err = httpx.Serve(ctx, httpx.NewServer(ln.Addr().String(), handler), ln, cfg.ShutdownTimeout, log)
-	log.Info("http stopped; stopping consumers and flushing the outbox")
+	log.InfoContext(ctx, "http stopped; stopping consumers and flushing the outbox")
 	stopConsuming()
 	werr := consumers.Wait()
 	stopService()
@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	if werr != nil && !errors.Is(werr, context.Canceled) {
 		err = errors.Join(err, werr)
 	}
-	log.Info("order-service stopped")
+	log.InfoContext(ctx, "order-service stopped")
 	return err
 }
 

@@ -105,9 +105,9 @@ func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
 	require.NoError(t, err)
 	var out bytes.Buffer
 	httpx.NewLogger(&out, slog.LevelInfo, "order-service").Info("starting", slog.Any("config", c))
-	for _, want := range []string{`"priceFresh":"30s"`, `"priceMaxStale":"5m"`, `"idempotencyKeyTTL":"24h"`,
+	for _, want := range []string{`"priceFresh":"30s"`, `"priceMaxStale":"5m"`, `"idempotencyKeyTtl":"24h"`,
 		`"outboxLinger":"25ms"`, `"productTimeout":"2s"`, `"accessLog":"errors"`, `"accessLogSlow":"500ms"`,
-		`"apiKeys":2`, `"productAPIKeySet":true`} {
+		`"apiKeys":2`, `"productApiKeySet":true`} {
 		assert.Contains(t, out.String(), want)
 	}
 	for _, secret := range []string{"dbpass", "mqpass", "key-one", "key-two", "key-three", "30000000000"} {

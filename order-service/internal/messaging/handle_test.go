@@ -3,7 +3,6 @@ package messaging_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -131,7 +130,7 @@ func TestProductChangesKeepThePriceCacheCurrent(t *testing.T) {
 		return pricing.Entry{Product: ordering.Product{ID: 4, Price: money.FromCents(100), Qty: 5}}, nil
 	}, pricing.Options{})
 	defer prices.Close()
-	h := &messaging.ProductChanges{Prices: prices, Schema: schemas(t), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &messaging.ProductChanges{Prices: prices, Schema: schemas(t), Log: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
 	ev := `"eventId":"` + uuid.NewString() + `",`
 	require.NoError(t, h.Handle(ctx, amqpx.Delivery{RoutingKey: "product.updated",

@@ -6,7 +6,6 @@ package orderingtest
 import (
 	"context"
 	"database/sql"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -80,7 +79,7 @@ func (f Fixed) Get(_ context.Context, id int64) (ordering.Product, error) {
 // Start wires and runs the stack until the test ends.
 func Start(t testing.TB, o Options) *Stack {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	s := &Stack{Relay: &Relay{}, Log: log}
 	dsn := o.DSN
 	if dsn == "" {

@@ -2,7 +2,6 @@ package rediscache_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -57,7 +56,7 @@ func TestRedisDownFailsFastThroughTheBreaker(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	rdb, err := redisx.Open("redis://"+addr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rdb, err := redisx.Open("redis://"+addr, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	defer rdb.Close()
 	c := rediscache.New(rdb, "x:", time.Minute)

@@ -41,7 +41,7 @@ func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
 
 // Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
-	log.Info("starting product-service", slog.Any("config", cfg))
+	log.InfoContext(ctx, "starting product-service", slog.Any("config", cfg))
 	stopDebug, err := httpx.StartDebug(cfg.PprofAddr, log)
 	if err != nil {
 		return err
@@ -140,7 +140,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.S
 	go func() { consumed <- consume(consumeCtx) }() // waited for below
 
 	err := httpx.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
-	log.Info("http stopped; stopping consumer and flushing the outbox")
+	log.InfoContext(ctx, "http stopped; stopping consumer and flushing the outbox")
 	// Consumer first (its in-flight handlers finish their reservations and ack), then the
 	// reservation writer, then the relay (which flushes what those reservations wrote).
 	stopConsuming()
@@ -154,7 +154,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.S
 			err = errors.Join(err, e)
 		}
 	}
-	log.Info("product-service stopped")
+	log.InfoContext(ctx, "product-service stopped")
 	return err
 }
 

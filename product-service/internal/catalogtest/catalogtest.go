@@ -7,7 +7,6 @@ package catalogtest
 import (
 	"context"
 	"database/sql"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -68,7 +67,7 @@ func (r *Relay) Count() int { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
 // Start wires and runs the stack until the test ends.
 func Start(t testing.TB, o Options) *Stack {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	s := &Stack{Relay: &Relay{}, Log: log}
 	dsn := o.DSN
 	if dsn == "" {

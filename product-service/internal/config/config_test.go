@@ -103,8 +103,8 @@ func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
 	require.NoError(t, err)
 	var out bytes.Buffer
 	httpx.NewLogger(&out, slog.LevelInfo, "product-service").Info("starting", slog.Any("config", c))
-	for _, want := range []string{`"ordersTimeout":"2.5s"`, `"cacheTTL":"1m"`, `"localCacheTTL":"500ms"`,
-		`"outboxLinger":"25ms"`, `"shutdownTimeout":"10s"`, `"accessLog":"errors"`, `"apiKeys":1`, `"ordersAPIKeySet":true`} {
+	for _, want := range []string{`"ordersTimeout":"2.5s"`, `"cacheTtl":"1m"`, `"localCacheTtl":"500ms"`,
+		`"outboxLinger":"25ms"`, `"shutdownTimeout":"10s"`, `"accessLog":"errors"`, `"apiKeys":1`, `"ordersApiKeySet":true`} {
 		assert.Contains(t, out.String(), want)
 	}
 	for _, secret := range []string{"dbpass", "redispass", "key-one", "key-two", "2500000000"} {
