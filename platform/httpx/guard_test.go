@@ -1,14 +1,21 @@
 package httpx_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/httpx"
 )
@@ -162,4 +169,110 @@ func TestARequestThatLeavesItsSlotFreesItForOthers(t *testing.T) {
 	close(release)
 	assert.Equal(t, 204, <-done)
 	httpx.LeaveSlot(context.Background()) // no slot: nothing happens
+}
+
+// Requests that hold their slot longer than a quarter of MaxWait make the service run fewer at
+// once, down to a floor; fast requests that had to wait raise the limit again, up to Limit. Shed
+// requests are counted.
+func TestSheddingAdaptsTheLimitToLatency(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var delay atomic.Int64
+	delay.Store(int64(30 * time.Millisecond)) // 3× the target of MaxWait/4
+	h := httpx.Shed(httpx.Shedding{Limit: 32, MaxWait: 40 * time.Millisecond, Registry: reg})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(time.Duration(delay.Load()))
+			w.WriteHeader(http.StatusNoContent)
+		}))
+	gauge := func(name string) float64 {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				if g := mf.GetMetric()[0].GetGauge(); g != nil {
+					return g.GetValue()
+				}
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	load := func(clients int, d time.Duration) (shed int) {
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		stop := time.Now().Add(d)
+		for range clients {
+			wg.Go(func() {
+				for time.Now().Before(stop) {
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+					if rec.Code == http.StatusServiceUnavailable {
+						n.Add(1)
+						time.Sleep(time.Millisecond)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return int(n.Load())
+	}
+	assert.Equal(t, 32.0, gauge("shop_http_concurrency_limit"), "it starts at Limit")
+
+	shed := load(48, 800*time.Millisecond)
+	slow := gauge("shop_http_concurrency_limit")
+	assert.Less(t, slow, 32.0, "slow requests lowered the limit")
+	assert.GreaterOrEqual(t, slow, 8.0, "never below the floor")
+	assert.Positive(t, shed)
+	assert.Equal(t, float64(shed), gauge("shop_http_shed_total"), "every shed request is counted")
+
+	delay.Store(int64(time.Millisecond))
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-stopped }()
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				load(48, 100*time.Millisecond)
+			}
+		}
+	}()
+	assert.Eventually(t, func() bool { return gauge("shop_http_concurrency_limit") == 32 }, 5*time.Second, 10*time.Millisecond,
+		"fast requests that had to wait raise it back to Limit")
+}
+
+// A shed request gets no access-log line of its own (thousands a second would be the overload);
+// one summary line says how many were shed.
+func TestShedRequestsAreSummarisedNotLogged(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	gate := make(chan struct{})
+	h := httpx.AccessLog(log, httpx.AccessLogConfig{})(httpx.Shed(httpx.Shedding{Limit: 1, MaxWait: time.Millisecond, Log: log})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/held" {
+				<-gate
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/held", nil))
+	}()
+	require.Eventually(t, func() bool {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/shed", nil))
+		return rec.Code == http.StatusServiceUnavailable
+	}, time.Second, time.Millisecond)
+	for range 5 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/shed", nil))
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	}
+	close(gate)
+	<-done
+	assert.NotContains(t, logs.String(), `"path":"/shed"`, "no access line per shed request")
+	assert.Equal(t, 1, strings.Count(logs.String(), "shedding load"), logs.String())
 }

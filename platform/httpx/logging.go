@@ -168,10 +168,11 @@ func AccessLog(log *slog.Logger, cfg AccessLogConfig) func(http.Handler) http.Ha
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
-			next.ServeHTTP(rec, r)
+			var line accessLine
+			next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), accessLineKey{}, &line)))
 			took := time.Since(start)
 			level, ok := cfg.level(r.URL.Path, rec.status, took)
-			if !ok || !log.Enabled(r.Context(), level) {
+			if !ok || line.skip || !log.Enabled(r.Context(), level) {
 				return
 			}
 			log.LogAttrs(r.Context(), level, "http request",
@@ -184,6 +185,19 @@ func AccessLog(log *slog.Logger, cfg AccessLogConfig) func(http.Handler) http.Ha
 				slog.String("remote", r.RemoteAddr),
 			)
 		})
+	}
+}
+
+// accessLine is what the handlers below AccessLog may say about their request's line.
+type accessLine struct{ skip bool }
+
+type accessLineKey struct{}
+
+// skipAccessLog leaves r out of the access log: for answers that are counted and summarised
+// elsewhere because one line each would flood the log (load shedding).
+func skipAccessLog(r *http.Request) {
+	if l, ok := r.Context().Value(accessLineKey{}).(*accessLine); ok {
+		l.skip = true
 	}
 }
 

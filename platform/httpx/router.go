@@ -83,6 +83,12 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 	unguarded := probes[:]
 	shedding := cfg.Shedding
 	shedding.Exempt = append(shedding.Exempt, unguarded...)
+	if shedding.Log == nil {
+		shedding.Log = cfg.Log
+	}
+	if shedding.Registry == nil {
+		shedding.Registry = cfg.Registry
+	}
 	r.Use(Shed(shedding), exceptPaths(unguarded, RateLimit(cfg.RateLimitRequests, window)), APIKeyAuth(cfg.APIKeys))
 	r.Use(cfg.Extra...)
 	r.Use(NewValidator(spec, cfg.MaxBodyBytes).Middleware)
