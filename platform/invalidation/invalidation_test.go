@@ -114,3 +114,22 @@ func gathered(t *testing.T, reg *prometheus.Registry) []string {
 	}
 	return names
 }
+
+// Marks made within the linger after the first one reach the cache in one Apply: a stream of
+// writes costs the cache one round trip per linger, not one per commit. Until then the entries
+// stay pending, so readers bypass the cache.
+func TestMarksWithinTheLingerAreAppliedTogether(t *testing.T) {
+	c := &cache{applied: map[int64]int{}}
+	q := invalidation.New(c.apply, invalidation.Options{Name: "t", Linger: 200 * time.Millisecond}, quiet, nil)
+	start(t, q)
+	for id := range int64(20) {
+		q.Mark(id % 3)
+		time.Sleep(time.Millisecond)
+	}
+	assert.True(t, q.Pending(0), "pending until the linger has passed and the apply ran")
+	require.Eventually(t, func() bool { return !q.Pending(0) && !q.Pending(1) && !q.Pending(2) }, 5*time.Second, 5*time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	assert.Equal(t, 1, c.calls, "one apply for the marks of the linger")
+	assert.Equal(t, map[int64]int{0: 1, 1: 1, 2: 1}, c.applied)
+}
