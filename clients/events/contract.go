@@ -21,3 +21,17 @@ const (
 	// (exclusive, per replica) queue of product.updated and product.deleted shares.
 	QueueProductChangesDLQ = "order-service__product-changes.dlq"
 )
+
+// MustRoute says whether an event with this routing key must reach a queue to count as
+// published: the saga's events, which a durable queue always awaits. A publisher sends them
+// mandatory and treats a message the broker could not route (no queue bound yet, e.g. right
+// after the exchange was renamed and before the consumer migrated its queue) as not published,
+// to be retried, instead of letting the broker drop it. product.* events go to per-replica
+// queues: with no order-service running nobody needs them, so they are not mandatory.
+func MustRoute(routingKey string) bool {
+	switch routingKey {
+	case KeyOrderCreated, KeyOrderCancelled, KeyStockResults:
+		return true
+	}
+	return false
+}

@@ -19,6 +19,10 @@ type Config struct {
 	ConnectionName string
 	// DialTimeout bounds the TCP dial plus the AMQP handshake of one attempt. Default 5 s.
 	DialTimeout time.Duration
+	// MustRoute says which routing keys Publish sends mandatory: a message of such a key that
+	// the broker cannot route to any queue is not published (Publish fails, the caller retries)
+	// instead of silently dropped. Nil: none.
+	MustRoute func(routingKey string) bool
 	// TracerProvider, when not nil, gives every delivery a consumer span, the child of the
 	// message's traceparent header. Nil is tracing off: no span, no header is read.
 	TracerProvider trace.TracerProvider

@@ -36,12 +36,16 @@ type Conn struct {
 	up      chan struct{}    // closed while conn != nil, replaced when the connection is lost
 	lastErr error            // why we are not connected, for errors and Ready
 
+	// batchMu lets one batch at a time use the confirm channel, so that the messages the
+	// broker returns as unroutable during a batch are that batch's (see publishConfirmed).
+	batchMu sync.Mutex
 	// pubMu guards the confirm channel used by Publish; pubConn is the connection it lives on,
 	// so a channel of a previous connection is never reused.
-	pubMu     sync.Mutex
-	pub       *amqp.Channel
-	pubConn   *amqp.Connection
-	pubClosed chan *amqp.Error // why pub closed, if the broker closed it
+	pubMu      sync.Mutex
+	pub        *amqp.Channel
+	pubConn    *amqp.Connection
+	pubClosed  chan *amqp.Error // why pub closed, if the broker closed it
+	pubReturns chan amqp.Return // mandatory messages the broker could not route
 
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the reconnect loop has exited

@@ -23,14 +23,25 @@ type Message struct {
 
 // outgoing is one AMQP publishing with its routing key.
 type outgoing struct {
-	key string
-	msg amqp.Publishing
+	key       string
+	mandatory bool
+	msg       amqp.Publishing
 }
 
-// Publish sends msgs (persistent, application/json, mandatory=false) and returns nil only when
-// the broker confirmed every one of them. Any nack, a lost channel or connection, or ctx ending
-// first is an error, and then any subset of the batch may have been delivered: the caller
-// retries the whole batch and consumers deduplicate. Safe for concurrent use.
+// returnBuffer bounds the unroutable messages one batch can have returned: the library's reader
+// blocks on a full return channel, and with it the confirms a batch waits for, so batches are
+// sent in chunks of at most this many messages.
+const returnBuffer = 1024
+
+// ErrUnroutable is wrapped by Publish's error when a message of a Config.MustRoute key reached no
+// queue: the broker returned it instead of delivering it.
+var ErrUnroutable = errors.New("unroutable")
+
+// Publish sends msgs (persistent, application/json; mandatory when Config.MustRoute says so)
+// and returns nil only when the broker confirmed every one of them and returned none as
+// unroutable. Any nack, a returned message, a lost channel or connection, or ctx ending first is
+// an error, and then any subset of the batch may have been delivered: the caller retries the
+// whole batch and consumers deduplicate. Safe for concurrent use; batches go one at a time.
 func (c *Conn) Publish(ctx context.Context, msgs []Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -44,7 +55,8 @@ func (c *Conn) Publish(ctx context.Context, msgs []Message) error {
 		if ts.IsZero() {
 			ts = time.Now()
 		}
-		out = append(out, outgoing{key: m.RoutingKey, msg: amqp.Publishing{
+		mandatory := c.cfg.MustRoute != nil && c.cfg.MustRoute(m.RoutingKey)
+		out = append(out, outgoing{key: m.RoutingKey, mandatory: mandatory, msg: amqp.Publishing{
 			ContentType:   "application/json",
 			DeliveryMode:  amqp.Persistent,
 			MessageId:     m.MessageID,
@@ -64,18 +76,42 @@ func (c *Conn) Publish(ctx context.Context, msgs []Message) error {
 	return nil
 }
 
-// publishConfirmed sends all of out before waiting, so a batch costs one round trip, then
-// waits for every confirm. The library resolves pending confirms as nacks when the channel dies,
-// so a connection loss surfaces here as an error rather than a hang.
+// publishConfirmed sends out in chunks of at most returnBuffer messages, one batch at a time.
 func (c *Conn) publishConfirmed(ctx context.Context, exchange string, out []outgoing) error {
-	ch, closed, sock, err := c.publishChannel()
+	c.batchMu.Lock()
+	defer c.batchMu.Unlock()
+	for len(out) > 0 {
+		n := min(len(out), returnBuffer)
+		if err := c.publishChunk(ctx, exchange, out[:n]); err != nil {
+			return err
+		}
+		out = out[n:]
+	}
+	return nil
+}
+
+// publishChunk sends all of out before waiting, so a chunk costs one round trip, then waits for
+// every confirm. The library resolves pending confirms as nacks when the channel dies, so a
+// connection loss surfaces here as an error rather than a hang. The broker sends a mandatory
+// message's return before its confirm, and the library hands the return over before it resolves
+// the confirm, so once every confirm is in, every return of this chunk is in the return channel.
+func (c *Conn) publishChunk(ctx context.Context, exchange string, out []outgoing) error {
+	ch, closed, returns, sock, err := c.publishChannel()
 	if err != nil {
 		return err
 	}
+	// Returns of an earlier chunk that gave up waiting are not this chunk's.
+	for drained := false; !drained; {
+		select {
+		case <-returns:
+		default:
+			drained = true
+		}
+	}
 	pending := make([]*amqp.DeferredConfirmation, 0, len(out))
-	sock.cork() // the whole batch in one write
+	sock.cork() // the whole chunk in one write
 	for _, o := range out {
-		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, o.key, false, false, o.msg)
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, o.key, o.mandatory, false, o.msg)
 		if err != nil {
 			_ = sock.uncork()
 			return fmt.Errorf("send (key %q): %w", o.key, err)
@@ -108,35 +144,71 @@ func (c *Conn) publishConfirmed(ctx context.Context, exchange string, out []outg
 		}
 		return fmt.Errorf("%d of %d message(s) not confirmed (nacked, or the channel closed)", nacked, len(out))
 	}
-	return nil
+	return unroutable(out, returns)
+}
+
+// unroutable reports the messages of out that the broker returned, without waiting.
+func unroutable(out []outgoing, returns <-chan amqp.Return) error {
+	var ids map[string]bool
+	var n int
+	var first amqp.Return
+	for {
+		select {
+		case r := <-returns:
+			if ids == nil {
+				ids = make(map[string]bool, len(out))
+				for _, o := range out {
+					if o.mandatory {
+						ids[o.msg.MessageId] = true
+					}
+				}
+			}
+			if !ids[r.MessageId] {
+				continue // a late return of an earlier chunk
+			}
+			if n == 0 {
+				first = r
+			}
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d message(s) %w: no queue is bound to routing key %q on exchange %q (%d %s); they count as not published",
+		n, len(out), ErrUnroutable, first.RoutingKey, first.Exchange, first.ReplyCode, first.ReplyText)
 }
 
 // publishChannel returns the confirm-mode channel of the current connection and the channel
 // that reports its closing, opening it on first use after every (re)connect or after the broker
 // closed it (e.g. an unknown exchange, a refused routing key).
-func (c *Conn) publishChannel() (*amqp.Channel, chan *amqp.Error, *corkConn, error) {
+func (c *Conn) publishChannel() (*amqp.Channel, chan *amqp.Error, chan amqp.Return, *corkConn, error) {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	conn, err := c.current()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	c.mu.Lock()
 	sock := c.sock
 	c.mu.Unlock()
 	if c.pub != nil && c.pubConn == conn && !c.pub.IsClosed() {
-		return c.pub, c.pubClosed, sock, nil
+		return c.pub, c.pubClosed, c.pubReturns, sock, nil
 	}
 	ch, err := conn.Channel()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("open publish channel: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("open publish channel: %w", err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		if cerr := ch.Close(); cerr != nil && !errors.Is(cerr, amqp.ErrClosed) {
 			err = errors.Join(err, cerr)
 		}
-		return nil, nil, nil, fmt.Errorf("enable publisher confirms: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("enable publisher confirms: %w", err)
 	}
 	c.pub, c.pubConn, c.pubClosed = ch, conn, ch.NotifyClose(make(chan *amqp.Error, 1))
-	return ch, c.pubClosed, sock, nil
+	c.pubReturns = ch.NotifyReturn(make(chan amqp.Return, returnBuffer))
+	return ch, c.pubClosed, c.pubReturns, sock, nil
 }

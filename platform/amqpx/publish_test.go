@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/amqpx"
+	"github.com/shopworks/shop/platform/amqpx/amqpxtest"
 )
 
 func TestPublishConfirmRoundTrip(t *testing.T) {
@@ -88,4 +89,39 @@ func TestQueueDepthOfUnknownQueue(t *testing.T) {
 	require.Error(t, err)
 	// The Conn stays usable after the broker closed the helper's channel.
 	e.publish(e.conn, "test.x", "after-404", `{}`)
+}
+
+func TestMandatoryKeyWithNoQueueIsNotPublished(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := amqpx.Dial(ctx, amqpx.Config{URL: e.url, Exchange: e.exchange, ConnectionName: t.Name(),
+		MustRoute: func(key string) bool { return key == "saga.step" }}, amqpxtest.Logger(t), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	batch := []amqpx.Message{
+		{RoutingKey: "test.info", MessageID: "info-1", Body: []byte(`{}`)}, // not mandatory: dropped silently
+		{RoutingKey: "saga.step", MessageID: "step-1", Body: []byte(`{}`)},
+	}
+
+	err = c.Publish(ctx, batch)
+	require.ErrorIs(t, err, amqpx.ErrUnroutable, "no queue is bound to saga.step yet")
+	assert.ErrorContains(t, err, `"saga.step"`)
+
+	// Once a consumer's queue is bound, the retried batch goes through and the step arrives.
+	ch := e.rawChannel()
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, ch.QueueBind(q.Name, "saga.step", e.exchange, false, nil))
+	require.NoError(t, c.Publish(ctx, batch))
+	assert.Equal(t, "step-1", e.getOne(ch, q.Name).MessageId)
+
+	// A batch larger than the return buffer is sent in chunks and still all confirmed.
+	big := make([]amqpx.Message, 1500)
+	for i := range big {
+		big[i] = amqpx.Message{RoutingKey: "saga.step", MessageID: fmt.Sprintf("big-%d", i), Body: []byte(`{}`)}
+	}
+	require.NoError(t, c.Publish(ctx, big))
+	require.NoError(t, ch.QueueUnbind(q.Name, "saga.step", e.exchange, nil))
+	require.ErrorIs(t, c.Publish(ctx, big), amqpx.ErrUnroutable)
 }

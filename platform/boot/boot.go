@@ -32,6 +32,8 @@ type Config struct {
 	RabbitURL  string
 	Exchange   string
 	DialBudget time.Duration // how long to wait for RabbitMQ at start (default 30 s)
+	// MustRoute names the routing keys published mandatory (see amqpx.Config.MustRoute).
+	MustRoute func(routingKey string) bool
 	// TracerProvider traces the consumers' deliveries (nil: tracing off).
 	TracerProvider trace.TracerProvider
 }
@@ -67,7 +69,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Deps, error) {
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	if d.AMQP, err = amqpx.Dial(dialCtx, amqpx.Config{URL: cfg.RabbitURL, Exchange: cfg.Exchange, ConnectionName: cfg.Service, TracerProvider: cfg.TracerProvider}, log, d.Registry); err != nil {
+	if d.AMQP, err = amqpx.Dial(dialCtx, amqpx.Config{URL: cfg.RabbitURL, Exchange: cfg.Exchange, ConnectionName: cfg.Service,
+		MustRoute: cfg.MustRoute, TracerProvider: cfg.TracerProvider}, log, d.Registry); err != nil {
 		_ = d.Close()
 		return nil, fmt.Errorf("connect to RabbitMQ: %w", err)
 	}

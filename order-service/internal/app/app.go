@@ -54,7 +54,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	tp := tr.Provider()
 	deps, err := boot.Open(ctx, boot.Config{
 		Service: "order-service", Database: "orderdb", MySQLDSN: cfg.MySQLDSN, MaxOpen: cfg.DBMaxOpenConns, Migrate: mysql.Migrate,
-		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange, TracerProvider: tp,
+		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange, MustRoute: events.MustRoute, TracerProvider: tp,
 	}, log)
 	if err != nil {
 		return err

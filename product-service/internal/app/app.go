@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	tp := tr.Provider()
 	deps, err := boot.Open(ctx, boot.Config{
 		Service: "product-service", Database: "productdb", MySQLDSN: cfg.MySQLDSN, MaxOpen: cfg.DBMaxOpenConns, Migrate: mysql.Migrate,
-		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange, TracerProvider: tp,
+		RedisURL: cfg.RedisURL, RabbitURL: cfg.RabbitURL, Exchange: cfg.Exchange, MustRoute: events.MustRoute, TracerProvider: tp,
 	}, log)
 	if err != nil {
 		return err
