@@ -171,9 +171,9 @@ func TestARequestThatLeavesItsSlotFreesItForOthers(t *testing.T) {
 	httpx.LeaveSlot(context.Background()) // no slot: nothing happens
 }
 
-// Requests that hold their slot longer than a quarter of MaxWait make the service run fewer at
-// once, down to a floor; fast requests that had to wait raise the limit again, up to Limit. Shed
-// requests are counted.
+// Requests that hold their slot longer than a quarter of MaxWait while others find no free slot
+// make the service run fewer at once, down to a floor; slow requests with slots to spare do not;
+// fast requests raise the limit again, up to Limit. Shed requests are counted.
 func TestSheddingAdaptsTheLimitToLatency(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var delay atomic.Int64
@@ -218,6 +218,9 @@ func TestSheddingAdaptsTheLimitToLatency(t *testing.T) {
 	}
 	assert.Equal(t, 32.0, gauge("shop_http_concurrency_limit"), "it starts at Limit")
 
+	assert.Zero(t, load(16, 500*time.Millisecond), "slow requests with slots to spare are latency, not overload")
+	assert.Equal(t, 32.0, gauge("shop_http_concurrency_limit"), "and keep the limit")
+
 	shed := load(48, 800*time.Millisecond)
 	slow := gauge("shop_http_concurrency_limit")
 	assert.Less(t, slow, 32.0, "slow requests lowered the limit")
@@ -240,7 +243,7 @@ func TestSheddingAdaptsTheLimitToLatency(t *testing.T) {
 		}
 	}()
 	assert.Eventually(t, func() bool { return gauge("shop_http_concurrency_limit") == 32 }, 5*time.Second, 10*time.Millisecond,
-		"fast requests that had to wait raise it back to Limit")
+		"fast requests raise it back to Limit")
 }
 
 // A shed request gets no access-log line of its own (thousands a second would be the overload);

@@ -16,11 +16,13 @@ import (
 // an overloaded service answers its 503s fast and keeps the latency of what it accepts bounded:
 //
 //   - A limit of requests run at once adapts to how long requests hold their slot: when the
-//     average over a short window exceeds a quarter of MaxWait, the limit falls in proportion (the
-//     machine is saturated: taking on less lets the accepted work finish, and leaves CPU for
-//     refusing the rest); when requests are fast and some had to wait, it rises again, up to
-//     Limit. So under overload the service accepts what it can finish in time, not what fits
-//     in memory.
+//     average over a short window exceeds a quarter of MaxWait while requests found no free slot,
+//     the limit falls in proportion (the machine is saturated: taking on less lets the accepted
+//     work finish, and leaves CPU for refusing the rest); when requests are fast, it rises again,
+//     up to Limit. Slow requests alone — a pause of the database or of the garbage collector
+//     with slots to spare — do not lower it: that is latency, not overload, and a lower limit
+//     would turn it into refusals. So under overload the service accepts what it can finish in
+//     time, not what fits in memory.
 //   - A request that finds no free slot waits only when its predicted wait — the requests ahead
 //     of it times the recent time a request holds a slot, over the limit — is within MaxWait (and
 //     never longer than MaxWait). Others are answered 503 with Retry-After at once, and so is
@@ -189,8 +191,8 @@ func (s *shedder) release(held time.Duration) {
 }
 
 // adapt moves the limit at the end of a window: down in proportion when requests held their
-// slot longer than the target on average, up by an eighth when they were fast and some found
-// no free slot. Called with s.mu held.
+// slot longer than the target on average and some found no free slot, up by an eighth when they
+// were fast. Called with s.mu held.
 func (s *shedder) adapt() {
 	if s.done < shedMinSamples {
 		return
@@ -198,9 +200,9 @@ func (s *shedder) adapt() {
 	avg := s.held / time.Duration(s.done)
 	limit := s.limit
 	switch {
-	case avg > s.target:
+	case avg > s.target && s.starved:
 		limit = int(float64(limit) * max(0.5, float64(s.target)/float64(avg)))
-	case s.starved:
+	case avg <= s.target:
 		limit += max(1, limit/8)
 	}
 	limit = min(max(limit, min(shedMinLimit, s.cfg.Limit)), s.cfg.Limit)
