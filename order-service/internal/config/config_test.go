@@ -3,8 +3,6 @@ package config_test
 import (
 	"bytes"
 	"log/slog"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/shopworks/shop/order-service/internal/config"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/testkit"
 )
 
 func getenv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -131,15 +130,7 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	var read []string
 	_, err := config.Load(func(k string) string { read = append(read, k); return "" })
 	require.NoError(t, err)
-	readme, err := os.ReadFile("../../../README.md")
-	require.NoError(t, err)
-	_, table, found := strings.Cut(string(readme), "\n## Configuration\n")
-	require.True(t, found, `README.md has no "## Configuration" section`)
-	table, _, _ = strings.Cut(table, "\n## ")
-	require.NotEmpty(t, read)
-	for _, k := range read {
-		assert.True(t, strings.Contains(table, "`"+k+"`"), "README.md's configuration table does not name %s", k)
-	}
+	testkit.AssertConfigDocumented(t, "../../../README.md", read)
 }
 
 // README "Tracing": off by default, on with an OTLP endpoint, a protocol we do not speak is a

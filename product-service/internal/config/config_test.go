@@ -3,8 +3,6 @@ package config_test
 import (
 	"bytes"
 	"log/slog"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/config"
 )
 
@@ -127,15 +126,7 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	var read []string
 	_, err := config.Load(func(k string) string { read = append(read, k); return "" })
 	require.NoError(t, err)
-	readme, err := os.ReadFile("../../../README.md")
-	require.NoError(t, err)
-	_, table, found := strings.Cut(string(readme), "\n## Configuration\n")
-	require.True(t, found, `README.md has no "## Configuration" section`)
-	table, _, _ = strings.Cut(table, "\n## ")
-	require.NotEmpty(t, read)
-	for _, k := range read {
-		assert.True(t, strings.Contains(table, "`"+k+"`"), "README.md's configuration table does not name %s", k)
-	}
+	testkit.AssertConfigDocumented(t, "../../../README.md", read)
 }
 
 // README "Tracing": off by default, on with an OTLP endpoint, a protocol we do not speak is a
