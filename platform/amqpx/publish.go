@@ -100,10 +100,12 @@ func (c *Conn) publishChunk(ctx context.Context, exchange string, out []outgoing
 	if err != nil {
 		return err
 	}
-	// Returns of an earlier chunk that gave up waiting are not this chunk's.
+	// Returns of an earlier chunk that gave up waiting are not this chunk's. (The library
+	// closes the channel when the AMQP channel dies: a closed one is drained too.)
 	for drained := false; !drained; {
 		select {
-		case <-returns:
+		case _, open := <-returns:
+			drained = !open
 		default:
 			drained = true
 		}
@@ -152,9 +154,13 @@ func unroutable(out []outgoing, returns <-chan amqp.Return) error {
 	var ids map[string]bool
 	var n int
 	var first amqp.Return
+drain:
 	for {
 		select {
-		case r := <-returns:
+		case r, open := <-returns:
+			if !open {
+				break drain // the channel died; its confirms said so already
+			}
 			if ids == nil {
 				ids = make(map[string]bool, len(out))
 				for _, o := range out {
@@ -163,17 +169,15 @@ func unroutable(out []outgoing, returns <-chan amqp.Return) error {
 					}
 				}
 			}
-			if !ids[r.MessageId] {
-				continue // a late return of an earlier chunk
+			if ids[r.MessageId] { // not a late return of an earlier chunk
+				if n == 0 {
+					first = r
+				}
+				n++
 			}
-			if n == 0 {
-				first = r
-			}
-			n++
-			continue
 		default:
+			break drain
 		}
-		break
 	}
 	if n == 0 {
 		return nil

@@ -24,7 +24,6 @@ import (
 	"github.com/shopworks/shop/order-service/internal/messaging"
 	"github.com/shopworks/shop/order-service/internal/mysql"
 	"github.com/shopworks/shop/order-service/internal/ordering"
-	"github.com/shopworks/shop/order-service/internal/orderingtest"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/order-service/internal/producttest"
 	"github.com/shopworks/shop/order-service/internal/rediscache"
@@ -51,7 +50,7 @@ func TestDependenciesDownAnswer503Problems(t *testing.T) {
 	pages := rediscache.New(rdb, prefix, time.Minute)
 	store := mysql.NewStore(db, db, mysql.Events{Created: messaging.OrderCreated, Cancelled: messaging.OrderCancelled(time.Now)}, mysql.Options{})
 	orders := ordering.NewService(ordering.Deps{Store: store, Prices: prices, Pages: pages,
-		Stale: invalidation.New(pages.InvalidateMany, invalidation.Options{}, log, nil), Relay: &orderingtest.Relay{}, Log: log}, ordering.Options{})
+		Stale: invalidation.New(pages.InvalidateMany, invalidation.Options{}, log, nil), Relay: &testkit.WakeCounter{}, Log: log}, ordering.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- orders.Run(ctx) }()

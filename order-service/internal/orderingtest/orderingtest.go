@@ -18,9 +18,7 @@ import (
 	"github.com/shopworks/shop/order-service/internal/mysql"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/order-service/internal/rediscache"
-	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/invalidation"
-	"github.com/shopworks/shop/platform/redisx"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
@@ -45,24 +43,12 @@ type Stack struct {
 	Stale      *invalidation.Queue
 	DB         *sql.DB // straight to MariaDB, for assertions
 	DSN        string  // of the database, straight to MariaDB (for a second replica)
-	Relay      *Relay
+	Relay      *testkit.WakeCounter
 	MySQLProxy *testkit.Proxy // nil unless Options.MySQLViaProxy
 	RedisProxy *testkit.Proxy // nil unless Options.RedisViaProxy
 	Prefix     string         // the Redis key prefix
 	Log        *slog.Logger
 }
-
-// Relay counts the outbox relay's wake-ups.
-type Relay struct {
-	mu sync.Mutex
-	n  int
-}
-
-// Notify records a wake-up.
-func (r *Relay) Notify() { r.mu.Lock(); r.n++; r.mu.Unlock() }
-
-// Count is how many wake-ups there were.
-func (r *Relay) Count() int { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
 
 // Fixed is a PriceSource that knows every product at one price with plenty of stock.
 type Fixed struct{ Price money.Amount }
@@ -80,35 +66,17 @@ func (f Fixed) Get(_ context.Context, id int64) (ordering.Product, error) {
 func Start(t testing.TB, o Options) *Stack {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	s := &Stack{Relay: &Relay{}, Log: log}
-	dsn := o.DSN
-	if dsn == "" {
-		dsn = testkit.NewDatabase(t, "order_app")
-		require.NoError(t, mysql.Migrate(dsn))
-	}
-	s.DB, s.DSN = open(t, dsn, false), dsn
-	if o.MySQLViaProxy {
-		dsn, s.MySQLProxy = testkit.MySQLViaProxy(t, dsn)
-	}
-	redisURL := o.RedisURL
-	if redisURL == "" {
-		_, s.Prefix = testkit.Redis(t)
-		addr := testkit.RedisAddr()
-		if o.RedisViaProxy {
-			s.RedisProxy = testkit.NewProxy(t, addr)
-			addr = s.RedisProxy.Addr()
-		}
-		redisURL = "redis://" + addr
-	}
-	rdb, err := redisx.Open(redisURL, log)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rdb.Close() })
+	b := testkit.StartBackends(t, testkit.BackendOptions{DatabasePrefix: "order_app", Migrate: mysql.Migrate, DSN: o.DSN,
+		RedisURL: o.RedisURL, MySQLViaProxy: o.MySQLViaProxy, RedisViaProxy: o.RedisViaProxy})
+	s := &Stack{Relay: &testkit.WakeCounter{}, Log: log, DB: b.Direct, DSN: b.DSN, Prefix: b.Prefix,
+		MySQLProxy: b.MySQLProxy, RedisProxy: b.RedisProxy}
+	rdb := b.Redis
 	if o.Prices == nil {
 		o.Prices = Fixed{}
 	}
 	s.Pages = rediscache.New(rdb, s.Prefix, time.Minute)
 	s.Stale = invalidation.New(s.Pages.InvalidateMany, invalidation.Options{Name: "orders"}, log, nil)
-	s.Store = mysql.NewStore(open(t, dsn, false), open(t, dsn, true),
+	s.Store = mysql.NewStore(b.Pool, b.MultiPool,
 		mysql.Events{Created: messaging.OrderCreated, Cancelled: messaging.OrderCancelled(time.Now)}, o.Store)
 	s.Service = ordering.NewService(ordering.Deps{Store: s.Store, Prices: o.Prices, Pages: s.Pages, Stale: s.Stale, Relay: s.Relay, Log: log}, o.Service)
 	ctx, stop := context.WithCancel(context.Background())
@@ -117,14 +85,6 @@ func Start(t testing.TB, o Options) *Stack {
 	running.Go(func() { _ = s.Stale.Run(ctx) })
 	t.Cleanup(func() { stop(); running.Wait() })
 	return s
-}
-
-func open(t testing.TB, dsn string, multi bool) *sql.DB {
-	t.Helper()
-	db, err := dbx.Open(context.Background(), dsn, dbx.PoolConfig{MaxOpen: 16, MultiStatements: multi})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
 }
 
 // Count returns the number of rows of table.

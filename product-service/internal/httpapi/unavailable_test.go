@@ -20,7 +20,6 @@ import (
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/catalog"
-	"github.com/shopworks/shop/product-service/internal/catalogtest"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
 	"github.com/shopworks/shop/product-service/internal/localcache"
 	"github.com/shopworks/shop/product-service/internal/messaging"
@@ -39,7 +38,7 @@ func TestMySQLDownAnswers503Problems(t *testing.T) {
 	docs := rediscache.New(rdb, prefix, time.Minute)
 	store := mysql.NewStore(db, db, mysql.Events{Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Results: messaging.StockResults(time.Now)}, 0)
 	products := catalog.NewService(catalog.Deps{Store: store, Docs: docs, Local: (*localcache.Cache)(nil),
-		Stale: invalidation.New(docs.InvalidateMany, invalidation.Options{}, log, nil), Relay: &catalogtest.Relay{}, Encode: httpapi.EncodeProduct, Log: log}, catalog.Options{})
+		Stale: invalidation.New(docs.InvalidateMany, invalidation.Options{}, log, nil), Relay: &testkit.WakeCounter{}, Encode: httpapi.EncodeProduct, Log: log}, catalog.Options{})
 	srv := httpapi.NewServer(httpapi.Deps{
 		Catalog: products, OrdersTimeout: time.Second, Log: log,
 		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: docs.Ping}},
