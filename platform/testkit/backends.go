@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -85,3 +86,22 @@ func (w *WakeCounter) Notify() { w.mu.Lock(); w.n++; w.mu.Unlock() }
 
 // Count is how many wake-ups there were.
 func (w *WakeCounter) Count() int { w.mu.Lock(); defer w.mu.Unlock(); return w.n }
+
+// Snapshot is the result of every query (each a SELECT of one text column), as text: compare two
+// snapshots to prove that something changed no row.
+func Snapshot(t testing.TB, db *sql.DB, queries ...string) string {
+	t.Helper()
+	var out strings.Builder
+	for _, q := range queries {
+		rows, err := db.Query(q)
+		require.NoError(t, err)
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			out.WriteString(s + "\n")
+		}
+		require.NoError(t, rows.Err())
+		require.NoError(t, rows.Close())
+	}
+	return out.String()
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shopworks/shop/clients/money"
 	"github.com/shopworks/shop/platform/httpx/httpxtest"
+	"github.com/shopworks/shop/platform/testkit"
 )
 
 // TestHostileRequestsChangeNothing sends the platform's catalogue of hostile requests to the
@@ -37,21 +38,9 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 // tables is every row of the tables a write touches, as text.
 func (f *fixture) tables(t testing.TB) string {
 	t.Helper()
-	var out string
-	for _, q := range []string{
+	return testkit.Snapshot(t, f.db,
 		"SELECT CONCAT_WS('|', id, product_id, qty, status, updated_at) FROM orders ORDER BY id",
 		"SELECT CONCAT_WS('|', COUNT(*), COALESCE(MAX(id), 0)) FROM outbox",
 		"SELECT CONCAT_WS('|', COUNT(*)) FROM idempotency_keys",
-	} {
-		rows, err := f.db.Query(q)
-		require.NoError(t, err)
-		for rows.Next() {
-			var s string
-			require.NoError(t, rows.Scan(&s))
-			out += s + "\n"
-		}
-		require.NoError(t, rows.Err())
-		rows.Close()
-	}
-	return out
+	)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/httpx/httpxtest"
+	"github.com/shopworks/shop/platform/testkit"
 )
 
 // TestHostileRequestsChangeNothing sends the platform's catalogue of hostile requests to the
@@ -36,21 +37,9 @@ func TestHostileRequestsChangeNothing(t *testing.T) {
 // tables is every row of the tables a write touches, as text.
 func (f *fixture) tables(t testing.TB) string {
 	t.Helper()
-	var out string
-	for _, q := range []string{
+	return testkit.Snapshot(t, f.DB,
 		"SELECT CONCAT_WS('|', id, name, price, qty, updated_at) FROM products ORDER BY id",
 		"SELECT CONCAT_WS('|', COUNT(*), COALESCE(MAX(id), 0)) FROM outbox",
 		"SELECT CONCAT_WS('|', COUNT(*)) FROM processed_orders",
-	} {
-		rows, err := f.DB.Query(q)
-		require.NoError(t, err)
-		for rows.Next() {
-			var s string
-			require.NoError(t, rows.Scan(&s))
-			out += s + "\n"
-		}
-		require.NoError(t, rows.Err())
-		rows.Close()
-	}
-	return out
+	)
 }
