@@ -220,11 +220,7 @@ func TestNoStaleReadAfterRedisReturnsWithOldContents(t *testing.T) {
 // deadline, and every answer is the truth once MySQL thaws.
 func TestFrozenDatabaseAnswersEveryOrderTruthfully(t *testing.T) {
 	var mysqlProxy *testkit.Proxy
-	s := startStack(t, func(p, o map[string]string) {
-		var dsn string
-		dsn, mysqlProxy = testkit.MySQLViaProxy(t, o["MYSQL_DSN"])
-		o["MYSQL_DSN"] = dsn
-	})
+	s := startStack(t, orderMySQLViaProxy(t, &mysqlProxy))
 	const stock = 100000
 	p := s.createProduct(t, "MySQLFrozen", money.FromCents(100), stock)
 	s.placeOrders(t, p.Id, 1, 1)
@@ -247,11 +243,7 @@ func TestFrozenDatabaseAnswersEveryOrderTruthfully(t *testing.T) {
 // stream in: no stored order is answered with an error.
 func TestCommitCutIsAnsweredTruthfully(t *testing.T) {
 	var mysqlProxy *testkit.Proxy
-	s := startStack(t, func(p, o map[string]string) {
-		var dsn string
-		dsn, mysqlProxy = testkit.MySQLViaProxy(t, o["MYSQL_DSN"])
-		o["MYSQL_DSN"] = dsn
-	})
+	s := startStack(t, orderMySQLViaProxy(t, &mysqlProxy))
 	const stock = 100000
 	p := s.createProduct(t, "CommitCut", money.FromCents(100), stock)
 	s.placeOrders(t, p.Id, 1, 1)
@@ -302,4 +294,12 @@ func TestClientsThatDisconnectLoseNothing(t *testing.T) {
 	}
 	t.Logf("%d of %d clients gave up before the answer", gaveUp, len(answers))
 	s.checkTruthful(t, p.Id, stock-1, answers)
+}
+
+// orderMySQLViaProxy is a startStack option that puts a fault proxy, stored in *proxy, between
+// order-service and MariaDB.
+func orderMySQLViaProxy(t *testing.T, proxy **testkit.Proxy) func(p, o map[string]string) {
+	return func(_, o map[string]string) {
+		o["MYSQL_DSN"], *proxy = testkit.MySQLViaProxy(t, o["MYSQL_DSN"])
+	}
 }
