@@ -27,7 +27,8 @@ import (
 	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/clients/money"
 	"github.com/shopworks/shop/clients/orderclient"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
@@ -254,21 +255,21 @@ func (f *fuzzer) once(base string, router routers.Router, path, method string, i
 	if verr := testkit.ValidateResponse(router, req, resp.StatusCode, resp.Header, body); verr != nil {
 		t.Errorf("response does not match the spec: %v\n%s", verr, what)
 	}
-	var problem struct {
-		Code   string             `json:"code"`
-		Errors []httpx.FieldError `json:"errors"`
+	var answer struct {
+		Code   string               `json:"code"`
+		Errors []problem.FieldError `json:"errors"`
 	}
 	if resp.Header.Get("Content-Type") == "application/problem+json" {
-		_ = json.Unmarshal(body, &problem)
+		_ = json.Unmarshal(body, &answer)
 	}
 	ok2xx := resp.StatusCode >= 200 && resp.StatusCode < 300
 	switch {
 	case resp.StatusCode >= 500:
 		t.Errorf("server error\n%s", what)
-	case problem.Code == httpx.CodeBadJSON:
+	case answer.Code == problem.CodeBadJSON:
 		t.Errorf("well-formed JSON answered as malformed\n%s", what)
 	case fr.broken == "":
-		if !ok2xx && !domainAnswer(resp.StatusCode, problem.Code) {
+		if !ok2xx && !domainAnswer(resp.StatusCode, answer.Code) {
 			t.Errorf("valid request refused\n%s", what)
 		}
 	case fr.lenient:
@@ -285,11 +286,11 @@ func (f *fuzzer) once(base string, router routers.Router, path, method string, i
 			t.Errorf("want 415\n%s", what)
 		}
 	default:
-		if resp.StatusCode != http.StatusBadRequest || problem.Code != httpx.CodeValidationFailed {
+		if resp.StatusCode != http.StatusBadRequest || answer.Code != problem.CodeValidationFailed {
 			t.Errorf("want 400 VALIDATION_FAILED\n%s", what)
 			return
 		}
-		if !namesField(problem.Errors, fr.field) {
+		if !namesField(answer.Errors, fr.field) {
 			t.Errorf("errors[] does not name %s\n%s", fr.field, what)
 		}
 	}
@@ -308,7 +309,7 @@ func domainAnswer(status int, code string) bool {
 	return false
 }
 
-func namesField(errs []httpx.FieldError, field string) bool {
+func namesField(errs []problem.FieldError, field string) bool {
 	for _, e := range errs {
 		if e.Field == field || strings.HasPrefix(e.Field, field+".") {
 			return true
@@ -366,7 +367,7 @@ func servedDocuments(t *testing.T, s *stack) {
 			Paths map[string]map[string]yaml.Node `yaml:"paths"`
 		}
 		require.NoError(t, yaml.Unmarshal(raw, &source))
-		served, err := httpx.LoadSpec(got)
+		served, err := validate.LoadSpec(got)
 		require.NoError(t, err)
 		for path, ops := range source.Paths {
 			for method, node := range ops {

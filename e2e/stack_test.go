@@ -22,7 +22,7 @@ import (
 	"github.com/shopworks/shop/clients/orderclient"
 	"github.com/shopworks/shop/clients/productclient"
 	"github.com/shopworks/shop/platform/amqpx"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
@@ -232,7 +232,7 @@ func loadSpec(t testing.TB, name string) *openapi3.T {
 	}
 	raw, ok := docs[name]
 	require.True(t, ok, "no document %s", name)
-	doc, err := httpx.LoadSpec(raw())
+	doc, err := validate.LoadSpec(raw())
 	require.NoError(t, err)
 	specs.Store(name, doc)
 	return doc

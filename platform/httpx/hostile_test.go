@@ -18,7 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/httpserver"
 	"github.com/shopworks/shop/platform/httpx/httpxtest"
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/strictjson"
 )
 
@@ -48,7 +51,7 @@ func specRouter(t *testing.T, spec string) (http.Handler, *atomic.Int64) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "api", "bundled", strings.TrimSuffix(spec, ".yaml")+".json"))
 	require.NoError(t, err)
-	doc, err := httpx.LoadSpec(raw)
+	doc, err := validate.LoadSpec(raw)
 	require.NoError(t, err)
 	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "hostile", OpenAPI: raw, Log: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -79,18 +82,18 @@ func TestHostileRequestsGetProblemsAndReachNoHandler(t *testing.T) {
 
 			// The answers say what was wrong.
 			for name, want := range map[string]string{
-				"trailing object":                     httpx.CodeBadJSON,
-				"trailing garbage":                    httpx.CodeBadJSON,
-				"string with escaped NUL":             httpx.CodeValidationFailed,
-				"string with invalid UTF-8 byte":      httpx.CodeBadJSON,
-				"duplicate member":                    httpx.CodeValidationFailed,
-				"bad percent-escape in the path":      httpx.CodeBadRequest,
-				"2 MB header":                         httpx.CodeHeaderTooLarge,
-				"control character in a header value": httpx.CodeBadRequest,
-				"HTTP/2.0 request line":               httpx.CodeBadRequest,
-				"Expect other than 100-continue":      httpx.CodeExpectationFailed,
-				"body over the 1 MiB limit":           httpx.CodePayloadTooLarge,
-				"nested 40 deep":                      httpx.CodeBadJSON,
+				"trailing object":                     problem.CodeBadJSON,
+				"trailing garbage":                    problem.CodeBadJSON,
+				"string with escaped NUL":             problem.CodeValidationFailed,
+				"string with invalid UTF-8 byte":      problem.CodeBadJSON,
+				"duplicate member":                    problem.CodeValidationFailed,
+				"bad percent-escape in the path":      httpserver.CodeBadRequest,
+				"2 MB header":                         httpserver.CodeHeaderTooLarge,
+				"control character in a header value": httpserver.CodeBadRequest,
+				"HTTP/2.0 request line":               httpserver.CodeBadRequest,
+				"Expect other than 100-continue":      httpserver.CodeExpectationFailed,
+				"body over the 1 MiB limit":           problem.CodePayloadTooLarge,
+				"nested 40 deep":                      problem.CodeBadJSON,
 			} {
 				assert.Equal(t, want, got[name].Code, name)
 			}
@@ -124,7 +127,7 @@ func TestControlCharactersNameTheFieldWithTheSpecErrors(t *testing.T) {
 		strconv.Itoa(len(body)) + "\r\n\r\n" + body)})
 	p, why := httpxtest.CheckProblem(resp)
 	require.Empty(t, why)
-	assert.Equal(t, httpx.CodeValidationFailed, p.Code)
+	assert.Equal(t, problem.CodeValidationFailed, p.Code)
 	var fields []string
 	for _, f := range p.Errors {
 		fields = append(fields, f.Field+": "+f.Message)
@@ -140,7 +143,7 @@ func TestControlCharactersNameTheFieldWithTheSpecErrors(t *testing.T) {
 func FuzzRawHTTP(f *testing.F) {
 	raw, err := os.ReadFile(filepath.Join("..", "..", "api", "bundled", "product-service.json"))
 	require.NoError(f, err)
-	doc, err := httpx.LoadSpec(raw)
+	doc, err := validate.LoadSpec(raw)
 	require.NoError(f, err)
 	r, err := httpx.NewRouter(httpx.RouterConfig{Service: "fuzz", OpenAPI: raw, Log: slog.New(slog.DiscardHandler)})
 	require.NoError(f, err)

@@ -1,17 +1,28 @@
+// Package httpx assembles the HTTP front both services share from the packages beneath it: the
+// request ID (requestid), tracing, the access log and metrics (telemetry), recovery, load
+// shedding, rate limit and API keys (guard), request validation against the OpenAPI document
+// (validate), problem documents for every error (problem) and the API documents with Swagger UI
+// (docs). The server that runs it is httpserver's, the readiness checks are health's, and
+// httpxtest serves it in tests as production does.
 package httpx
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/shopworks/shop/platform/httpx/docs"
+	"github.com/shopworks/shop/platform/httpx/guard"
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/requestid"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
+	"github.com/shopworks/shop/platform/httpx/validate"
 )
 
 // RouterConfig is what NewRouter needs to build a service's HTTP front.
@@ -25,7 +36,7 @@ type RouterConfig struct {
 	AsyncAPI []byte
 	Log      *slog.Logger
 	// AccessLog chooses which requests are logged at which level (ACCESS_LOG, ACCESS_LOG_SLOW).
-	AccessLog    AccessLogConfig
+	AccessLog    telemetry.AccessLogConfig
 	Registry     *prometheus.Registry
 	MaxBodyBytes int64
 	// APIKeys, when not empty, are required (X-API-Key) on mutating requests.
@@ -36,43 +47,31 @@ type RouterConfig struct {
 	RateLimitWindow   time.Duration
 	// Shedding bounds the requests running at once and how long others may wait to start; beyond
 	// that they are shed with 503. A zero Limit disables it. The probes and /metrics are exempt.
-	Shedding Shedding
-	// TracerProvider, when not nil, traces every request but the probes (see Trace); nil is
-	// tracing off, and then no tracing middleware runs at all.
+	Shedding guard.Shedding
+	// TracerProvider, when not nil, traces every request but the probes (see telemetry.Trace); nil
+	// is tracing off, and then no tracing middleware runs at all.
 	TracerProvider trace.TracerProvider
-	// Extra middleware run after request ID, recover, access log and metrics, before validation
-	// (e.g. rate limiting).
-	Extra []func(http.Handler) http.Handler
 }
 
-// LoadSpec parses and validates an OpenAPI document.
-func LoadSpec(doc []byte) (*openapi3.T, error) {
-	spec, err := openapi3.NewLoader().LoadFromData(doc)
-	if err != nil {
-		return nil, fmt.Errorf("load OpenAPI document: %w", err)
-	}
-	if err := spec.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("validate OpenAPI document: %w", err)
-	}
-	return spec, nil
-}
+// probes are the health probes and the metrics scrape: neither traced, nor rate limited, nor shed.
+var probes = [...]string{"/healthz", "/readyz", "/metrics", "/health"}
 
 // NewRouter returns a chi router with the shared middleware chain, problem answers for unknown
 // routes and wrong methods, and /openapi.json, /asyncapi.json, /docs and /metrics mounted. The
 // service registers its generated handlers on it (ChiServerOptions.BaseRouter).
 func NewRouter(cfg RouterConfig) (chi.Router, error) {
-	spec, err := LoadSpec(cfg.OpenAPI)
+	spec, err := validate.LoadSpec(cfg.OpenAPI)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Service, err)
 	}
 	r := chi.NewRouter()
-	r.Use(RequestID)
+	r.Use(requestid.Middleware)
 	if cfg.TracerProvider != nil {
-		r.Use(Trace(cfg.TracerProvider)) // before the access log, so that its line has the trace ID
+		r.Use(telemetry.Trace(cfg.TracerProvider, probes[:])) // before the access log, so that its line has the trace ID
 	}
-	r.Use(Recover(cfg.Log), AccessLog(cfg.Log, cfg.AccessLog))
+	r.Use(guard.Recover(cfg.Log), telemetry.AccessLog(cfg.Log, cfg.AccessLog))
 	if cfg.Registry != nil {
-		r.Use(NewHTTPMetrics(cfg.Registry).Middleware)
+		r.Use(telemetry.Metrics(cfg.Registry))
 	}
 	window := cfg.RateLimitWindow
 	if window <= 0 {
@@ -89,29 +88,20 @@ func NewRouter(cfg RouterConfig) (chi.Router, error) {
 	if shedding.Registry == nil {
 		shedding.Registry = cfg.Registry
 	}
-	r.Use(Shed(shedding), exceptPaths(unguarded, RateLimit(cfg.RateLimitRequests, window)), APIKeyAuth(cfg.APIKeys))
-	r.Use(cfg.Extra...)
-	r.Use(NewValidator(spec, cfg.MaxBodyBytes).Middleware)
-	r.NotFound(NotFound)
+	r.Use(guard.Shed(shedding), guard.Except(unguarded, guard.RateLimit(cfg.RateLimitRequests, window)), guard.APIKeyAuth(cfg.APIKeys))
+	r.Use(validate.Middleware(spec, cfg.MaxBodyBytes))
+	r.NotFound(problem.NotFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 
-	r.Get("/openapi.json", serveDocument(cfg.OpenAPI))
+	r.Get("/openapi.json", docs.Document(cfg.OpenAPI))
 	if cfg.AsyncAPI != nil {
-		r.Get("/asyncapi.json", serveDocument(cfg.AsyncAPI))
+		r.Get("/asyncapi.json", docs.Document(cfg.AsyncAPI))
 	}
-	r.Mount("/docs", SwaggerUI(cfg.Service, cfg.AsyncAPI != nil))
+	r.Mount("/docs", docs.SwaggerUI(cfg.Service, cfg.AsyncAPI != nil))
 	if cfg.Registry != nil {
-		r.Method(http.MethodGet, "/metrics", MetricsHandler(cfg.Registry))
+		r.Method(http.MethodGet, "/metrics", telemetry.MetricsHandler(cfg.Registry))
 	}
 	return r, nil
-}
-
-// serveDocument answers an API document exactly as it was built (api/bundled/*.json).
-func serveDocument(doc []byte) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
-	}
 }
 
 var allMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
@@ -127,9 +117,9 @@ func methodNotAllowed(routes chi.Routes) http.HandlerFunc {
 				allowed = append(allowed, m)
 			}
 		}
-		p := NewProblem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "Method not allowed",
+		p := problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "Method not allowed",
 			r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allowed, ", ")+".")
 		p.Allow = strings.Join(allowed, ", ")
-		WriteProblem(w, r, p)
+		problem.Write(w, r, p)
 	}
 }

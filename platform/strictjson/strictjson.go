@@ -1,5 +1,5 @@
 // Package strictjson owns the rules every JSON document from the wire meets before anything
-// decodes it — HTTP request bodies (platform/httpx) and message bodies (platform/eventschema) —
+// decodes it — HTTP request bodies (platform/httpx/validate) and message bodies (platform/eventschema) —
 // and their one-pass check.
 //
 // encoding/json (used by kin-openapi, by the generated handlers and by the consumers) is lenient

@@ -12,7 +12,8 @@ import (
 
 	"github.com/shopworks/shop/order-service/internal/app"
 	"github.com/shopworks/shop/order-service/internal/config"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 )
 
 func main() {
@@ -36,11 +37,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch cmd {
 	case "":
-		return app.Run(ctx, cfg, httpx.NewLogger(os.Stdout, cfg.LogLevel, "order-service"), nil)
+		return app.Run(ctx, cfg, telemetry.NewLogger(os.Stdout, cfg.LogLevel, "order-service"), nil)
 	case "migrate":
 		return app.Migrate(cfg)
 	case "healthcheck":
-		return httpx.Healthcheck(ctx, cfg.Port)
+		return health.Healthcheck(ctx, cfg.Port)
 	default:
 		return fmt.Errorf("unknown command %q (want migrate, healthcheck or none)", cmd)
 	}

@@ -29,7 +29,9 @@ import (
 	"github.com/shopworks/shop/platform/boot"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/eventschema"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/guard"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/httpserver"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
 	"github.com/shopworks/shop/platform/tracing"
@@ -41,7 +43,7 @@ func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
 // Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
 	log.InfoContext(ctx, "starting order-service", slog.Any("config", cfg))
-	stopDebug, err := httpx.StartDebug(cfg.PprofAddr, log)
+	stopDebug, err := httpserver.StartDebug(cfg.PprofAddr, log)
 	if err != nil {
 		return err
 	}
@@ -103,13 +105,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	})
 	server := httpapi.NewServer(httpapi.Deps{
 		Orders: orders, Log: log,
-		Checks: []httpx.Check{
+		Checks: []health.Check{
 			{Name: "mysql", Required: true, Probe: store.Ping},
 			{Name: "redis", Probe: pages.Ping},
 			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
 		},
 	})
-	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: httpx.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog, TracerProvider: tp})
+	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: guard.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog, TracerProvider: tp})
 	if err != nil {
 		return err
 	}
@@ -140,7 +142,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	consumers.Go(func() error { return conn.Consume(consumeCtx, stockResults, results.Handle) })
 	consumers.Go(func() error { return conn.Consume(consumeCtx, productChanges, changes.Handle) })
 
-	err = httpx.Serve(ctx, httpx.NewServer(ln.Addr().String(), handler), ln, cfg.ShutdownTimeout, log)
+	err = httpserver.Serve(ctx, httpserver.New(ln.Addr().String(), handler), ln, cfg.ShutdownTimeout, log)
 	log.InfoContext(ctx, "http stopped; stopping consumers and flushing the outbox")
 	stopConsuming()
 	werr := consumers.Wait()

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/order-service/internal/config"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
@@ -103,7 +103,7 @@ func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	var out bytes.Buffer
-	httpx.NewLogger(&out, slog.LevelInfo, "order-service").Info("starting", slog.Any("config", c))
+	telemetry.NewLogger(&out, slog.LevelInfo, "order-service").Info("starting", slog.Any("config", c))
 	for _, want := range []string{`"priceFresh":"30s"`, `"priceMaxStale":"5m"`, `"idempotencyKeyTtl":"24h"`,
 		`"outboxLinger":"25ms"`, `"productTimeout":"2s"`, `"accessLog":"errors"`, `"accessLogSlow":"500ms"`,
 		`"apiKeys":2`, `"productApiKeySet":true`} {
@@ -117,7 +117,7 @@ func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
 func TestAccessLogSettings(t *testing.T) {
 	c, err := config.Load(getenv(map[string]string{"ACCESS_LOG": "all", "ACCESS_LOG_SLOW": "2s"}))
 	require.NoError(t, err)
-	assert.Equal(t, httpx.AccessLogConfig{Mode: httpx.AccessLogAll, Slow: 2 * time.Second}, c.AccessLog)
+	assert.Equal(t, telemetry.AccessLogConfig{Mode: telemetry.AccessLogAll, Slow: 2 * time.Second}, c.AccessLog)
 	_, err = config.Load(getenv(map[string]string{"ACCESS_LOG": "verbose"}))
 	require.ErrorContains(t, err, "ACCESS_LOG")
 	_, err = config.Load(getenv(map[string]string{"ACCESS_LOG_SLOW": "0"}))

@@ -17,10 +17,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	apidocs "github.com/shopworks/shop/api"
+	"github.com/shopworks/shop/clients/requestid"
 	"github.com/shopworks/shop/order-service/internal/httpapi/api"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/guard"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 	"github.com/shopworks/shop/platform/tracing"
 )
 
@@ -38,7 +43,7 @@ type Orders interface {
 // Deps are the Server's collaborators.
 type Deps struct {
 	Orders Orders
-	Checks []httpx.Check
+	Checks []health.Check
 	Log    *slog.Logger
 }
 
@@ -71,7 +76,7 @@ func toCreated(o ordering.Order) api.CreatedOrder {
 
 // CreateOrder places an order; with an Idempotency-Key, a retry replays the first answer.
 func (s *Server) CreateOrder(ctx context.Context, req api.CreateOrderRequestObject) (api.CreateOrderResponseObject, error) {
-	p := ordering.Placement{Request: ordering.Request{ProductID: req.Body.ProductId, Qty: req.Body.Qty}, CorrelationID: httpx.RequestIDFrom(ctx),
+	p := ordering.Placement{Request: ordering.Request{ProductID: req.Body.ProductId, Qty: req.Body.Qty}, CorrelationID: requestid.FromContext(ctx),
 		Traceparent: tracing.Traceparent(ctx)}
 	if req.Params.IdempotencyKey != nil {
 		p.Key = *req.Params.IdempotencyKey
@@ -103,7 +108,7 @@ func (s *Server) GetOrder(ctx context.Context, req api.GetOrderRequestObject) (a
 	}
 	// The request waits for an event, not for work: it gives its shedding slot back; the
 	// service caps the number of waiting requests.
-	httpx.LeaveSlot(ctx)
+	guard.LeaveSlot(ctx)
 	o, waited, err := s.d.Orders.WaitForOutcome(ctx, req.Id, time.Duration(wait)*time.Second)
 	if err != nil {
 		return nil, err
@@ -138,7 +143,7 @@ func preferredWait(prefer *string) (int, bool) {
 
 // CancelOrder cancels an order; cancelling it again answers the same.
 func (s *Server) CancelOrder(ctx context.Context, req api.CancelOrderRequestObject) (api.CancelOrderResponseObject, error) {
-	o, err := s.d.Orders.CancelOrder(ctx, req.Id, httpx.RequestIDFrom(ctx))
+	o, err := s.d.Orders.CancelOrder(ctx, req.Id, requestid.FromContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +193,7 @@ func (s *Server) GetLiveness(context.Context, api.GetLivenessRequestObject) (api
 
 // GetReadiness checks MySQL, Redis and RabbitMQ.
 func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
-	status, results, ok := httpx.Readiness(ctx, s.d.Checks, time.Second)
+	status, results, ok := health.Readiness(ctx, s.d.Checks, time.Second)
 	body := api.Readiness{Status: api.ReadinessStatus(status), Checks: make([]api.DependencyStatus, 0, len(results))}
 	for _, r := range results {
 		ds := api.DependencyStatus{Name: api.DependencyStatusName(r.Name), Status: api.DependencyStatusStatus(r.Status)}
@@ -204,36 +209,36 @@ func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObje
 }
 
 // mapError is the one place where order-service's errors become problems.
-func mapError(err error) *httpx.Problem {
+func mapError(err error) *problem.Problem {
 	var ise *ordering.InsufficientStockError
 	switch {
 	case errors.Is(err, ordering.ErrNotFound):
-		return httpx.NewProblem(http.StatusNotFound, "ORDER_NOT_FOUND", "Order not found", "The order does not exist.")
+		return problem.New(http.StatusNotFound, "ORDER_NOT_FOUND", "Order not found", "The order does not exist.")
 	case errors.Is(err, ordering.ErrProductNotFound):
-		return httpx.NewProblem(http.StatusNotFound, "PRODUCT_NOT_FOUND", "Product not found", "The product does not exist.")
+		return problem.New(http.StatusNotFound, "PRODUCT_NOT_FOUND", "Product not found", "The product does not exist.")
 	case errors.As(err, &ise):
-		return httpx.NewProblem(http.StatusConflict, "INSUFFICIENT_STOCK", "Insufficient stock", ise.Error()+".")
+		return problem.New(http.StatusConflict, "INSUFFICIENT_STOCK", "Insufficient stock", ise.Error()+".")
 	case errors.Is(err, ordering.ErrIdempotencyKeyReused):
-		return httpx.NewProblem(http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused",
+		return problem.New(http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED", "Idempotency key reused",
 			"The Idempotency-Key was used with a different request body.")
 	case errors.Is(err, ordering.ErrIdempotencyKeyInUse):
-		p := httpx.NewProblem(http.StatusConflict, "IDEMPOTENCY_KEY_IN_USE", "Idempotency key in use",
+		p := problem.New(http.StatusConflict, "IDEMPOTENCY_KEY_IN_USE", "Idempotency key in use",
 			"A request with this Idempotency-Key is still being processed; retry shortly.")
 		p.RetryAfter = 1
 		return p
 	case errors.Is(err, ordering.ErrProductServiceUnavailable):
-		p := httpx.NewProblem(http.StatusServiceUnavailable, "PRODUCT_SERVICE_UNAVAILABLE", "Product service unavailable",
+		p := problem.New(http.StatusServiceUnavailable, "PRODUCT_SERVICE_UNAVAILABLE", "Product service unavailable",
 			"The product could not be looked up; try again.")
 		p.RetryAfter = 1
 		return p
 	case errors.Is(err, ordering.ErrNotCancellable):
-		return httpx.NewProblem(http.StatusConflict, "ORDER_NOT_CANCELLABLE", "Order not cancellable",
+		return problem.New(http.StatusConflict, "ORDER_NOT_CANCELLABLE", "Order not cancellable",
 			"The order was REJECTED; only PENDING and CONFIRMED orders can be cancelled.")
 	case errors.Is(err, ordering.ErrOutcomeUnknown):
-		return httpx.NewProblem(http.StatusInternalServerError, "ORDER_OUTCOME_UNKNOWN", "Order outcome unknown",
+		return problem.New(http.StatusInternalServerError, "ORDER_OUTCOME_UNKNOWN", "Order outcome unknown",
 			"The database did not confirm in time whether the order was stored. Retry with the same Idempotency-Key to get the order if it was stored, or a new one if it was not.")
 	case errors.Is(err, context.Canceled), dbx.IsUnavailable(err):
-		p := httpx.NewProblem(http.StatusServiceUnavailable, httpx.CodeServiceUnavailable, "Service unavailable", "The database is unavailable; retry shortly.")
+		p := problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "Service unavailable", "The database is unavailable; retry shortly.")
 		p.RetryAfter = 1
 		return p
 	}
@@ -246,8 +251,8 @@ type HandlerConfig struct {
 	Registry          *prometheus.Registry
 	APIKeys           []string
 	RateLimitRequests int
-	Shedding          httpx.Shedding
-	AccessLog         httpx.AccessLogConfig
+	Shedding          guard.Shedding
+	AccessLog         telemetry.AccessLogConfig
 	// TracerProvider traces every request (nil: tracing off; see platform/tracing).
 	TracerProvider trace.TracerProvider
 }
@@ -262,7 +267,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	eh := httpx.NewErrorHandlers(cfg.Log, mapError)
+	eh := problem.NewErrorHandlers(cfg.Log, mapError)
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: eh.Request, ResponseErrorHandlerFunc: eh.Response,
 	})

@@ -27,7 +27,9 @@ import (
 	"github.com/shopworks/shop/order-service/internal/orderingtest"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/order-service/internal/producttest"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/testkit"
 )
 
@@ -56,16 +58,16 @@ func newFixtureWith(t testing.TB, redisURL string) *fixture {
 	prices := pricing.New(pricing.ProductServiceLoader(pc), pricing.Options{})
 	t.Cleanup(prices.Close)
 	stack := orderingtest.Start(t, orderingtest.Options{Prices: prices, RedisURL: redisURL, Service: ordering.Options{BatchMax: 64, BatchWorkers: 2}})
-	log := httpx.NewLogger(io.Discard, slog.LevelError, "order-service")
+	log := telemetry.NewLogger(io.Discard, slog.LevelError, "order-service")
 	srv := httpapi.NewServer(httpapi.Deps{
 		Orders: stack.Service, Log: log,
-		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: stack.Store.Ping}, {Name: "redis", Probe: stack.Pages.Ping}},
+		Checks: []health.Check{{Name: "mysql", Required: true, Probe: stack.Store.Ping}, {Name: "redis", Probe: stack.Pages.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	spec, err := httpx.LoadSpec(apidocs.OrderService())
+	spec, err := validate.LoadSpec(apidocs.OrderService())
 	require.NoError(t, err)
 	return &fixture{db: stack.DB, orders: stack.Service, prices: prices, catalog: catalog, products: products, server: ts,
 		client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
@@ -99,7 +101,7 @@ func (f *fixture) count(t testing.TB, table string) int {
 }
 
 func eventSchema(t testing.TB, name string) *openapi3.Schema {
-	doc, err := httpx.LoadSpec(apidocs.EventSchemas())
+	doc, err := validate.LoadSpec(apidocs.EventSchemas())
 	require.NoError(t, err)
 	return doc.Components.Schemas[name].Value
 }

@@ -27,7 +27,9 @@ import (
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/order-service/internal/producttest"
 	"github.com/shopworks/shop/order-service/internal/rediscache"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/testkit"
 )
@@ -46,7 +48,7 @@ func TestDependenciesDownAnswer503Problems(t *testing.T) {
 	require.NoError(t, err)
 	prices := pricing.New(pricing.ProductServiceLoader(pc), pricing.Options{})
 	defer prices.Close()
-	log := httpx.NewLogger(io.Discard, slog.LevelError, "order-service")
+	log := telemetry.NewLogger(io.Discard, slog.LevelError, "order-service")
 	pages := rediscache.New(rdb, prefix, time.Minute)
 	store := mysql.NewStore(db, db, mysql.Events{Created: messaging.OrderCreated, Cancelled: messaging.OrderCancelled(time.Now)}, mysql.Options{})
 	orders := ordering.NewService(ordering.Deps{Store: store, Prices: prices, Pages: pages,
@@ -57,13 +59,13 @@ func TestDependenciesDownAnswer503Problems(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	srv := httpapi.NewServer(httpapi.Deps{
 		Orders: orders, Log: log,
-		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: pages.Ping}},
+		Checks: []health.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: pages.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	defer ts.Close()
-	spec, err := httpx.LoadSpec(apidocs.OrderService())
+	spec, err := validate.LoadSpec(apidocs.OrderService())
 	require.NoError(t, err)
 	client := &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}
 

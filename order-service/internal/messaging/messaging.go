@@ -20,11 +20,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shopworks/shop/clients/events"
+	"github.com/shopworks/shop/clients/requestid"
 	"github.com/shopworks/shop/order-service/internal/ordering"
 	"github.com/shopworks/shop/order-service/internal/pricing"
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/eventschema"
-	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/outbox"
 	"github.com/shopworks/shop/platform/tracing"
 )
@@ -129,7 +129,7 @@ func (h *StockResults) Decode(routingKey string, body []byte) ([]ordering.Settle
 // Handle is the amqpx handler of stock.results.
 func (h *StockResults) Handle(ctx context.Context, d amqpx.Delivery) error {
 	if d.CorrelationID != "" {
-		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
+		ctx = requestid.NewContext(ctx, d.CorrelationID)
 	}
 	sts, foreign, err := h.Decode(d.RoutingKey, d.Body)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package httpxtest owns what tests of an HTTP front built on platform/httpx share: serving a
-// handler exactly as the services do (httpx.NewServer + httpx.Serve on a real TCP port, so the
+// handler exactly as the services do (httpserver.New + httpserver.Serve on a real TCP port, so the
 // connection-level answers and limits are the production ones), sending raw bytes that no
 // well-behaved client would produce, and the catalogue of hostile requests that every service
 // must answer with a 4xx problem document without running a write.
@@ -18,7 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopworks/shop/platform/httpx"
+	sdk "github.com/shopworks/shop/clients/requestid"
+	"github.com/shopworks/shop/platform/httpx/httpserver"
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/requestid"
 )
 
 // Serve serves h the way the services do on 127.0.0.1:0 until the test ends and returns its
@@ -32,7 +35,7 @@ func Serve(t testing.TB, h http.Handler) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- httpx.Serve(ctx, httpx.NewServer(ln.Addr().String(), h), ln, 5*time.Second, slog.New(slog.DiscardHandler))
+		done <- httpserver.Serve(ctx, httpserver.New(ln.Addr().String(), h), ln, 5*time.Second, slog.New(slog.DiscardHandler))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -93,7 +96,7 @@ func Send(addr string, req Request) Response {
 type Problem struct {
 	Type, Title, Detail, Instance, Code, RequestID string
 	Status                                         int
-	Errors                                         []httpx.FieldError
+	Errors                                         []problem.FieldError
 }
 
 // CheckProblem returns why resp is not a 4xx problem document with a sane X-Request-ID that
@@ -107,7 +110,7 @@ func CheckProblem(resp Response) (Problem, string) {
 		return p, "status " + http.StatusText(resp.Status) + ", want a 4xx"
 	case resp.Header.Get("Content-Type") != "application/problem+json":
 		return p, "content type " + resp.Header.Get("Content-Type")
-	case !httpx.SaneRequestID(resp.Header.Get(httpx.HeaderRequestID)):
+	case !requestid.Sane(resp.Header.Get(sdk.Header)):
 		return p, "no sane X-Request-ID"
 	}
 	if err := json.Unmarshal(resp.Body, &p); err != nil {
@@ -118,7 +121,7 @@ func CheckProblem(resp Response) (Problem, string) {
 		return p, "problem status differs from the response's"
 	case p.Code == "" || p.Title == "" || p.Type == "":
 		return p, "problem without code, title or type"
-	case p.RequestID != resp.Header.Get(httpx.HeaderRequestID):
+	case p.RequestID != resp.Header.Get(sdk.Header):
 		return p, "requestId differs from X-Request-ID"
 	}
 	return p, ""

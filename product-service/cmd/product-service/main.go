@@ -10,7 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 	"github.com/shopworks/shop/product-service/internal/app"
 	"github.com/shopworks/shop/product-service/internal/config"
 )
@@ -36,11 +37,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch cmd {
 	case "":
-		return app.Run(ctx, cfg, httpx.NewLogger(os.Stdout, cfg.LogLevel, "product-service"), nil)
+		return app.Run(ctx, cfg, telemetry.NewLogger(os.Stdout, cfg.LogLevel, "product-service"), nil)
 	case "migrate":
 		return app.Migrate(cfg)
 	case "healthcheck":
-		return httpx.Healthcheck(ctx, cfg.Port)
+		return health.Healthcheck(ctx, cfg.Port)
 	default:
 		return fmt.Errorf("unknown command %q (want migrate, healthcheck or none)", cmd)
 	}

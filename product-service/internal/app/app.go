@@ -23,7 +23,9 @@ import (
 	"github.com/shopworks/shop/platform/boot"
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/eventschema"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/guard"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/httpserver"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/outbox"
 	"github.com/shopworks/shop/platform/tracing"
@@ -42,7 +44,7 @@ func Migrate(cfg config.Config) error { return mysql.Migrate(cfg.MySQLDSN) }
 // Run serves until ctx is done, on ln when given (tests) or on cfg.Port.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) error {
 	log.InfoContext(ctx, "starting product-service", slog.Any("config", cfg))
-	stopDebug, err := httpx.StartDebug(cfg.PprofAddr, log)
+	stopDebug, err := httpserver.StartDebug(cfg.PprofAddr, log)
 	if err != nil {
 		return err
 	}
@@ -95,13 +97,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 	}
 	server := httpapi.NewServer(httpapi.Deps{
 		Catalog: products, Orders: orders, OrdersTimeout: cfg.OrdersTimeout, Log: log,
-		Checks: []httpx.Check{
+		Checks: []health.Check{
 			{Name: "mysql", Required: true, Probe: store.Ping},
 			{Name: "redis", Probe: docs.Ping},
 			{Name: "rabbitmq", Required: true, Probe: conn.Ready},
 		},
 	})
-	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: httpx.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog, TracerProvider: tp})
+	handler, err := httpapi.NewHandler(server, httpapi.HandlerConfig{Log: log, Registry: reg, APIKeys: cfg.APIKeys, RateLimitRequests: cfg.RateLimitRPS, Shedding: guard.Shedding{Limit: cfg.MaxInFlight, MaxWait: cfg.MaxQueueWait}, AccessLog: cfg.AccessLog, TracerProvider: tp})
 	if err != nil {
 		return err
 	}
@@ -116,7 +118,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listen
 			return fmt.Errorf("listen on %d: %w", cfg.Port, err)
 		}
 	}
-	return serve(ctx, log, cfg, httpx.NewServer(ln.Addr().String(), handler), ln, products.Run, []func(context.Context) error{relay.Run, stale.Run},
+	return serve(ctx, log, cfg, httpserver.New(ln.Addr().String(), handler), ln, products.Run, []func(context.Context) error{relay.Run, stale.Run},
 		func(ctx context.Context) error { return conn.Consume(ctx, consumer, orderEvents.Handle) })
 }
 
@@ -139,7 +141,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg config.Config, srv *http.S
 	consumed := make(chan error, 1)
 	go func() { consumed <- consume(consumeCtx) }() // waited for below
 
-	err := httpx.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
+	err := httpserver.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
 	log.InfoContext(ctx, "http stopped; stopping consumer and flushing the outbox")
 	// Consumer first (its in-flight handlers finish their reservations and ack), then the
 	// reservation writer, then the relay (which flushes what those reservations wrote).

@@ -16,7 +16,7 @@ import (
 
 	"github.com/shopworks/shop/platform/dbx"
 	"github.com/shopworks/shop/platform/envcfg"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 	"github.com/shopworks/shop/platform/tracing"
 )
 
@@ -38,7 +38,7 @@ type Config struct {
 	LocalCacheSize  int
 	OutboxLinger    time.Duration
 	PprofAddr       string // host:port of the pprof listener; empty = off
-	AccessLog       httpx.AccessLogConfig
+	AccessLog       telemetry.AccessLogConfig
 	Tracing         tracing.Config // OpenTelemetry: the OTEL_* variables (off unless an OTLP endpoint is set)
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
@@ -69,7 +69,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LocalCacheSize:  e.Int("LOCAL_CACHE_SIZE", 10000),
 		OutboxLinger:    e.DurationOrZero("OUTBOX_LINGER", 25*time.Millisecond),
 		PprofAddr:       e.Str("PPROF_ADDR", ""),
-		AccessLog:       httpx.AccessLogConfig{Slow: e.Duration("ACCESS_LOG_SLOW", httpx.DefaultSlowRequest)},
+		AccessLog:       telemetry.AccessLogConfig{Slow: e.Duration("ACCESS_LOG_SLOW", telemetry.DefaultSlowRequest)},
 		Tracing:         tracing.Load(e),
 		ShutdownTimeout: e.Duration("HTTP_SHUTDOWN_TIMEOUT", 10*time.Second),
 		APIKeys:         e.List("API_KEYS"),
@@ -87,7 +87,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(e.Str("LOG_LEVEL", "info"))); err != nil {
 		e.Fail("LOG_LEVEL", "want debug, info, warn or error")
 	}
-	if mode, err := httpx.ParseAccessLogMode(e.Str("ACCESS_LOG", "errors")); err != nil {
+	if mode, err := telemetry.ParseAccessLogMode(e.Str("ACCESS_LOG", "errors")); err != nil {
 		e.Fail("ACCESS_LOG", err.Error())
 	} else {
 		c.AccessLog.Mode = mode

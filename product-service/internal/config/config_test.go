@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/config"
 )
@@ -101,7 +101,7 @@ func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	var out bytes.Buffer
-	httpx.NewLogger(&out, slog.LevelInfo, "product-service").Info("starting", slog.Any("config", c))
+	telemetry.NewLogger(&out, slog.LevelInfo, "product-service").Info("starting", slog.Any("config", c))
 	for _, want := range []string{`"ordersTimeout":"2.5s"`, `"cacheTtl":"1m"`, `"localCacheTtl":"500ms"`,
 		`"outboxLinger":"25ms"`, `"shutdownTimeout":"10s"`, `"accessLog":"errors"`, `"apiKeys":1`, `"ordersApiKeySet":true`} {
 		assert.Contains(t, out.String(), want)
@@ -114,7 +114,7 @@ func TestStartupLogShowsHumanUnitsAndNoSecrets(t *testing.T) {
 func TestAccessLogSettings(t *testing.T) {
 	c, err := config.Load(getenv(map[string]string{"ACCESS_LOG": "off"}))
 	require.NoError(t, err)
-	assert.Equal(t, httpx.AccessLogConfig{Mode: httpx.AccessLogOff, Slow: httpx.DefaultSlowRequest}, c.AccessLog)
+	assert.Equal(t, telemetry.AccessLogConfig{Mode: telemetry.AccessLogOff, Slow: telemetry.DefaultSlowRequest}, c.AccessLog)
 	_, err = config.Load(getenv(map[string]string{"ACCESS_LOG": "verbose", "ACCESS_LOG_SLOW": "-1s"}))
 	require.ErrorContains(t, err, "ACCESS_LOG:")
 	require.ErrorContains(t, err, "ACCESS_LOG_SLOW")

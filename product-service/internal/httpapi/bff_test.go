@@ -17,7 +17,8 @@ import (
 
 	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/clients/orderclient"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/catalogtest"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
@@ -55,13 +56,13 @@ func newBFFFixture(t *testing.T, up *upstream) *fixture {
 	orders, err := orderclient.New(ts.URL, orderclient.Options{Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	stack := catalogtest.Start(t, catalogtest.Options{})
-	log := httpx.NewLogger(io.Discard, slog.LevelError, "product-service")
+	log := telemetry.NewLogger(io.Discard, slog.LevelError, "product-service")
 	srv := httpapi.NewServer(httpapi.Deps{Catalog: stack.Service, Orders: orders, OrdersTimeout: 5 * time.Second, Log: log})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	server := httptest.NewServer(h)
 	t.Cleanup(server.Close)
-	spec, err := httpx.LoadSpec(apidocs.ProductService())
+	spec, err := validate.LoadSpec(apidocs.ProductService())
 	require.NoError(t, err)
 	return &fixture{Stack: stack, server: server, client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
 }

@@ -10,6 +10,9 @@ import (
 
 	apidocs "github.com/shopworks/shop/api"
 	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/guard"
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
 )
 
@@ -19,8 +22,8 @@ type HandlerConfig struct {
 	Registry          *prometheus.Registry
 	APIKeys           []string
 	RateLimitRequests int
-	Shedding          httpx.Shedding
-	AccessLog         httpx.AccessLogConfig
+	Shedding          guard.Shedding
+	AccessLog         telemetry.AccessLogConfig
 	// TracerProvider traces every request (nil: tracing off; see platform/tracing).
 	TracerProvider trace.TracerProvider
 }
@@ -36,7 +39,7 @@ func NewHandler(s *Server, cfg HandlerConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	eh := httpx.NewErrorHandlers(cfg.Log, mapError)
+	eh := problem.NewErrorHandlers(cfg.Log, mapError)
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: eh.Request, ResponseErrorHandlerFunc: eh.Response,
 	})

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/shopworks/shop/clients/orderclient"
+	"github.com/shopworks/shop/clients/requestid"
 	"github.com/shopworks/shop/platform/dbx"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/problem"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 	"github.com/shopworks/shop/product-service/internal/httpapi/api"
 )
@@ -39,7 +41,7 @@ type Deps struct {
 	Catalog       Catalog
 	Orders        *orderclient.ClientWithResponses
 	OrdersTimeout time.Duration
-	Checks        []httpx.Check
+	Checks        []health.Check
 	Log           *slog.Logger
 }
 
@@ -94,7 +96,7 @@ func (s *Server) ListProducts(ctx context.Context, req api.ListProductsRequestOb
 
 // CreateProduct stores a product and emits product.updated.
 func (s *Server) CreateProduct(ctx context.Context, req api.CreateProductRequestObject) (api.CreateProductResponseObject, error) {
-	p, err := s.d.Catalog.CreateProduct(ctx, catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, httpx.RequestIDFrom(ctx))
+	p, err := s.d.Catalog.CreateProduct(ctx, catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, requestid.FromContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +134,7 @@ func (c cachedProduct) VisitGetProductResponse(w http.ResponseWriter) error {
 
 // ReplaceProduct replaces every field.
 func (s *Server) ReplaceProduct(ctx context.Context, req api.ReplaceProductRequestObject) (api.ReplaceProductResponseObject, error) {
-	p, err := s.d.Catalog.ReplaceProduct(ctx, req.Id, catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, httpx.RequestIDFrom(ctx))
+	p, err := s.d.Catalog.ReplaceProduct(ctx, req.Id, catalog.Input{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, requestid.FromContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func (s *Server) ReplaceProduct(ctx context.Context, req api.ReplaceProductReque
 
 // UpdateProduct changes the given fields.
 func (s *Server) UpdateProduct(ctx context.Context, req api.UpdateProductRequestObject) (api.UpdateProductResponseObject, error) {
-	p, err := s.d.Catalog.UpdateProduct(ctx, req.Id, catalog.Patch{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, httpx.RequestIDFrom(ctx))
+	p, err := s.d.Catalog.UpdateProduct(ctx, req.Id, catalog.Patch{Name: req.Body.Name, Price: req.Body.Price, Qty: req.Body.Qty}, requestid.FromContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,7 @@ func (s *Server) UpdateProduct(ctx context.Context, req api.UpdateProductRequest
 
 // DeleteProduct removes a product and answers it as it was.
 func (s *Server) DeleteProduct(ctx context.Context, req api.DeleteProductRequestObject) (api.DeleteProductResponseObject, error) {
-	p, err := s.d.Catalog.DeleteProduct(ctx, req.Id, httpx.RequestIDFrom(ctx))
+	p, err := s.d.Catalog.DeleteProduct(ctx, req.Id, requestid.FromContext(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +166,7 @@ func (s *Server) GetLiveness(context.Context, api.GetLivenessRequestObject) (api
 
 // GetReadiness checks MySQL, Redis and RabbitMQ.
 func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObject) (api.GetReadinessResponseObject, error) {
-	status, results, ok := httpx.Readiness(ctx, s.d.Checks, time.Second)
+	status, results, ok := health.Readiness(ctx, s.d.Checks, time.Second)
 	body := api.Readiness{Status: api.ReadinessStatus(status), Checks: make([]api.DependencyStatus, 0, len(results))}
 	for _, r := range results {
 		ds := api.DependencyStatus{Name: api.DependencyStatusName(r.Name), Status: api.DependencyStatusStatus(r.Status)}
@@ -180,19 +182,19 @@ func (s *Server) GetReadiness(ctx context.Context, _ api.GetReadinessRequestObje
 }
 
 // mapError is the one place where product-service's errors become problems.
-func mapError(err error) *httpx.Problem {
+func mapError(err error) *problem.Problem {
 	var ve *catalog.ValidationError
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
-		return httpx.NewProblem(http.StatusNotFound, "PRODUCT_NOT_FOUND", "Product not found", "The product does not exist.")
+		return problem.New(http.StatusNotFound, "PRODUCT_NOT_FOUND", "Product not found", "The product does not exist.")
 	case errors.As(err, &ve):
-		fields := make([]httpx.FieldError, len(ve.Fields))
+		fields := make([]problem.FieldError, len(ve.Fields))
 		for i, f := range ve.Fields {
-			fields[i] = httpx.FieldError{Field: f.Field, Message: f.Message}
+			fields[i] = problem.FieldError{Field: f.Field, Message: f.Message}
 		}
-		return httpx.ValidationProblem(fields)
+		return problem.Validation(fields)
 	case errors.Is(err, context.Canceled), dbx.IsUnavailable(err):
-		p := httpx.NewProblem(http.StatusServiceUnavailable, httpx.CodeServiceUnavailable, "Service unavailable", "The database is unavailable; retry shortly.")
+		p := problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "Service unavailable", "The database is unavailable; retry shortly.")
 		p.RetryAfter = 1
 		return p
 	}

@@ -18,7 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	apidocs "github.com/shopworks/shop/api"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/catalogtest"
 	"github.com/shopworks/shop/product-service/internal/httpapi"
@@ -39,16 +41,16 @@ func newFixture(t testing.TB) *fixture {
 func newFixtureWith(t testing.TB, o catalogtest.Options) *fixture {
 	t.Helper()
 	stack := catalogtest.Start(t, o)
-	log := httpx.NewLogger(io.Discard, slog.LevelError, "product-service")
+	log := telemetry.NewLogger(io.Discard, slog.LevelError, "product-service")
 	srv := httpapi.NewServer(httpapi.Deps{
 		Catalog: stack.Service, OrdersTimeout: time.Second, Log: log,
-		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: stack.Store.Ping}, {Name: "redis", Probe: stack.Docs.Ping}},
+		Checks: []health.Check{{Name: "mysql", Required: true, Probe: stack.Store.Ping}, {Name: "redis", Probe: stack.Docs.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	spec, err := httpx.LoadSpec(apidocs.ProductService())
+	spec, err := validate.LoadSpec(apidocs.ProductService())
 	require.NoError(t, err)
 	return &fixture{Stack: stack, server: ts, client: &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	apidocs "github.com/shopworks/shop/api"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/health"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
+	"github.com/shopworks/shop/platform/httpx/validate"
 	"github.com/shopworks/shop/platform/invalidation"
 	"github.com/shopworks/shop/platform/testkit"
 	"github.com/shopworks/shop/product-service/internal/catalog"
@@ -34,20 +36,20 @@ func TestMySQLDownAnswers503Problems(t *testing.T) {
 	db, err := sql.Open("mysql", "root@tcp(127.0.0.1:1)/productdb?timeout=500ms")
 	require.NoError(t, err)
 	defer db.Close()
-	log := httpx.NewLogger(io.Discard, slog.LevelError, "product-service")
+	log := telemetry.NewLogger(io.Discard, slog.LevelError, "product-service")
 	docs := rediscache.New(rdb, prefix, time.Minute)
 	store := mysql.NewStore(db, db, mysql.Events{Updated: messaging.ProductUpdated, Deleted: messaging.ProductDeleted(time.Now), Results: messaging.StockResults(time.Now)}, 0)
 	products := catalog.NewService(catalog.Deps{Store: store, Docs: docs, Local: (*localcache.Cache)(nil),
 		Stale: invalidation.New(docs.InvalidateMany, invalidation.Options{}, log, nil), Relay: &testkit.WakeCounter{}, Encode: httpapi.EncodeProduct, Log: log}, catalog.Options{})
 	srv := httpapi.NewServer(httpapi.Deps{
 		Catalog: products, OrdersTimeout: time.Second, Log: log,
-		Checks: []httpx.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: docs.Ping}},
+		Checks: []health.Check{{Name: "mysql", Required: true, Probe: store.Ping}, {Name: "redis", Probe: docs.Ping}},
 	})
 	h, err := httpapi.NewHandler(srv, httpapi.HandlerConfig{Log: log, Registry: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	ts := httptest.NewServer(h)
 	defer ts.Close()
-	spec, err := httpx.LoadSpec(apidocs.ProductService())
+	spec, err := validate.LoadSpec(apidocs.ProductService())
 	require.NoError(t, err)
 	client := &http.Client{Transport: testkit.NewContractTransport(t, spec), Timeout: 10 * time.Second}
 

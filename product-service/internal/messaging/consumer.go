@@ -7,9 +7,9 @@ import (
 	"log/slog"
 
 	"github.com/shopworks/shop/clients/events"
+	"github.com/shopworks/shop/clients/requestid"
 	"github.com/shopworks/shop/platform/amqpx"
 	"github.com/shopworks/shop/platform/eventschema"
-	"github.com/shopworks/shop/platform/httpx"
 	"github.com/shopworks/shop/platform/tracing"
 	"github.com/shopworks/shop/product-service/internal/catalog"
 )
@@ -76,7 +76,7 @@ func (h *OrderEvents) Decode(routingKey string, body []byte) (catalog.StockReque
 // Handle is the amqpx handler of the order events.
 func (h *OrderEvents) Handle(ctx context.Context, d amqpx.Delivery) error {
 	if d.CorrelationID != "" {
-		ctx = httpx.WithRequestID(ctx, d.CorrelationID)
+		ctx = requestid.NewContext(ctx, d.CorrelationID)
 	}
 	req, err := h.Decode(d.RoutingKey, d.Body)
 	if err != nil {

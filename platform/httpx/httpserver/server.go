@@ -1,4 +1,8 @@
-package httpx
+// Package httpserver owns how a service's HTTP server runs: its timeouts and limits, serving until
+// the context ends and then draining, the problem documents that replace net/http's own plain-text
+// refusals of requests it cannot parse (connerrors.go), and the pprof listener on its own address
+// (debug.go).
+package httpserver
 
 import (
 	"context"
@@ -10,9 +14,9 @@ import (
 	"time"
 )
 
-// NewServer returns an http.Server with timeouts that keep slow or idle clients (slowloris) from
+// New returns an http.Server with timeouts that keep slow or idle clients (slowloris) from
 // holding connections, and bounded header size.
-func NewServer(addr string, h http.Handler) *http.Server {
+func New(addr string, h http.Handler) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
@@ -44,26 +48,6 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Du
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)
-	}
-	return nil
-}
-
-// Healthcheck GETs http://127.0.0.1:port/healthz and fails unless it answers 200: the
-// `healthcheck` subcommand of both binaries, for container health checks in images without curl.
-func Healthcheck(ctx context.Context, port int) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
 	}
 	return nil
 }

@@ -1,7 +1,12 @@
-package httpx
+// Package health owns what a service says about its own health: the readiness of its
+// dependencies for /readyz (Readiness), and the healthcheck subcommand that asks a running
+// service for /healthz (Healthcheck).
+package health
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -53,4 +58,24 @@ func Readiness(ctx context.Context, checks []Check, timeout time.Duration) (stri
 		}
 	}
 	return status, results, ok
+}
+
+// Healthcheck GETs http://127.0.0.1:port/healthz and fails unless it answers 200: the
+// `healthcheck` subcommand of both binaries, for container health checks in images without curl.
+func Healthcheck(ctx context.Context, port int) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/healthz", port), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }

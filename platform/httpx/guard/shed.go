@@ -1,4 +1,4 @@
-package httpx
+package guard
 
 import (
 	"container/list"
@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 )
 
 // Shedding bounds the work a service takes on by time, not by a count of queued requests, so that
@@ -115,7 +118,7 @@ func Shed(cfg Shedding) func(http.Handler) http.Handler {
 func (s *shedder) exempt(path string) bool { return hasAnyPrefix(path, s.cfg.Exempt) }
 
 func (s *shedder) refuse(w http.ResponseWriter, r *http.Request) {
-	skipAccessLog(r)
+	telemetry.SkipAccessLog(r)
 	s.shedTotal.Inc()
 	n := s.shed.Add(1)
 	now := time.Now().UnixNano()
@@ -127,10 +130,10 @@ func (s *shedder) refuse(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Log.WarnContext(r.Context(), "shedding load: requests answered 503 at once",
 			slog.Int64("shed", n), slog.Int("limit", limit), slog.Int("maxInFlight", s.cfg.Limit))
 	}
-	p := NewProblem(http.StatusServiceUnavailable, CodeServiceUnavailable, "Overloaded",
+	p := problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "Overloaded",
 		"The service is at capacity; retry shortly.")
 	p.RetryAfter = 1
-	WriteProblem(w, r, p)
+	problem.Write(w, r, p)
 }
 
 // acquire takes a slot, waiting only when the predicted wait is within MaxWait.

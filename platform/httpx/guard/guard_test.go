@@ -1,4 +1,4 @@
-package httpx_test
+package guard_test
 
 import (
 	"bytes"
@@ -17,17 +17,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/guard"
+	"github.com/shopworks/shop/platform/httpx/requestid"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 )
 
 func TestAPIKeyAuthGuardsMutationsOnlyWhenKeysAreConfigured(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	open := httpx.RequestID(httpx.APIKeyAuth(nil)(ok))
-	guarded := httpx.RequestID(httpx.APIKeyAuth([]string{"k1", "k2"})(ok))
+	open := requestid.Middleware(guard.APIKeyAuth(nil)(ok))
+	guarded := requestid.Middleware(guard.APIKeyAuth([]string{"k1", "k2"})(ok))
 	call := func(h http.Handler, method, key string) (int, string) {
 		req := httptest.NewRequest(method, "/products", nil)
 		if key != "" {
-			req.Header.Set(httpx.HeaderAPIKey, key)
+			req.Header.Set("X-API-Key", key)
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -50,7 +52,7 @@ func TestAPIKeyAuthGuardsMutationsOnlyWhenKeysAreConfigured(t *testing.T) {
 
 func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	h := httpx.RequestID(httpx.RateLimit(2, time.Minute)(ok))
+	h := requestid.Middleware(guard.RateLimit(2, time.Minute)(ok))
 	var codes []int
 	var last *httptest.ResponseRecorder
 	for range 3 {
@@ -65,7 +67,7 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 	assert.Equal(t, "application/problem+json", last.Header().Get("Content-Type"))
 	assert.Contains(t, last.Body.String(), `"code":"RATE_LIMITED"`)
 
-	unlimited := httpx.RateLimit(0, time.Second)(ok)
+	unlimited := guard.RateLimit(0, time.Second)(ok)
 	for range 100 {
 		rec := httptest.NewRecorder()
 		unlimited.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
@@ -85,7 +87,7 @@ func TestSheddingAnswersAtOnceWhatCannotStartInTime(t *testing.T) {
 		<-release
 		w.WriteHeader(http.StatusNoContent)
 	})
-	h := httpx.RequestID(httpx.Shed(httpx.Shedding{Limit: 2, MaxWait: 50 * time.Millisecond, Exempt: []string{"/healthz"}})(slow))
+	h := requestid.Middleware(guard.Shed(guard.Shedding{Limit: 2, MaxWait: 50 * time.Millisecond, Exempt: []string{"/healthz"}})(slow))
 	serve := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -118,7 +120,7 @@ func TestSheddingAnswersAtOnceWhatCannotStartInTime(t *testing.T) {
 
 func TestSheddingPredictsLongWaitsAndRefusesThemAtOnce(t *testing.T) {
 	gate := make(chan struct{})
-	h := httpx.Shed(httpx.Shedding{Limit: 1, MaxWait: 50 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := guard.Shed(guard.Shedding{Limit: 1, MaxWait: 50 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			<-gate
 		}
@@ -147,10 +149,10 @@ func TestSheddingPredictsLongWaitsAndRefusesThemAtOnce(t *testing.T) {
 
 func TestARequestThatLeavesItsSlotFreesItForOthers(t *testing.T) {
 	waiting, release := make(chan struct{}), make(chan struct{})
-	h := httpx.Shed(httpx.Shedding{Limit: 1, MaxWait: 20 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := guard.Shed(guard.Shedding{Limit: 1, MaxWait: 20 * time.Millisecond})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/wait" {
-			httpx.LeaveSlot(r.Context())
-			httpx.LeaveSlot(r.Context()) // twice is once
+			guard.LeaveSlot(r.Context())
+			guard.LeaveSlot(r.Context()) // twice is once
 			close(waiting)
 			<-release
 		}
@@ -168,7 +170,7 @@ func TestARequestThatLeavesItsSlotFreesItForOthers(t *testing.T) {
 	assert.Equal(t, 204, serve("/work"), "and gave it back only once")
 	close(release)
 	assert.Equal(t, 204, <-done)
-	httpx.LeaveSlot(context.Background()) // no slot: nothing happens
+	guard.LeaveSlot(context.Background()) // no slot: nothing happens
 }
 
 // Requests that hold their slot longer than a quarter of MaxWait while others find no free slot
@@ -178,7 +180,7 @@ func TestSheddingAdaptsTheLimitToLatency(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var delay atomic.Int64
 	delay.Store(int64(30 * time.Millisecond)) // 3× the target of MaxWait/4
-	h := httpx.Shed(httpx.Shedding{Limit: 32, MaxWait: 40 * time.Millisecond, Registry: reg})(
+	h := guard.Shed(guard.Shedding{Limit: 32, MaxWait: 40 * time.Millisecond, Registry: reg})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(time.Duration(delay.Load()))
 			w.WriteHeader(http.StatusNoContent)
@@ -252,7 +254,7 @@ func TestShedRequestsAreSummarisedNotLogged(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	gate := make(chan struct{})
-	h := httpx.AccessLog(log, httpx.AccessLogConfig{})(httpx.Shed(httpx.Shedding{Limit: 1, MaxWait: time.Millisecond, Log: log})(
+	h := telemetry.AccessLog(log, telemetry.AccessLogConfig{})(guard.Shed(guard.Shedding{Limit: 1, MaxWait: time.Millisecond, Log: log})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/held" {
 				<-gate

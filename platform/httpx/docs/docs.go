@@ -1,4 +1,6 @@
-package httpx
+// Package docs owns what a service serves about its own API: the OpenAPI and AsyncAPI documents
+// byte for byte as they were built (api/bundled/*.json), and Swagger UI over them.
+package docs
 
 import (
 	"embed"
@@ -71,4 +73,12 @@ func SwaggerUI(service string, events bool) http.Handler {
 			files.ServeHTTP(w, r2)
 		}
 	})
+}
+
+// Document answers an API document exactly as it was built (api/bundled/*.json).
+func Document(doc []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	}
 }

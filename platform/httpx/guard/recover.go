@@ -1,9 +1,11 @@
-package httpx
+package guard
 
 import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+
+	"github.com/shopworks/shop/platform/httpx/problem"
 )
 
 // Recover turns a panic in a handler into a 500 problem and one error log line with the stack;
@@ -21,7 +23,7 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 				}
 				log.ErrorContext(r.Context(), "panic serving request",
 					slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-				WriteProblem(w, r, InternalProblem())
+				problem.Write(w, r, problem.Internal())
 			}()
 			next.ServeHTTP(w, r)
 		})

@@ -1,4 +1,4 @@
-package httpx
+package telemetry
 
 import (
 	"net/http"
@@ -9,17 +9,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// HTTPMetrics records rate, errors and duration per route template (never per raw path, so ids do
-// not explode the label space).
-type HTTPMetrics struct {
+// Metrics registers the HTTP metrics on reg and returns the middleware that records rate, errors
+// and duration per route template (never per raw path, so ids do not explode the label space).
+func Metrics(reg prometheus.Registerer) func(http.Handler) http.Handler {
+	return newHTTPMetrics(reg).middleware
+}
+
+type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 }
 
-// NewHTTPMetrics registers the HTTP metrics on reg.
-func NewHTTPMetrics(reg prometheus.Registerer) *HTTPMetrics {
-	m := &HTTPMetrics{
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shop_http_requests_total", Help: "HTTP requests by route template, method and status.",
 		}, []string{"route", "method", "status"}),
@@ -36,8 +39,8 @@ func NewHTTPMetrics(reg prometheus.Registerer) *HTTPMetrics {
 	return m
 }
 
-// Middleware observes every request.
-func (m *HTTPMetrics) Middleware(next http.Handler) http.Handler {
+// middleware observes every request.
+func (m *httpMetrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		m.inFlight.Inc()

@@ -1,16 +1,17 @@
-// Package httpx owns what both services' HTTP layers share: the one RFC 9457 problem writer, the
-// request-ID, recover, access-log and metrics middleware, spec-driven request validation (after
-// the strict JSON rules of platform/strictjson), the server whose own refusals of unparsable
-// requests are problems too (connerrors.go), Swagger UI and the readiness checks. It has no domain
-// code: services map their domain errors to *Problem in exactly one place (their httpapi package)
-// and hand them to WriteProblem.
-package httpx
+// Package problem owns the one answer every error of an HTTP request gets: the RFC 9457 problem
+// document (its type, codes, field errors and writer), and the handlers that route the errors of
+// the generated servers (bad parameters, undecodable bodies, handler errors) and unknown routes to
+// it. It has no domain code: services map their domain errors to *Problem in exactly one place
+// (their httpapi package, through an ErrorMapper).
+package problem
 
 import (
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/shopworks/shop/clients/requestid"
 )
 
 // Stable machine words for the problem's code field that the platform itself produces.
@@ -24,11 +25,10 @@ const (
 	CodeRateLimited          = "RATE_LIMITED"
 	CodeServiceUnavailable   = "SERVICE_UNAVAILABLE"
 	CodeInternal             = "INTERNAL"
-	CodeNotImplemented       = "NOT_IMPLEMENTED"
 )
 
-// ProblemTypeBase prefixes every problem type URI; the suffix is the code in kebab case.
-const ProblemTypeBase = "https://shop.example/problems/"
+// typeBase prefixes every problem type URI; the suffix is the code in kebab case.
+const typeBase = "https://shop.example/problems/"
 
 // FieldError names one failing field and why it failed.
 type FieldError struct {
@@ -53,10 +53,10 @@ type Problem struct {
 	Allow string `json:"-"`
 }
 
-// NewProblem builds a problem with the type URI derived from code.
-func NewProblem(status int, code, title, detail string) *Problem {
+// New builds a problem with the type URI derived from code.
+func New(status int, code, title, detail string) *Problem {
 	return &Problem{
-		Type:   ProblemTypeBase + strings.ReplaceAll(strings.ToLower(code), "_", "-"),
+		Type:   typeBase + strings.ReplaceAll(strings.ToLower(code), "_", "-"),
 		Title:  title,
 		Status: status,
 		Detail: detail,
@@ -70,9 +70,9 @@ func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
 // a body with a hundred thousand unknown fields must not get an answer a hundred thousand lines long.
 const MaxFieldErrors = 100
 
-// ValidationProblem reports every failing field of a request at once (the first MaxFieldErrors;
-// the detail gives the full count).
-func ValidationProblem(fields []FieldError) *Problem {
+// Validation reports every failing field of a request at once (the first MaxFieldErrors; the
+// detail gives the full count).
+func Validation(fields []FieldError) *Problem {
 	detail := "The request has " + strconv.Itoa(len(fields)) + " invalid field"
 	if len(fields) != 1 {
 		detail += "s"
@@ -81,28 +81,28 @@ func ValidationProblem(fields []FieldError) *Problem {
 		fields = fields[:MaxFieldErrors]
 		detail += "; the first " + strconv.Itoa(MaxFieldErrors) + " are listed"
 	}
-	p := NewProblem(http.StatusBadRequest, CodeValidationFailed, "Validation failed", detail+".")
+	p := New(http.StatusBadRequest, CodeValidationFailed, "Validation failed", detail+".")
 	p.Errors = fields
 	return p
 }
 
-// InternalProblem is what a client sees of an unexpected error: nothing internal.
-func InternalProblem() *Problem {
-	return NewProblem(http.StatusInternalServerError, CodeInternal, "Internal error",
+// Internal is what a client sees of an unexpected error: nothing internal.
+func Internal() *Problem {
+	return New(http.StatusInternalServerError, CodeInternal, "Internal error",
 		"An unexpected error occurred; the service log has the details under this request ID.")
 }
 
-// WriteProblem writes p as application/problem+json, filling instance and requestId from r.
-func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+// Write writes p as application/problem+json, filling instance and requestId from r.
+func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
 	out := *p
 	if out.Instance == "" {
 		out.Instance = r.URL.Path
 	}
 	if out.RequestID == "" {
-		out.RequestID = RequestIDFrom(r.Context())
+		out.RequestID = requestid.FromContext(r.Context())
 	}
 	if out.Type == "" {
-		out.Type = ProblemTypeBase + strings.ReplaceAll(strings.ToLower(out.Code), "_", "-")
+		out.Type = typeBase + strings.ReplaceAll(strings.ToLower(out.Code), "_", "-")
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")

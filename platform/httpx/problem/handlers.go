@@ -1,4 +1,4 @@
-package httpx
+package problem
 
 import (
 	"encoding/json"
@@ -29,7 +29,7 @@ func NewErrorHandlers(log *slog.Logger, mapErr ErrorMapper) *ErrorHandlers {
 // oapi-codegen generates one error type per service with a ParamName field; it is read by reflection
 // so that the platform needs no import of any service's generated package.
 func (h *ErrorHandlers) Param(w http.ResponseWriter, r *http.Request, err error) {
-	field, msg := "parameter", cleanMessage(err.Error())
+	field, msg := "parameter", CleanMessage(err.Error())
 	v := reflect.ValueOf(err)
 	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
 		v = v.Elem()
@@ -40,27 +40,27 @@ func (h *ErrorHandlers) Param(w http.ResponseWriter, r *http.Request, err error)
 		}
 		if f := v.FieldByName("Err"); f.IsValid() && f.CanInterface() {
 			if inner, ok := f.Interface().(error); ok && inner != nil {
-				msg = cleanMessage(inner.Error())
+				msg = CleanMessage(inner.Error())
 			}
 		}
 	}
-	WriteProblem(w, r, ValidationProblem([]FieldError{{Field: field, Message: msg}}))
+	Write(w, r, Validation([]FieldError{{Field: field, Message: msg}}))
 }
 
 // Request handles body decoding errors of the strict server (StrictHTTPServerOptions.RequestErrorHandlerFunc).
 func (h *ErrorHandlers) Request(w http.ResponseWriter, r *http.Request, err error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		WriteProblem(w, r, NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large", "The body is larger than the limit."))
+		Write(w, r, New(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large", "The body is larger than the limit."))
 		return
 	}
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		WriteProblem(w, r, ValidationProblem([]FieldError{{Field: typeErr.Field, Message: "must be a " + typeErr.Type.String()}}))
+		Write(w, r, Validation([]FieldError{{Field: typeErr.Field, Message: "must be a " + typeErr.Type.String()}}))
 		return
 	}
-	p := NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", cleanMessage(err.Error()))
-	WriteProblem(w, r, p)
+	p := New(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", CleanMessage(err.Error()))
+	Write(w, r, p)
 }
 
 // Response handles errors returned by strict handlers (StrictHTTPServerOptions.ResponseErrorHandlerFunc):
@@ -68,7 +68,7 @@ func (h *ErrorHandlers) Request(w http.ResponseWriter, r *http.Request, err erro
 func (h *ErrorHandlers) Response(w http.ResponseWriter, r *http.Request, err error) {
 	var p *Problem
 	if errors.As(err, &p) {
-		WriteProblem(w, r, p)
+		Write(w, r, p)
 		return
 	}
 	if h.mapErr != nil {
@@ -76,21 +76,22 @@ func (h *ErrorHandlers) Response(w http.ResponseWriter, r *http.Request, err err
 			if p.Status >= 500 {
 				h.log.WarnContext(r.Context(), "request failed", slog.String("error", err.Error()), slog.Int("status", p.Status))
 			}
-			WriteProblem(w, r, p)
+			Write(w, r, p)
 			return
 		}
 	}
 	h.log.ErrorContext(r.Context(), "request failed", slog.String("error", err.Error()))
-	WriteProblem(w, r, InternalProblem())
+	Write(w, r, Internal())
 }
 
 // NotFound answers an unknown route.
 func NotFound(w http.ResponseWriter, r *http.Request) {
-	WriteProblem(w, r, NewProblem(http.StatusNotFound, CodeNotFound, "Not found", "No route matches "+r.Method+" "+r.URL.Path+"."))
+	Write(w, r, New(http.StatusNotFound, CodeNotFound, "Not found", "No route matches "+r.Method+" "+r.URL.Path+"."))
 }
 
-// cleanMessage drops Go package prefixes that mean nothing to a client.
-func cleanMessage(s string) string {
+// CleanMessage drops Go package prefixes that mean nothing to a client from an error message, and
+// bounds its length, for the detail or field message of a problem.
+func CleanMessage(s string) string {
 	s = strings.TrimPrefix(s, "can't decode JSON body: ")
 	s = strings.ReplaceAll(s, "json: ", "")
 	s = strings.ReplaceAll(s, "money: ", "")

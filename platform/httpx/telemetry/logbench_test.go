@@ -1,4 +1,4 @@
-package httpx_test
+package telemetry_test
 
 import (
 	"context"
@@ -6,14 +6,15 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/clients/requestid"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 )
 
 // BenchmarkLogLine is one log line of a request (the access log's) with tracing off: what the
 // traceId/spanId lookup adds to every line when no span records.
 func BenchmarkLogLine(b *testing.B) {
-	log := httpx.NewLogger(io.Discard, slog.LevelInfo, "bench")
-	ctx := httpx.WithRequestID(context.Background(), "req-1")
+	log := telemetry.NewLogger(io.Discard, slog.LevelInfo, "bench")
+	ctx := requestid.NewContext(context.Background(), "req-1")
 	for range 8 { // a request's context is several layers deep by the time it logs
 		ctx = context.WithValue(ctx, new(int), 1)
 	}

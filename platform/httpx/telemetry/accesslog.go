@@ -1,69 +1,14 @@
-package httpx
+package telemetry
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"go.opentelemetry.io/otel/trace"
 )
-
-// contextHandler adds the request ID of the record's context to every log line, so a request and
-// every message it causes can be found by one ID across both services' logs, and, when a span is
-// recording, its trace and span IDs, so a log line leads to its trace and back.
-type contextHandler struct{ slog.Handler }
-
-func (h contextHandler) Handle(ctx context.Context, rec slog.Record) error {
-	if id := RequestIDFrom(ctx); id != "" {
-		rec.AddAttrs(slog.String("requestId", id))
-	}
-	if span := trace.SpanFromContext(ctx); span.IsRecording() {
-		sc := span.SpanContext()
-		rec.AddAttrs(slog.String("traceId", sc.TraceID().String()), slog.String("spanId", sc.SpanID().String()))
-	}
-	return h.Handler.Handle(ctx, rec)
-}
-
-func (h contextHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return contextHandler{h.Handler.WithAttrs(as)}
-}
-
-func (h contextHandler) WithGroup(name string) slog.Handler {
-	return contextHandler{h.Handler.WithGroup(name)}
-}
-
-// NewLogger returns a JSON slog logger that writes to w at level and adds the context's requestId.
-// Durations are written in Go's human form ("30s", "1.5ms") rather than slog's integer
-// nanoseconds, so the start-up config and the access log read as their env values are written.
-func NewLogger(w io.Writer, level slog.Level, service string) *slog.Logger {
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: humanDurations})
-	return slog.New(contextHandler{h}).With("service", service)
-}
-
-func humanDurations(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		return slog.String(a.Key, HumanDuration(a.Value.Duration()))
-	}
-	return a
-}
-
-// HumanDuration is d as Go writes it without the zero units at its end ("1m" for 1m0s, "24h"
-// for 24h0m0s), which time.ParseDuration and so every *_TIMEOUT/_TTL variable accept back.
-func HumanDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
 
 // statusRecorder remembers the status and size of a response for the access log and metrics.
 type statusRecorder struct {
@@ -94,9 +39,9 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 type AccessLogMode int
 
 const (
-	// AccessLogErrors (the default) keeps the log useful at a thousand requests a second: 5xx at
+	// accessLogErrors (the default) keeps the log useful at a thousand requests a second: 5xx at
 	// warn, 4xx and slow requests at info, every other request at debug (LOG_LEVEL=debug shows it).
-	AccessLogErrors AccessLogMode = iota
+	accessLogErrors AccessLogMode = iota
 	// AccessLogAll writes every request at info (5xx at warn; probes and scrapes at debug).
 	AccessLogAll
 	// AccessLogOff writes no access lines; errors are still logged where they are mapped.
@@ -120,7 +65,7 @@ const DefaultSlowRequest = 500 * time.Millisecond
 func ParseAccessLogMode(s string) (AccessLogMode, error) {
 	switch s {
 	case "errors":
-		return AccessLogErrors, nil
+		return accessLogErrors, nil
 	case "all":
 		return AccessLogAll, nil
 	case "off":
@@ -129,11 +74,11 @@ func ParseAccessLogMode(s string) (AccessLogMode, error) {
 	return 0, fmt.Errorf("want errors, all or off, not %q", s)
 }
 
-// AccessLogConfig chooses the level of each access line. The zero value is AccessLogErrors with
+// AccessLogConfig chooses the level of each access line. The zero value is the errors mode with
 // DefaultSlowRequest.
 type AccessLogConfig struct {
 	Mode AccessLogMode
-	// Slow is the duration from which a request is logged at info in AccessLogErrors mode.
+	// Slow is the duration from which a request is logged at info in the errors mode.
 	Slow time.Duration
 }
 
@@ -193,9 +138,9 @@ type accessLine struct{ skip bool }
 
 type accessLineKey struct{}
 
-// skipAccessLog leaves r out of the access log: for answers that are counted and summarised
+// SkipAccessLog leaves r out of the access log: for answers that are counted and summarised
 // elsewhere because one line each would flood the log (load shedding).
-func skipAccessLog(r *http.Request) {
+func SkipAccessLog(r *http.Request) {
 	if l, ok := r.Context().Value(accessLineKey{}).(*accessLine); ok {
 		l.skip = true
 	}

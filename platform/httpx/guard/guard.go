@@ -1,4 +1,7 @@
-package httpx
+// Package guard owns the middleware that protects a service and its handlers from what clients
+// send: the API key required on writes, the per-client rate limit, load shedding (shed.go), and
+// the recovery from a handler's panic. Every refusal is a problem document.
+package guard
 
 import (
 	"crypto/sha256"
@@ -10,13 +13,15 @@ import (
 	"time"
 
 	"github.com/go-chi/httprate"
+
+	"github.com/shopworks/shop/platform/httpx/problem"
 )
 
-// HeaderAPIKey carries the API key of a client (declared as securityScheme ApiKeyAuth in the specs).
-const HeaderAPIKey = "X-API-Key"
+// headerAPIKey carries the API key of a client (declared as securityScheme ApiKeyAuth in the specs).
+const headerAPIKey = "X-API-Key"
 
-// CodeUnauthorized is the problem code of a missing or wrong API key.
-const CodeUnauthorized = "UNAUTHORIZED"
+// codeUnauthorized is the problem code of a missing or wrong API key.
+const codeUnauthorized = "UNAUTHORIZED"
 
 // APIKeyAuth requires a valid X-API-Key on mutating requests (POST, PUT, PATCH, DELETE) when keys
 // is not empty; reads stay open, as in the original system. With no keys configured it does
@@ -39,15 +44,15 @@ func APIKeyAuth(keys []string) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			got := sha256.Sum256([]byte(r.Header.Get(HeaderAPIKey)))
+			got := sha256.Sum256([]byte(r.Header.Get(headerAPIKey)))
 			ok := 0
 			for _, h := range hashes {
 				ok |= subtle.ConstantTimeCompare(got[:], h[:])
 			}
 			if ok != 1 {
-				w.Header().Set("WWW-Authenticate", `APIKey header="`+HeaderAPIKey+`"`)
-				WriteProblem(w, r, NewProblem(http.StatusUnauthorized, CodeUnauthorized, "Unauthorized",
-					"A valid "+HeaderAPIKey+" header is required for this request."))
+				w.Header().Set("WWW-Authenticate", `APIKey header="`+headerAPIKey+`"`)
+				problem.Write(w, r, problem.New(http.StatusUnauthorized, codeUnauthorized, "Unauthorized",
+					"A valid "+headerAPIKey+" header is required for this request."))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -78,17 +83,17 @@ func RateLimit(requests int, window time.Duration) func(http.Handler) http.Handl
 	}
 	return httprate.LimitBy(requests, window, clientIP,
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			p := NewProblem(http.StatusTooManyRequests, CodeRateLimited, "Too many requests",
+			p := problem.New(http.StatusTooManyRequests, problem.CodeRateLimited, "Too many requests",
 				"More than "+strconv.Itoa(requests)+" requests in "+window.String()+"; retry later.")
 			p.RetryAfter = retry
-			WriteProblem(w, r, p)
+			problem.Write(w, r, p)
 		}),
 	)
 }
 
-// exceptPaths applies guard to every request but those whose path starts with one of prefixes
-// (the probes and /metrics, see NewRouter).
-func exceptPaths(prefixes []string, guard func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+// Except applies guard to every request but those whose path starts with one of prefixes (the
+// probes and /metrics, see platform/httpx's NewRouter).
+func Except(prefixes []string, guard func(http.Handler) http.Handler) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		guarded := guard(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

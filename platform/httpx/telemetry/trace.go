@@ -1,4 +1,4 @@
-package httpx
+package telemetry
 
 import (
 	"net/http"
@@ -8,23 +8,25 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/shopworks/shop/clients/requestid"
 	"github.com/shopworks/shop/platform/tracing"
 )
 
 // Trace starts a server span per request, the child of the request's W3C traceparent when it
 // has one, named after the route template ("POST /orders", never a raw path) and carrying the
-// request ID. The probes and /metrics are not traced. NewRouter installs it only when tracing is
-// on, so with tracing off a request does not pass through it at all.
-func Trace(tp trace.TracerProvider) func(http.Handler) http.Handler {
+// request ID. Requests for the paths in untraced (the probes and /metrics) are not traced.
+// platform/httpx's NewRouter installs it only when tracing is on, so with tracing off a request
+// does not pass through it at all.
+func Trace(tp trace.TracerProvider, untraced []string) func(http.Handler) http.Handler {
 	server := otelhttp.NewMiddleware("http.server", tracing.OtelHTTPOptions(tp,
-		otelhttp.WithFilter(func(r *http.Request) bool { return !isProbe(r.URL.Path) }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return !slices.Contains(untraced, r.URL.Path) }),
 		// Called at the start, when only the method is known, and again after routing.
 		otelhttp.WithSpanNameFormatter(spanName),
 	)...)
 	return func(next http.Handler) http.Handler {
 		return server(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			span := trace.SpanFromContext(r.Context())
-			if id := RequestIDFrom(r.Context()); id != "" {
+			if id := requestid.FromContext(r.Context()); id != "" {
 				span.SetAttributes(attribute.StringSlice("http.request.header.x-request-id", []string{id}))
 			}
 			next.ServeHTTP(w, r)
@@ -45,8 +47,3 @@ func spanName(_ string, r *http.Request) string {
 	}
 	return r.Method
 }
-
-// probes are the health probes and the metrics scrape: neither traced, nor rate limited, nor shed.
-var probes = [...]string{"/healthz", "/readyz", "/metrics", "/health"}
-
-func isProbe(path string) bool { return slices.Contains(probes[:], path) }

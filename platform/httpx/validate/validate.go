@@ -1,7 +1,12 @@
-package httpx
+// Package validate owns what a request must be before a handler sees it: the service's OpenAPI
+// document (LoadSpec), and the middleware that holds every request to it — after the strict JSON
+// rules of platform/strictjson and a lossless query string — answering one problem that lists
+// every failing field.
+package validate
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,31 +23,53 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
 
+	"github.com/shopworks/shop/platform/httpx/problem"
 	"github.com/shopworks/shop/platform/strictjson"
 )
 
-// DefaultMaxBodyBytes is the largest request body accepted (413 above it).
-const DefaultMaxBodyBytes = 1 << 20
+// defaultMaxBodyBytes is the largest request body accepted (413 above it) when Middleware is
+// given no limit.
+const defaultMaxBodyBytes = 1 << 20
 
-// Validator checks every request against the OpenAPI document before a handler runs and answers a
-// problem listing every failing field at once. A JSON body is first held to the strict rules of
-// platform/strictjson, and a query string must decode without loss. It finds the operation through chi's own routing
-// table (see docs/adr/0002-request-validation.md): the spec's paths are the router's patterns, so
-// there is one routing decision per request and `/products/{id}-with-orders` can never be taken
-// for `/products/{id}`.
-type Validator struct {
+// LoadSpec parses and validates an OpenAPI document.
+func LoadSpec(doc []byte) (*openapi3.T, error) {
+	spec, err := openapi3.NewLoader().LoadFromData(doc)
+	if err != nil {
+		return nil, fmt.Errorf("load OpenAPI document: %w", err)
+	}
+	if err := spec.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("validate OpenAPI document: %w", err)
+	}
+	return spec, nil
+}
+
+// Middleware checks every request against spec before a handler runs and answers a problem
+// listing every failing field at once; a body over maxBodyBytes (1 MiB when <= 0) is 413. A JSON
+// body is first held to the strict rules of platform/strictjson, and a query string must decode
+// without loss. spec must have been validated already (LoadSpec).
+//
+// It must be installed on the chi router that also routes the generated handlers: it finds the
+// operation through chi's own routing table (see docs/adr/0002-request-validation.md), the spec's
+// paths being the router's patterns, so there is one routing decision per request and
+// `/products/{id}-with-orders` can never be taken for `/products/{id}`.
+func Middleware(spec *openapi3.T, maxBodyBytes int64) func(http.Handler) http.Handler {
+	return newValidator(spec, maxBodyBytes).middleware
+}
+
+// validator holds the spec's operations by "METHOD pattern", and the request body schemas whose
+// multipleOf it checks exactly.
+type validator struct {
 	routes       map[string]*routers.Route // "METHOD pattern"
 	exact        map[*routers.Route]*openapi3.Schema
 	maxBodyBytes int64
 	options      *openapi3filter.Options
 }
 
-// NewValidator prepares a validator for spec. The spec must have been validated already.
-func NewValidator(spec *openapi3.T, maxBodyBytes int64) *Validator {
+func newValidator(spec *openapi3.T, maxBodyBytes int64) *validator {
 	if maxBodyBytes <= 0 {
-		maxBodyBytes = DefaultMaxBodyBytes
+		maxBodyBytes = defaultMaxBodyBytes
 	}
-	v := &Validator{
+	v := &validator{
 		routes:       map[string]*routers.Route{},
 		exact:        map[*routers.Route]*openapi3.Schema{},
 		maxBodyBytes: maxBodyBytes,
@@ -66,8 +93,7 @@ func NewValidator(spec *openapi3.T, maxBodyBytes int64) *Validator {
 	return v
 }
 
-// Middleware must be installed on the chi router that also routes the generated handlers.
-func (v *Validator) Middleware(next http.Handler) http.Handler {
+func (v *validator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, v.maxBodyBytes)
@@ -76,7 +102,7 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
 				// encoding/json is not the only lenient parser: r.URL.Query() drops what it
 				// cannot decode, so a bad escape would silently lose a parameter.
-				WriteProblem(w, r, ValidationProblem([]FieldError{{Field: "query", Message: cleanMessage(err.Error())}}))
+				problem.Write(w, r, problem.Validation([]problem.FieldError{{Field: "query", Message: problem.CleanMessage(err.Error())}}))
 				return
 			}
 		}
@@ -105,7 +131,7 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		}
 		body, fields, p := strictBody(r, route)
 		if p != nil {
-			WriteProblem(w, r, p)
+			problem.Write(w, r, p)
 			return
 		}
 		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
@@ -116,7 +142,7 @@ func (v *Validator) Middleware(next http.Handler) http.Handler {
 		}
 		if err != nil || len(fields) > 0 {
 			// Every failing field at once: the strict rules', the exact multiples' and the spec's.
-			WriteProblem(w, r, problemFromValidation(err, fields))
+			problem.Write(w, r, problemFromValidation(err, fields))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -153,19 +179,19 @@ func hasMultipleOf(s *openapi3.Schema, seen map[*openapi3.Schema]bool) bool {
 // few ulps so that 1234567.89 passes for 0.01; so does 1.0000000000000001, which parses to the
 // same float as 1 but has more than two decimals: for money that is a validation failure, not
 // something to round. An undecodable body was already reported as malformed.
-func inexactMultiples(raw []byte, schema *openapi3.Schema) []FieldError {
+func inexactMultiples(raw []byte, schema *openapi3.Schema) []problem.FieldError {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var body any
 	if dec.Decode(&body) != nil {
 		return nil
 	}
-	var out []FieldError
+	var out []problem.FieldError
 	walkMultiples(schema, body, nil, &out)
 	return out
 }
 
-func walkMultiples(s *openapi3.Schema, v any, path []string, out *[]FieldError) {
+func walkMultiples(s *openapi3.Schema, v any, path []string, out *[]problem.FieldError) {
 	if s == nil {
 		return
 	}
@@ -181,7 +207,7 @@ func walkMultiples(s *openapi3.Schema, v any, path []string, out *[]FieldError) 
 			if field == "" {
 				field = "body"
 			}
-			*out = append(*out, FieldError{Field: field, Message: fmt.Sprintf("number must be a multiple of %g", *s.MultipleOf)})
+			*out = append(*out, problem.FieldError{Field: field, Message: fmt.Sprintf("number must be a multiple of %g", *s.MultipleOf)})
 		}
 	case map[string]any:
 		for k, pv := range x {
@@ -221,10 +247,10 @@ func exactMultipleOf(text string, step float64) bool {
 // problemFromValidation turns kin-openapi's errors (and the field errors found before and beside
 // it) into one problem: 413 and 415 win, then malformed JSON, otherwise a 400 listing every
 // failing field.
-func problemFromValidation(err error, inexact []FieldError) *Problem {
+func problemFromValidation(err error, inexact []problem.FieldError) *problem.Problem {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large",
+		return problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge, "Payload too large",
 			fmt.Sprintf("The body is larger than %d bytes.", tooBig.Limit))
 	}
 	fields := inexact
@@ -240,7 +266,7 @@ func problemFromValidation(err error, inexact []FieldError) *Problem {
 		case *openapi3filter.RequestError:
 			fields = append(fields, requestErrorFields(e)...)
 		default:
-			fields = append(fields, FieldError{Field: "request", Message: cleanMessage(e.Error())})
+			fields = append(fields, problem.FieldError{Field: "request", Message: problem.CleanMessage(e.Error())})
 		}
 	}
 	if err != nil {
@@ -248,38 +274,38 @@ func problemFromValidation(err error, inexact []FieldError) *Problem {
 	}
 	for _, f := range fields {
 		if f.Field == "Content-Type" {
-			return NewProblem(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Unsupported media type",
+			return problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "Unsupported media type",
 				"The body must be application/json.")
 		}
 		if f.Field == "body" && strings.HasPrefix(f.Message, "malformed JSON") {
-			return NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", f.Message)
+			return problem.New(http.StatusBadRequest, problem.CodeBadJSON, "Malformed JSON body", f.Message)
 		}
 	}
 	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
-	return ValidationProblem(dedupe(fields))
+	return problem.Validation(dedupe(fields))
 }
 
-func requestErrorFields(e *openapi3filter.RequestError) []FieldError {
+func requestErrorFields(e *openapi3filter.RequestError) []problem.FieldError {
 	var tooBig *http.MaxBytesError
 	if errors.As(e, &tooBig) {
-		return []FieldError{{Field: "body", Message: "too large"}}
+		return []problem.FieldError{{Field: "body", Message: "too large"}}
 	}
 	if strings.Contains(e.Reason, "header Content-Type has unexpected value") ||
 		strings.HasPrefix(e.Reason, "unsupported content type") {
-		return []FieldError{{Field: "Content-Type", Message: e.Reason}}
+		return []problem.FieldError{{Field: "Content-Type", Message: e.Reason}}
 	}
 	prefix := "body"
 	if e.Parameter != nil {
 		prefix = e.Parameter.Name
 	}
 	if e.Parameter == nil && errors.Is(e.Err, openapi3filter.ErrInvalidRequired) {
-		return []FieldError{{Field: "body", Message: "a JSON body is required"}}
+		return []problem.FieldError{{Field: "body", Message: "a JSON body is required"}}
 	}
 	var parseErr *openapi3filter.ParseError
 	if e.Parameter == nil && errors.As(e.Err, &parseErr) {
-		return []FieldError{{Field: "body", Message: "malformed JSON: " + cleanMessage(parseErr.Error())}}
+		return []problem.FieldError{{Field: "body", Message: "malformed JSON: " + problem.CleanMessage(parseErr.Error())}}
 	}
-	var out []FieldError
+	var out []problem.FieldError
 	var walk func(error)
 	walk = func(err error) {
 		if err == nil {
@@ -300,16 +326,16 @@ func requestErrorFields(e *openapi3filter.RequestError) []FieldError {
 		if errors.Is(err, openapi3filter.ErrInvalidRequired) {
 			msg = "is required"
 		}
-		out = append(out, FieldError{Field: prefix, Message: cleanMessage(msg)})
+		out = append(out, problem.FieldError{Field: prefix, Message: problem.CleanMessage(msg)})
 	}
 	if e.Err == nil {
-		return []FieldError{{Field: prefix, Message: cleanMessage(e.Reason)}}
+		return []problem.FieldError{{Field: prefix, Message: problem.CleanMessage(e.Reason)}}
 	}
 	walk(e.Err)
 	return out
 }
 
-func schemaField(prefix string, isParam bool, se *openapi3.SchemaError) FieldError {
+func schemaField(prefix string, isParam bool, se *openapi3.SchemaError) problem.FieldError {
 	ptr := se.JSONPointer()
 	field := strings.Join(ptr, ".")
 	msg := se.Reason
@@ -333,7 +359,7 @@ func schemaField(prefix string, isParam bool, se *openapi3.SchemaError) FieldErr
 	if field == "" {
 		field = prefix
 	}
-	return FieldError{Field: field, Message: msg}
+	return problem.FieldError{Field: field, Message: msg}
 }
 
 func quoted(s string) (string, bool) {
@@ -345,8 +371,8 @@ func quoted(s string) (string, bool) {
 	return name, ok
 }
 
-func dedupe(in []FieldError) []FieldError {
-	seen := map[FieldError]bool{}
+func dedupe(in []problem.FieldError) []problem.FieldError {
+	seen := map[problem.FieldError]bool{}
 	out := in[:0]
 	for _, f := range in {
 		if !seen[f] {
@@ -362,7 +388,7 @@ func dedupe(in []FieldError) []FieldError {
 // returns the body, the field errors to report with the spec's, or the problem that ends the
 // request (a syntax error, a body too large or unreadable). The body is put back for the spec
 // validation and the handler, which therefore decode exactly the bytes that were checked.
-func strictBody(r *http.Request, route *routers.Route) ([]byte, []FieldError, *Problem) {
+func strictBody(r *http.Request, route *routers.Route) ([]byte, []problem.FieldError, *problem.Problem) {
 	if route.Operation.RequestBody == nil || r.Body == nil || r.Body == http.NoBody || !isJSONMediaType(r.Header.Get("Content-Type")) {
 		return nil, nil, nil // no body to check, or a wrong content type that the spec validation answers (415)
 	}
@@ -371,10 +397,10 @@ func strictBody(r *http.Request, route *routers.Route) ([]byte, []FieldError, *P
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, nil, NewProblem(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "Payload too large",
+			return nil, nil, problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge, "Payload too large",
 				fmt.Sprintf("The body is larger than %d bytes.", tooBig.Limit))
 		}
-		return nil, nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", "The body could not be read completely.")
+		return nil, nil, problem.New(http.StatusBadRequest, problem.CodeBadJSON, "Malformed JSON body", "The body could not be read completely.")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		r.Body = http.NoBody // the spec validation says that a body is required
@@ -387,13 +413,13 @@ func strictBody(r *http.Request, route *routers.Route) ([]byte, []FieldError, *P
 	case err == nil:
 		return body, nil, nil
 	case errors.As(err, &faults):
-		fields := make([]FieldError, len(faults))
+		fields := make([]problem.FieldError, len(faults))
 		for i, f := range faults {
-			fields[i] = FieldError{Field: f.Path, Message: f.Message}
+			fields[i] = problem.FieldError{Field: f.Path, Message: f.Message}
 		}
 		return body, fields, nil
 	default:
-		return nil, nil, NewProblem(http.StatusBadRequest, CodeBadJSON, "Malformed JSON body", upperFirst(strings.TrimPrefix(err.Error(), strictjson.ErrMalformed.Error()+": "))+".")
+		return nil, nil, problem.New(http.StatusBadRequest, problem.CodeBadJSON, "Malformed JSON body", upperFirst(strings.TrimPrefix(err.Error(), strictjson.ErrMalformed.Error()+": "))+".")
 	}
 }
 

@@ -1,4 +1,4 @@
-package httpx
+package httpserver
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// DebugHandler serves the runtime profiles of net/http/pprof under /debug/pprof/ — on its own
+// debugHandler serves the runtime profiles of net/http/pprof under /debug/pprof/ — on its own
 // mux, never on the service's router, so profiles are reachable only on the debug address.
-func DebugHandler() http.Handler {
+func debugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves heap, goroutine, allocs, block, mutex …
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -26,9 +26,9 @@ func DebugHandler() http.Handler {
 // so that pprof accepts ?seconds= up to it.
 const maxProfileTime = 2 * time.Minute
 
-// ListenDebug opens the debug listener when addr is set (e.g. "127.0.0.1:6060"), so that a busy
+// listenDebug opens the debug listener when addr is set (e.g. "127.0.0.1:6060"), so that a busy
 // port fails the start rather than a later profile. It returns nil, nil when addr is empty.
-func ListenDebug(addr string) (net.Listener, error) {
+func listenDebug(addr string) (net.Listener, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -39,15 +39,15 @@ func ListenDebug(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// ServeDebug serves DebugHandler on ln until ctx is done; a nil ln (profiling off) waits for
+// serveDebug serves debugHandler on ln until ctx is done; a nil ln (profiling off) waits for
 // ctx and returns nil.
-func ServeDebug(ctx context.Context, ln net.Listener, log *slog.Logger) error {
+func serveDebug(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 	if ln == nil {
 		<-ctx.Done()
 		return nil
 	}
 	srv := &http.Server{
-		Handler:           DebugHandler(),
+		Handler:           debugHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      maxProfileTime + 10*time.Second,
 		IdleTimeout:       time.Minute,
@@ -63,7 +63,7 @@ func ServeDebug(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 // StartDebug serves the profiles on addr in the background until the returned stop is called
 // (stop waits for the server to close). An empty addr turns profiling off: stop is a no-op.
 func StartDebug(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := ListenDebug(addr)
+	ln, err := listenDebug(addr)
 	if err != nil || ln == nil {
 		return func() {}, err
 	}
@@ -71,7 +71,7 @@ func StartDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := ServeDebug(ctx, ln, log); err != nil {
+		if err := serveDebug(ctx, ln, log); err != nil {
 			log.Warn("pprof server stopped", slog.String("error", err.Error()))
 		}
 	}()

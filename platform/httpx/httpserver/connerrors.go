@@ -1,4 +1,4 @@
-package httpx
+package httpserver
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/shopworks/shop/platform/httpx/problem"
+	"github.com/shopworks/shop/platform/httpx/requestid"
 )
 
 // net/http answers some requests itself, before any handler runs, with a plain-text body and no
@@ -64,7 +67,7 @@ func (c *problemConn) Write(p []byte) (int, error) {
 	if prob == nil {
 		return c.Conn.Write(p)
 	}
-	prob.RequestID = NewRequestID()
+	prob.RequestID = requestid.New()
 	c.log.Info("http request rejected before routing",
 		slog.String("requestId", prob.RequestID), slog.Int("status", prob.Status), slog.String("code", prob.Code),
 		slog.String("detail", prob.Detail), slog.String("remote", c.RemoteAddr().String()))
@@ -84,7 +87,7 @@ func (c *problemConn) CloseWrite() error {
 
 // serverAnswerProblem returns the problem for one of net/http's own answers, or nil when p is
 // anything else (the start of a handler's response).
-func serverAnswerProblem(p []byte) *Problem {
+func serverAnswerProblem(p []byte) *problem.Problem {
 	line, rest, ok := bytes.Cut(p, []byte("\r\n"))
 	if !ok || len(line) < len("HTTP/1.1 400") || (line[7] != '0' && line[7] != '1') || line[8] != ' ' {
 		return nil
@@ -95,7 +98,7 @@ func serverAnswerProblem(p []byte) *Problem {
 	}
 	if status == http.StatusExpectationFailed {
 		// Written through the response writer (with Date), but never by one of our handlers.
-		return NewProblem(http.StatusExpectationFailed, CodeExpectationFailed, "Expectation failed",
+		return problem.New(http.StatusExpectationFailed, CodeExpectationFailed, "Expectation failed",
 			"Only \"Expect: 100-continue\" is supported.")
 	}
 	if line[7] != '1' || !bytes.HasPrefix(rest, []byte(errServerHeaders[2:])) {
@@ -107,12 +110,12 @@ func serverAnswerProblem(p []byte) *Problem {
 	}
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
-		return NewProblem(status, CodeHeaderTooLarge, "Request header fields too large",
+		return problem.New(status, CodeHeaderTooLarge, "Request header fields too large",
 			"The request line and headers exceed the server's limit.")
 	case http.StatusHTTPVersionNotSupported:
-		return NewProblem(http.StatusBadRequest, CodeBadRequest, "Bad request", "Only HTTP/1.0 and HTTP/1.1 are supported.")
+		return problem.New(http.StatusBadRequest, CodeBadRequest, "Bad request", "Only HTTP/1.0 and HTTP/1.1 are supported.")
 	case http.StatusNotImplemented:
-		return NewProblem(http.StatusBadRequest, CodeBadRequest, "Bad request", "Unsupported Transfer-Encoding; only chunked is supported.")
+		return problem.New(http.StatusBadRequest, CodeBadRequest, "Bad request", "Unsupported Transfer-Encoding; only chunked is supported.")
 	}
 	if status < 400 || status > 499 {
 		return nil
@@ -121,12 +124,12 @@ func serverAnswerProblem(p []byte) *Problem {
 	if reason != "" {
 		detail = "The request is malformed: " + reason + "."
 	}
-	return NewProblem(status, CodeBadRequest, "Bad request", detail)
+	return problem.New(status, CodeBadRequest, "Bad request", detail)
 }
 
 // problemResponse is a complete HTTP/1.1 response carrying prob; the connection closes after it,
 // as net/http closes it after its own answers.
-func problemResponse(prob *Problem) []byte {
+func problemResponse(prob *problem.Problem) []byte {
 	body, _ := json.Marshal(prob) // a Problem always encodes
 	var b bytes.Buffer
 	b.Grow(256 + len(body))
