@@ -14,11 +14,12 @@ import (
 
 	"github.com/go-chi/httprate"
 
+	"github.com/shopworks/shop/clients/transport"
 	"github.com/shopworks/shop/platform/httpx/problem"
 )
 
-// headerAPIKey carries the API key of a client (declared as securityScheme ApiKeyAuth in the specs).
-const headerAPIKey = "X-API-Key"
+// headerAPIKey carries the API key of a client: the header the SDK's transport sets.
+const headerAPIKey = transport.HeaderAPIKey
 
 // codeUnauthorized is the problem code of a missing or wrong API key.
 const codeUnauthorized = "UNAUTHORIZED"
