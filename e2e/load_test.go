@@ -32,6 +32,10 @@ type loadRun struct {
 				MaxGoroutines      float64  `json:"maxGoroutines"`
 				MaxRSSBytes        float64  `json:"maxRssBytes"`
 				Recovered          bool     `json:"recovered"`
+				Served             []struct {
+					Route string `json:"route"`
+					Count int    `json:"count"`
+				} `json:"served"`
 			} `json:"services"`
 		} `json:"overload"`
 		CPU *struct {
@@ -131,6 +135,10 @@ func TestLoadRunnerScenarios(t *testing.T) {
 		assert.Positive(t, svc.MaxGoroutines, svc.Name)
 		assert.Positive(t, svc.MaxRSSBytes, svc.Name)
 	}
+	order := overload.summary.Overload.Services[1]
+	require.NotEmpty(t, order.Served, "the order-service's own timing of its requests")
+	assert.Equal(t, "POST /orders", order.Served[0].Route)
+	assert.GreaterOrEqual(t, order.Served[0].Count, 58, "at least the orders of the overload phase: 1 s at 60/s")
 	assert.Contains(t, overload.summary.Invariants, "queues and dead-letter queues empty")
 
 	get := runLoad(t, s, "-scenario", "get", "-warm", "0", "-rate", "100", "-duration", "1s")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ const (
 	metricRSS        = "process_resident_memory_bytes"
 	metricShed       = "shop_http_shed_total"
 	metricLimit      = "shop_http_concurrency_limit"
+	metricDuration   = "shop_http_request_duration_seconds" // by route and method (platform/httpx/metrics.go)
 )
 
 // ServiceMetrics is what one scrape of a service's /metrics says about its load.
@@ -32,6 +34,15 @@ type ServiceMetrics struct {
 	// Missing names the metrics the service does not expose (e.g. the shedder's when
 	// MAX_IN_FLIGHT=0 turns shedding off, the process's where there is no /proc).
 	Missing []string `json:"missing,omitempty"`
+	// Durations is the service's own histogram of its requests' time in its handlers, by
+	// "METHOD route" (cumulative buckets); only differences between two scrapes are read.
+	Durations map[string][]Bucket `json:"-"`
+}
+
+// Bucket is one cumulative bucket of a histogram: Count observations took at most UpperBound.
+type Bucket struct {
+	UpperBound float64 // seconds; +Inf for the last
+	Count      uint64
 }
 
 // Has reports whether the scrape found the metric.
@@ -63,6 +74,26 @@ func ParseMetrics(r io.Reader) (ServiceMetrics, error) {
 			continue
 		}
 		*f.dst = v
+	}
+	if f := families[metricDuration]; f != nil {
+		m.Durations = map[string][]Bucket{}
+		for _, h := range f.GetMetric() {
+			if h.Histogram == nil {
+				continue
+			}
+			labels := map[string]string{}
+			for _, l := range h.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			var buckets []Bucket
+			for _, b := range h.GetHistogram().GetBucket() {
+				buckets = append(buckets, Bucket{UpperBound: b.GetUpperBound(), Count: b.GetCumulativeCount()})
+			}
+			if n := len(buckets); n == 0 || !math.IsInf(buckets[n-1].UpperBound, 1) {
+				buckets = append(buckets, Bucket{UpperBound: math.Inf(1), Count: h.GetHistogram().GetSampleCount()})
+			}
+			m.Durations[labels["method"]+" "+labels["route"]] = buckets
+		}
 	}
 	return m, nil
 }

@@ -3,9 +3,13 @@ package loadtest
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
+	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // OverloadPlan is the overload scenario's schedule: a warm-up at BaseRate, the overload at Rate
@@ -87,6 +91,8 @@ type ServiceOverload struct {
 	Shed float64 `json:"shed"`
 	// MinConcurrencyLimit is the lowest the shedder's adaptive limit went during the run.
 	MinConcurrencyLimit float64 `json:"minConcurrencyLimit"`
+	// Served is the service's own timing of what it answered from the start of the overload on.
+	Served []Served `json:"served,omitempty"`
 	// Recovered: from RecoveredAfter after the end of the overload on, every scrape found the
 	// goroutines at most GoroutinesBackAt.
 	Recovered      bool          `json:"recovered"`
@@ -94,6 +100,67 @@ type ServiceOverload struct {
 	ScrapeLog      []Scrape      `json:"scrapeLog"`
 
 	backFor time.Duration // how long the scrapes have found it back so far
+}
+
+// Served is how a service timed the requests of one route it answered from the start of the
+// overload on, from its own histogram (shop_http_request_duration_seconds): the time in its
+// handlers, without the waits before them — in the accept queue, for the CPU, reading the request
+// — that the runner's latency includes. Route "unmatched" holds what was answered before routing:
+// the shed requests.
+type Served struct {
+	Route string `json:"route"` // "METHOD route template"
+	Count uint64 `json:"count"`
+	// P50, P95 and P99 are the upper bounds of the buckets the quantiles fall in; -1: above the
+	// last bucket.
+	P50 time.Duration `json:"p50AtMostNs"`
+	P95 time.Duration `json:"p95AtMostNs"`
+	P99 time.Duration `json:"p99AtMostNs"`
+}
+
+// served is the difference of the services' histograms between the last scrape before from and
+// the last scrape, by route, the busiest first; the scrapes of /metrics are left out.
+func served(ok []Scrape, from time.Time) []Served {
+	var base map[string][]Bucket
+	for _, sc := range ok {
+		if sc.At.Before(from) {
+			base = sc.Durations
+		}
+	}
+	var out []Served
+	for route, final := range ok[len(ok)-1].Durations {
+		if route == "GET /metrics" {
+			continue
+		}
+		delta := append([]Bucket(nil), final...)
+		if b := base[route]; len(b) == len(delta) {
+			for i := range delta {
+				delta[i].Count -= min(b[i].Count, delta[i].Count)
+			}
+		}
+		n := delta[len(delta)-1].Count
+		if n == 0 {
+			continue
+		}
+		at := func(q float64) time.Duration {
+			for _, b := range delta {
+				if float64(b.Count) >= q*float64(n) {
+					if math.IsInf(b.UpperBound, 1) {
+						return -1
+					}
+					return time.Duration(b.UpperBound * float64(time.Second))
+				}
+			}
+			return -1
+		}
+		out = append(out, Served{Route: route, Count: n, P50: at(0.5), P95: at(0.95), P99: at(0.99)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Route < out[j].Route
+	})
+	return out
 }
 
 // Overload is the overload scenario's report beside the summary of its requests.
@@ -112,7 +179,7 @@ func AnalyzeOverload(plan OverloadPlan, limits OverloadLimits, phase Phase, star
 	o := Overload{Plan: plan, Limits: limits, Enforced: enforced}
 	end := start.Add(plan.End())
 	for _, s := range series {
-		o.Services = append(o.Services, analyzeService(s, start, end))
+		o.Services = append(o.Services, analyzeService(s, start, start.Add(plan.Warm), end))
 	}
 
 	shed, accepted := phase.Status(http.StatusServiceUnavailable), phase.Status(http.StatusCreated)
@@ -150,7 +217,7 @@ func AnalyzeOverload(plan OverloadPlan, limits OverloadLimits, phase Phase, star
 	return o
 }
 
-func analyzeService(s ServiceSeries, start, end time.Time) ServiceOverload {
+func analyzeService(s ServiceSeries, start, from, end time.Time) ServiceOverload {
 	out := ServiceOverload{Service: s.Service, Scrapes: len(s.Scrapes), ScrapeLog: s.Scrapes}
 	var ok []Scrape
 	for _, sc := range s.Scrapes {
@@ -188,6 +255,7 @@ func analyzeService(s ServiceSeries, start, end time.Time) ServiceOverload {
 	if out.MinConcurrencyLimit < 0 {
 		out.MinConcurrencyLimit = 0
 	}
+	out.Served = served(ok, from)
 	if out.BaselineGoroutines == 0 {
 		return out
 	}
@@ -275,11 +343,26 @@ func (o Overload) PrintServices(w io.Writer) {
 		if len(s.Missing) > 0 {
 			fmt.Fprintf(w, "%s%v\n", dots("  not exposed"), s.Missing)
 		}
+		for i, r := range s.Served {
+			head := dots("  its own timing")
+			if i > 0 {
+				head = strings.Repeat(" ", utf8.RuneCountInString(head))
+			}
+			fmt.Fprintf(w, "%s%s: %d, p50 %s p95 %s p99 %s\n", head, r.Route, r.Count, atMost(r.P50), atMost(r.P95), atMost(r.P99))
+		}
 	}
 }
 
 // ScrapeEvery is how often an overload run reads the services' /metrics.
 const ScrapeEvery = 250 * time.Millisecond
+
+// atMost is a histogram bucket's bound as a quantile's.
+func atMost(d time.Duration) string {
+	if d < 0 {
+		return "above the last bucket"
+	}
+	return "≤ " + fmtDuration(d)
+}
 
 // fmtBytes is in MB of 10⁶ bytes.
 func fmtBytes(b float64) string { return fmt.Sprintf("%.1f MB", b/1e6) }

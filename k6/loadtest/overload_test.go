@@ -3,6 +3,7 @@ package loadtest_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -66,11 +67,23 @@ shop_http_shed_total 21034
 # TYPE shop_http_concurrency_limit gauge
 shop_http_concurrency_limit 12
 # TYPE shop_http_request_duration_seconds histogram
+shop_http_request_duration_seconds_bucket{method="POST",route="/orders",le="0.0005"} 0
+shop_http_request_duration_seconds_bucket{method="POST",route="/orders",le="0.1"} 2
 shop_http_request_duration_seconds_bucket{method="POST",route="/orders",le="+Inf"} 3
 shop_http_request_duration_seconds_sum{method="POST",route="/orders"} 0.1
 shop_http_request_duration_seconds_count{method="POST",route="/orders"} 3
+shop_http_request_duration_seconds_bucket{method="POST",route="unmatched",le="0.0005"} 7
+shop_http_request_duration_seconds_bucket{method="POST",route="unmatched",le="0.1"} 7
+shop_http_request_duration_seconds_bucket{method="POST",route="unmatched",le="+Inf"} 7
+shop_http_request_duration_seconds_sum{method="POST",route="unmatched"} 0.001
+shop_http_request_duration_seconds_count{method="POST",route="unmatched"} 7
 `))
 	require.NoError(t, err)
+	assert.Equal(t, map[string][]loadtest.Bucket{
+		"POST /orders":   {{UpperBound: 0.0005, Count: 0}, {UpperBound: 0.1, Count: 2}, {UpperBound: math.Inf(1), Count: 3}},
+		"POST unmatched": {{UpperBound: 0.0005, Count: 7}, {UpperBound: 0.1, Count: 7}, {UpperBound: math.Inf(1), Count: 7}},
+	}, m.Durations)
+	m.Durations = nil
 	assert.Equal(t, loadtest.ServiceMetrics{Goroutines: 73, RSSBytes: 53e6, ShedTotal: 21034, ConcurrencyLimit: 12}, m)
 
 	_, err = loadtest.ParseMetrics(strings.NewReader("go_goroutines seventy\n"))
@@ -188,6 +201,11 @@ func TestTheOverloadScheduleSteps(t *testing.T) {
 	assert.Equal(t, 3000.0, loadtest.OverloadPlan{Rate: 3000}.StartRate(), "no warm-up starts at the overload's rate")
 }
 
+func timed(sc loadtest.Scrape, d map[string][]loadtest.Bucket) loadtest.Scrape {
+	sc.Durations = d
+	return sc
+}
+
 // overloadSeries is two services' scrapes around an overload from 1 s to 3 s after start: one
 // comes back at rest half a second after it (after a dip and a rise), the other never does and
 // grows past the memory limit.
@@ -196,12 +214,20 @@ func overloadSeries(start time.Time) []loadtest.ServiceSeries {
 	scrape := func(ms int, goroutines, rssMB, shed float64) loadtest.Scrape {
 		return loadtest.Scrape{At: at(ms), ServiceMetrics: loadtest.ServiceMetrics{Goroutines: goroutines, RSSBytes: rssMB * 1e6, ShedTotal: shed, ConcurrencyLimit: 128 - shed/10}}
 	}
+	// The order-service's own timing: 100 orders before the overload, all within 10 ms; at the
+	// end 200 more (150 within 10 ms, 40 more within 250 ms, 10 slower than its last bucket),
+	// 1000 shed within 0.5 ms, and the scrapes of /metrics, which are not reported.
+	buckets := func(c ...uint64) []loadtest.Bucket {
+		return []loadtest.Bucket{{UpperBound: 0.0005, Count: c[0]}, {UpperBound: 0.01, Count: c[1]}, {UpperBound: 0.25, Count: c[2]}, {UpperBound: math.Inf(1), Count: c[3]}}
+	}
+	before := map[string][]loadtest.Bucket{"POST /orders": buckets(0, 100, 100, 100), "GET /metrics": buckets(5, 5, 5, 5)}
+	after := map[string][]loadtest.Bucket{"POST /orders": buckets(0, 250, 290, 300), "POST unmatched": buckets(1000, 1000, 1000, 1000), "GET /metrics": buckets(20, 20, 20, 20)}
 	order := loadtest.ServiceSeries{Service: loadtest.Service{Name: "order-service", URL: "http://o"}, Scrapes: []loadtest.Scrape{
 		scrape(-500, 40, 30, 0), scrape(-250, 50, 30, 0), // at rest: baseline 50, back at ≤ 70
-		scrape(500, 90, 35, 0), scrape(1500, 900, 60, 400), scrape(2500, 1200, 70, 900),
+		timed(scrape(500, 90, 35, 0), before), scrape(1500, 900, 60, 400), scrape(2500, 1200, 70, 900),
 		{At: at(2750), Error: "scrape http://o/metrics: context deadline exceeded"},
 		scrape(3000, 60, 65, 1000), scrape(3250, 300, 65, 1000), // back, then up again: not yet back
-		scrape(3500, 70, 60, 1000), scrape(3750, 55, 55, 1000), scrape(4750, 52, 50, 1000),
+		scrape(3500, 70, 60, 1000), scrape(3750, 55, 55, 1000), timed(scrape(4750, 52, 50, 1000), after),
 	}}
 	product := loadtest.ServiceSeries{Service: loadtest.Service{Name: "product-service", URL: "http://p"}, Scrapes: []loadtest.Scrape{
 		scrape(-250, 30, 20, 0), scrape(2000, 400, 120, 0), scrape(4000, 400, 130, 0),
@@ -236,6 +262,11 @@ func TestAnalyzeOverloadJudgesEachService(t *testing.T) {
 	assert.Contains(t, order.LastError, "deadline exceeded")
 	assert.True(t, order.Recovered)
 	assert.Equal(t, 500*time.Millisecond, order.RecoveredAfter, "from the scrape at 3.5 s on, every one is back")
+	assert.Equal(t, []loadtest.Served{
+		{Route: "POST unmatched", Count: 1000, P50: 500 * time.Microsecond, P95: 500 * time.Microsecond, P99: 500 * time.Microsecond},
+		{Route: "POST /orders", Count: 200, P50: 10 * time.Millisecond, P95: 250 * time.Millisecond, P99: -1},
+	}, order.Served, "from the last scrape before the overload to the last one; not the scrapes")
+	assert.Empty(t, product.Served, "no histogram")
 	assert.False(t, product.Recovered)
 	assert.Equal(t, 130e6, product.MaxRSSBytes)
 	assert.Equal(t, 1200.0, loadtest.GoroutinesBack(1000), "× 1.2 when that is more than + 20")
@@ -327,6 +358,8 @@ func TestOverloadSummaryAndPlot(t *testing.T) {
 	assert.Contains(t, text, "30 at rest → max 400; not back within the watch (≤ 50)")
 	assert.Contains(t, text, "max 130.0 MB")
 	assert.Contains(t, text, "1000 (shop_http_shed_total over the run); concurrency limit down to 28")
+	assert.Contains(t, text, "    its own timing............: POST unmatched: 1000, p50 ≤ 500.00µs p95 ≤ 500.00µs p99 ≤ 500.00µs\n"+
+		"                                POST /orders: 200, p50 ≤ 10.00ms p95 ≤ 250.00ms p99 above the last bucket\n")
 	assert.NotContains(t, text, "http_req_duration p(95)<", "the overall thresholds do not apply under overload")
 
 	var img bytes.Buffer
