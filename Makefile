@@ -70,6 +70,10 @@ load-mixed: ## Reads mixed with orders (k6/mixed.test.js) + invariants + CPU per
 load-max: ## Step the order rate up until p95 >= 300 ms or >= 1 % fail; report the last rate that held and CPU per order per step
 	$(LOAD) -scenario max $(LOAD_FLAGS)
 
+.PHONY: load-overload
+load-overload: ## Overload: 5 s at 1000/s, then RATE (default 3000/s) for 10 s, then no load; 503 and 201 latency, RSS and goroutines per service from /metrics
+	$(LOAD) -scenario overload -base-rate 1000 -rate $${RATE:-3000} -warm 5s -duration 10s $(LOAD_FLAGS)
+
 .PHONY: bench-baseline
 bench-baseline: ## Raw limits in one run, with CPU per operation: bare net/http, MySQL INSERT+INSERT+COMMIT x16, RabbitMQ alone; the floor per order
 	go run ./k6/cmd/loadrunner -scenario baseline -amqp-url amqp://guest:guest@127.0.0.1:5672/ -rate $${RATE:-5000} -duration $${DURATION:-10s} $(LOAD_FLAGS)

@@ -23,7 +23,22 @@ type loadRun struct {
 		Failed      int            `json:"failed"`
 		StatusCodes map[string]int `json:"statusCodes"`
 		Invariants  string         `json:"invariants"`
-		CPU         *struct {
+		Overload    *struct {
+			Services []struct {
+				Name               string   `json:"name"`
+				ScrapeErrors       int      `json:"scrapeErrors"`
+				Missing            []string `json:"missing"`
+				BaselineGoroutines float64  `json:"baselineGoroutines"`
+				MaxGoroutines      float64  `json:"maxGoroutines"`
+				MaxRSSBytes        float64  `json:"maxRssBytes"`
+				Recovered          bool     `json:"recovered"`
+				Served             []struct {
+					Route string `json:"route"`
+					Count int    `json:"count"`
+				} `json:"served"`
+			} `json:"services"`
+		} `json:"overload"`
+		CPU *struct {
 			Orders    int `json:"orders"`
 			Processes []struct {
 				Name    string `json:"name"`
@@ -89,7 +104,8 @@ func TestLoadSmoke(t *testing.T) {
 }
 
 // TestLoadRunnerScenarios runs the other scenarios of the Makefile briefly: reads mixed with
-// orders, the stepped maximum-rate search, cached GETs, and the thresholds that fail a run.
+// orders, the stepped maximum-rate search, cached GETs, the overload (its figures read from the
+// services' own /metrics), and the thresholds that fail a run.
 func TestLoadRunnerScenarios(t *testing.T) {
 	s := startStack(t)
 
@@ -104,6 +120,26 @@ func TestLoadRunnerScenarios(t *testing.T) {
 	require.NoError(t, maxRun.err, maxRun.stdout)
 	assert.Contains(t, maxRun.stdout, "max sustainable POST /orders rate: 0/s")
 	assert.Contains(t, maxRun.summary.Invariants, "0 PENDING")
+
+	// Not an overload at this rate: the run shows that the services' /metrics are read — every
+	// figure found, both at rest and under load — and that the invariants still hold.
+	overload := runLoad(t, s, "-scenario", "overload", "-base-rate", "20", "-rate", "60", "-warm", "1s", "-duration", "1s",
+		"-recovery", "5s", "-no-thresholds")
+	require.NoError(t, overload.err, overload.stdout)
+	require.NotNil(t, overload.summary.Overload, overload.stdout)
+	require.Len(t, overload.summary.Overload.Services, 2)
+	for _, svc := range overload.summary.Overload.Services {
+		assert.Empty(t, svc.Missing, svc.Name)
+		assert.Zero(t, svc.ScrapeErrors, svc.Name)
+		assert.Positive(t, svc.BaselineGoroutines, svc.Name)
+		assert.Positive(t, svc.MaxGoroutines, svc.Name)
+		assert.Positive(t, svc.MaxRSSBytes, svc.Name)
+	}
+	order := overload.summary.Overload.Services[1]
+	require.NotEmpty(t, order.Served, "the order-service's own timing of its requests")
+	assert.Equal(t, "POST /orders", order.Served[0].Route)
+	assert.GreaterOrEqual(t, order.Served[0].Count, 58, "at least the orders of the overload phase: 1 s at 60/s")
+	assert.Contains(t, overload.summary.Invariants, "queues and dead-letter queues empty")
 
 	get := runLoad(t, s, "-scenario", "get", "-warm", "0", "-rate", "100", "-duration", "1s")
 	require.NoError(t, get.err, get.stdout)

@@ -128,6 +128,7 @@ load() {
 load load TUNE= LOAD_FLAGS="-rate 50 -warm 0 -duration 2s -out $scratch/load"
 load load-steady TUNE= RATE=50 LOAD_FLAGS="-warm 1s -duration 2s -out $scratch/steady"
 load load-mixed TUNE= LOAD_FLAGS="-rate 50 -warm 0 -duration 2s -out $scratch/mixed"
+load load-overload TUNE= RATE=60 LOAD_FLAGS="-base-rate 20 -warm 1s -duration 2s -recovery 5s -out $scratch/overload"
 load load-max TUNE= LOAD_FLAGS="-step 1s -out $scratch/max"
 load bench-baseline RATE=100 DURATION=1s LOAD_FLAGS="-out $scratch/baseline"
 

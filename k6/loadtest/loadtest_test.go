@@ -71,8 +71,10 @@ func TestSecondsCountEveryRequestOfTheSecondItWasSent(t *testing.T) {
 	assert.Equal(t, 10, live.Requests)
 
 	steady := c.Since(time.Second)
-	assert.Equal(t, loadtest.Phase{From: time.Second, Requests: 2, Failed: 1, Orders: 1,
-		Latency: loadtest.Percentiles{Min: time.Millisecond, Avg: time.Millisecond, Med: time.Millisecond, P90: time.Millisecond, P95: time.Millisecond, P99: time.Millisecond, Max: time.Millisecond}}, steady)
+	ms := loadtest.Percentiles{Min: time.Millisecond, Avg: time.Millisecond, Med: time.Millisecond, P90: time.Millisecond, P95: time.Millisecond, P99: time.Millisecond, Max: time.Millisecond}
+	assert.Equal(t, loadtest.Phase{From: time.Second, Requests: 2, Failed: 1, Orders: 1, Latency: ms,
+		ByStatus:              map[int]loadtest.StatusStats{201: {Count: 1, Latency: ms}, 503: {Count: 1, Latency: ms}},
+		ShedWithoutRetryAfter: 1}, steady)
 	assert.Len(t, c.Seconds(300*time.Millisecond, func(int) float64 { return 0 }), 1, "a run shorter than a second has one")
 }
 

@@ -5,8 +5,9 @@ import (
 )
 
 // StagedPacer is a vegeta.Pacer for a k6 ramping-arrival-rate: the rate moves linearly from
-// Start to each stage's Target over its Duration, and the attack stops after the last stage.
-// One pacer drives one attack, so connections and workers live across stages.
+// Start to each stage's Target over its Duration, and the attack stops after the last stage. A
+// stage of zero Duration is a step: the rate jumps to its Target. One pacer drives one attack, so
+// connections and workers live across stages.
 type StagedPacer struct {
 	Start  float64
 	Stages []Stage
@@ -38,6 +39,10 @@ func (p StagedPacer) Rate(elapsed time.Duration) float64 {
 func (p StagedPacer) hits(elapsed time.Duration) float64 {
 	from, sum := p.Start, 0.0
 	for _, s := range p.Stages {
+		if s.Duration <= 0 { // a step: no time passes, so no hits; its slope would divide by zero
+			from = s.Target
+			continue
+		}
 		d := s.Duration
 		if elapsed < d {
 			d = elapsed

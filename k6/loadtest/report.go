@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -84,7 +85,7 @@ var reportPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 
 func charts(s Summary) ([]*plot.Plot, error) {
 	var out []*plot.Plot
-	for _, build := range []func(Summary) (*plot.Plot, error){throughputChart, latencyChart, errorChart, cpuChart} {
+	for _, build := range []func(Summary) (*plot.Plot, error){throughputChart, latencyChart, errorChart, goroutineChart, rssChart, cpuChart} {
 		p, err := build(s)
 		if err != nil {
 			return nil, fmt.Errorf("plot: %w", err)
@@ -251,6 +252,128 @@ func errorChart(s Summary) (*plot.Plot, error) {
 		if err := horizontal(p, fmt.Sprintf("threshold rate < %.2f%%", 100*t.FailedRateMax), 100*t.FailedRateMax, s.Seconds); err != nil {
 			return nil, err
 		}
+	}
+	return p, nil
+}
+
+// serviceChart is a line per service of one figure of its /metrics over the run, from before
+// its start to the end of the recovery, with the overload shaded; on a log scale when logScale
+// (goroutines: a few dozen at rest, thousands under overload).
+func serviceChart(s Summary, title, yLabel string, val func(Scrape) float64, top float64, logScale bool) (*plot.Plot, error) {
+	o := s.Overload
+	lines := make([]plotter.XYs, len(o.Services))
+	x0, x1, lo := 0.0, o.Plan.End().Seconds(), math.Inf(1)
+	for i, svc := range o.Services {
+		for _, sc := range svc.ScrapeLog {
+			if sc.Error != "" {
+				continue
+			}
+			x := sc.At.Sub(s.Started).Seconds()
+			lines[i] = append(lines[i], plotter.XY{X: x, Y: val(sc)})
+			x0, x1, lo, top = min(x0, x), max(x1, x), min(lo, val(sc)), max(top, val(sc))
+		}
+	}
+	y0, y1 := 0.0, max(top*1.6, 1) // room for the legend
+	if logScale {
+		y0 = max(min(lo, top)/2, 1)
+		y1 = max(top*8, y0*10)
+		for _, l := range lines {
+			for j := range l {
+				l[j].Y = max(l[j].Y, y0)
+			}
+		}
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "time since start (s)"
+	p.Y.Label.Text = yLabel
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), -vg.Points(4)
+	p.Legend.TextStyle.Font.Size = vg.Points(9)
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = math.Floor(x0), math.Ceil(x1), y0, y1
+	from, to := o.Plan.Warm.Seconds(), o.Plan.End().Seconds()
+	poly, err := plotter.NewPolygon(plotter.XYs{{X: from, Y: y0}, {X: to, Y: y0}, {X: to, Y: y1}, {X: from, Y: y1}})
+	if err != nil {
+		return nil, err
+	}
+	poly.Color, poly.LineStyle.Width = window, 0
+	p.Add(poly)
+	p.Legend.Add(fmt.Sprintf("overload (%.0f/s)", o.Plan.Rate), poly)
+	p.Add(plotter.NewGrid())
+	for i, svc := range o.Services {
+		if err := addLine(p, svc.Name, lines[i], serviceColors[i%len(serviceColors)], nil); err != nil {
+			return nil, err
+		}
+	}
+	p.X.Tick.Marker = secondTicks{}
+	if logScale {
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, decadeTicks{}
+	}
+	return p, nil
+}
+
+// secondTicks marks every second and labels every fifth, as the time charts above read.
+type secondTicks struct{}
+
+func (secondTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for x := math.Ceil(lo); x <= hi; x++ {
+		t := plot.Tick{Value: x}
+		if int(x)%5 == 0 {
+			t.Label = strconv.Itoa(int(x))
+		}
+		ticks = append(ticks, t)
+	}
+	return ticks
+}
+
+var serviceColors = []color.Color{blue, orange, green}
+
+// goroutineChart shows each service's goroutines and the level at which they count as back at
+// their baseline after the overload.
+func goroutineChart(s Summary) (*plot.Plot, error) {
+	if s.Overload == nil {
+		return nil, nil
+	}
+	var back []string
+	for _, svc := range s.Overload.Services {
+		if svc.Recovered {
+			back = append(back, fmt.Sprintf("%s back %s after", svc.Name, fmtDuration(svc.RecoveredAfter)))
+		} else {
+			back = append(back, svc.Name+" not back")
+		}
+	}
+	p, err := serviceChart(s, "goroutines per service (go_goroutines) — "+strings.Join(back, ", "), "goroutines (log scale)",
+		func(sc Scrape) float64 { return sc.Goroutines }, 0, true)
+	if err != nil || p == nil {
+		return p, err
+	}
+	end := s.Overload.Plan.End().Seconds()
+	for i, svc := range s.Overload.Services {
+		if svc.GoroutinesBackAt <= 0 {
+			continue
+		}
+		xys := plotter.XYs{{X: end, Y: svc.GoroutinesBackAt}, {X: p.X.Max, Y: svc.GoroutinesBackAt}}
+		if err := addLine(p, fmt.Sprintf("%s back at ≤ %.0f", svc.Name, svc.GoroutinesBackAt), xys, serviceColors[i%len(serviceColors)], dashed); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// rssChart shows each service's resident memory against the threshold.
+func rssChart(s Summary) (*plot.Plot, error) {
+	if s.Overload == nil {
+		return nil, nil
+	}
+	limit := s.Overload.Limits.RSSBytes / 1e6
+	p, err := serviceChart(s, "resident memory per service (process_resident_memory_bytes)", "RSS (MB)",
+		func(sc Scrape) float64 { return sc.RSSBytes / 1e6 }, limit, false)
+	if err != nil || p == nil || limit <= 0 {
+		return p, err
+	}
+	if err := addLine(p, fmt.Sprintf("threshold RSS ≤ %.0f MB", limit), plotter.XYs{{X: p.X.Min, Y: limit}, {X: p.X.Max, Y: limit}}, red, dashed); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

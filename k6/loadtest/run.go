@@ -42,6 +42,8 @@ type Attack struct {
 	// end of the attack; the summary's CPU table covers only that window.
 	Meter       *CPUMeter
 	MeasureFrom time.Duration
+	// Phases are parts of the schedule the summary reports apart (Summary.Phases).
+	Phases []PhaseSpan
 }
 
 // Failed reports whether a result counts as failed: a transport error or a status >= 400
@@ -60,8 +62,13 @@ func (a Attack) Run(ctx context.Context) Summary {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	attacker := vegeta.NewAttacker(vegeta.Timeout(timeout), vegeta.KeepAlive(true), vegeta.Connections(10000),
-		vegeta.MaxConnections(0), vegeta.Workers(64), vegeta.MaxWorkers(4096), vegeta.HTTP2(false))
+	// The attack's own transport (keep-alive, its default), so that its connections are closed
+	// when it ends: the clients leave, as after a real burst, and the services' per-connection
+	// goroutines end. Left idle they would stay open until the server's idle timeout (120 s).
+	transport := &http.Transport{Proxy: http.ProxyFromEnvironment, DialContext: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext}
+	defer transport.CloseIdleConnections()
+	attacker := vegeta.NewAttacker(vegeta.Client(&http.Client{Transport: transport}), vegeta.Timeout(timeout),
+		vegeta.Connections(10000), vegeta.MaxConnections(0), vegeta.Workers(64), vegeta.MaxWorkers(4096), vegeta.HTTP2(false))
 	col := NewCollector()
 	pacer := StagedPacer{Start: a.StartRate, Stages: a.Stages}
 	targetAt := func(sec int) float64 { return pacer.Rate(time.Duration(sec)*time.Second + time.Second/2) }
@@ -108,7 +115,8 @@ func (a Attack) Run(ctx context.Context) Summary {
 			a.OnResult(r)
 		}
 		mu.Lock()
-		col.Add(Sample{At: r.Timestamp.Sub(start), Latency: r.Latency, Code: int(r.Code), Failed: Failed(r), Order: AcceptedOrder(r)})
+		col.Add(Sample{At: r.Timestamp.Sub(start), Latency: r.Latency, Code: int(r.Code), Failed: Failed(r), Order: AcceptedOrder(r),
+			RetryAfter: r.Headers.Get("Retry-After") != ""})
 		mu.Unlock()
 		if ctx.Err() != nil {
 			attacker.Stop()
@@ -118,6 +126,10 @@ func (a Attack) Run(ctx context.Context) Summary {
 	close(stop)
 	<-done
 	sum := col.Summary(a.Name, elapsed, col.Seconds(elapsed, targetAt))
+	sum.Started = start
+	for _, p := range a.Phases {
+		sum.Phases = append(sum.Phases, col.Between(p.Name, p.From, p.To))
+	}
 	from := a.MeasureFrom
 	if cpuFrom != nil {
 		from = cpuFrom.At.Sub(start) // the window the CPU was sampled over

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ type Sample struct {
 	Code    int
 	Failed  bool
 	Order   bool // an accepted order: POST answered 201
+	// RetryAfter: the response said when to retry. A 503 must: the clients' back-off reads it.
+	RetryAfter bool
 }
 
 // Percentiles of a set of latencies.
@@ -84,6 +87,7 @@ type Setup struct {
 type Summary struct {
 	Scenario    string        `json:"scenario"`
 	Shape       string        `json:"shape,omitempty"` // the rate schedule, in words
+	Started     time.Time     `json:"startedAt"`       // the first request's schedule starts here
 	Requests    int           `json:"requests"`
 	Failed      int           `json:"failed"`
 	FailedRate  float64       `json:"failedRate"`
@@ -105,6 +109,10 @@ type Summary struct {
 	Steady   *Phase        `json:"steady,omitempty"` // the measured window's requests
 	CPU      *CPU          `json:"cpu,omitempty"`
 	CPUError string        `json:"cpuError,omitempty"` // why the CPU could not be measured
+	// Phases are the named parts of the scenario's schedule (Attack.Phases), each reported apart.
+	Phases []Phase `json:"phases,omitempty"`
+	// Overload is what the services did under and after an overload (the overload scenario).
+	Overload *Overload `json:"overload,omitempty"`
 }
 
 // Check evaluates the thresholds against the run.
@@ -180,36 +188,87 @@ func (c *Collector) Seconds(duration time.Duration, target func(sec int) float64
 	return out
 }
 
-// Phase is the part of a run from a moment on: the steady phase after the warm-up, whose
-// latency is the one to compare at a given rate, and whose orders the CPU table divides by.
+// Phase is the part of a run between two moments: the steady phase after the warm-up, whose
+// latency is the one to compare at a given rate and whose orders the CPU table divides by, or a
+// named phase of a scenario (the overload of `overload`), whose responses are told apart by
+// status — under overload, how fast the shed requests (503) were answered beside the accepted.
 type Phase struct {
-	From     time.Duration `json:"fromNs"` // since the start of the run
+	Name     string        `json:"name,omitempty"`
+	From     time.Duration `json:"fromNs"`         // since the start of the run
+	To       time.Duration `json:"toNs,omitempty"` // 0: the end of the run
 	Requests int           `json:"requests"`
 	Failed   int           `json:"failed"`
 	Orders   int           `json:"orders"` // accepted (201)
 	Latency  Percentiles   `json:"latencyNs"`
+	// ByStatus counts each status code's responses (0: no response) and gives their latency.
+	ByStatus map[int]StatusStats `json:"byStatus,omitempty"`
+	// ShedWithoutRetryAfter counts the 503s that did not say when to retry.
+	ShedWithoutRetryAfter int `json:"shedWithoutRetryAfter"`
+}
+
+// StatusStats is the responses of one status code in a phase.
+type StatusStats struct {
+	Count   int         `json:"count"`
+	Latency Percentiles `json:"latencyNs"`
+}
+
+// PhaseSpan names a part of a run's schedule, for the summary to report apart.
+type PhaseSpan struct {
+	Name     string
+	From, To time.Duration // since the start of the run
 }
 
 // Since summarizes the requests sent from `from` on.
 func (c *Collector) Since(from time.Duration) Phase {
-	p := Phase{From: from}
+	p := c.Between("", from, math.MaxInt64)
+	p.To = 0
+	return p
+}
+
+// Between summarizes the requests sent in [from, to).
+func (c *Collector) Between(name string, from, to time.Duration) Phase {
+	p := Phase{Name: name, From: from, To: to}
 	var lat []time.Duration
+	byStatus := map[int][]time.Duration{}
 	for _, s := range c.samples {
-		if s.At < from {
+		if s.At < from || s.At >= to {
 			continue
 		}
 		p.Requests++
 		lat = append(lat, s.Latency)
+		byStatus[s.Code] = append(byStatus[s.Code], s.Latency)
 		if s.Failed {
 			p.Failed++
 		}
 		if s.Order {
 			p.Orders++
 		}
+		if s.Code == http.StatusServiceUnavailable && !s.RetryAfter {
+			p.ShedWithoutRetryAfter++
+		}
 	}
 	p.Latency = Summarize(lat)
+	if len(byStatus) > 0 {
+		p.ByStatus = map[int]StatusStats{}
+		for code, l := range byStatus {
+			p.ByStatus[code] = StatusStats{Count: len(l), Latency: Summarize(l)}
+		}
+	}
 	return p
 }
+
+// Phase is the named phase of the summary.
+func (s Summary) Phase(name string) (Phase, bool) {
+	for _, p := range s.Phases {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Phase{}, false
+}
+
+// Status is the phase's responses of one status code (zero when there were none).
+func (p Phase) Status(code int) StatusStats { return p.ByStatus[code] }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
@@ -268,6 +327,9 @@ func (s Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  %shttp_req_duration p(95)<%s%s\n", mark(t.P95OK), t.P95Max, note)
 		fmt.Fprintf(w, "  %shttp_req_failed rate<%.2f%%%s\n\n", mark(t.FailedOK), 100*t.FailedRateMax, note)
 	}
+	if s.Overload != nil {
+		s.Overload.PrintChecks(w)
+	}
 	fmt.Fprintf(w, "%savg=%s min=%s med=%s p(90)=%s p(95)=%s p(99)=%s max=%s\n", dots("http_req_duration"),
 		f(l.Avg), f(l.Min), f(l.Med), f(l.P90), f(l.P95), f(l.P99), f(l.Max))
 	fmt.Fprintf(w, "%s%.2f%%  %d of %d\n", dots("http_req_failed"), 100*s.FailedRate, s.Failed, s.Requests)
@@ -300,6 +362,12 @@ func (s Summary) Print(w io.Writer) {
 	if s.Invariants != "" {
 		fmt.Fprintf(w, "%s%s%s\n", dots("invariants"), mark(s.InvariantOK), s.Invariants)
 	}
+	for _, p := range s.Phases {
+		p.Print(w)
+	}
+	if s.Overload != nil {
+		s.Overload.PrintServices(w)
+	}
 	if p := s.Steady; p != nil && p.From > 0 {
 		l := p.Latency
 		fmt.Fprintf(w, "\n  steady phase, from %s on (the warm-up excluded):\n", p.From.Round(100*time.Millisecond))
@@ -316,6 +384,29 @@ func (s Summary) Print(w io.Writer) {
 		}
 	} else if s.CPUError != "" {
 		fmt.Fprintf(w, "\n  CPU not measured: %s\n", s.CPUError)
+	}
+}
+
+// Print writes the phase's requests by status.
+func (p Phase) Print(w io.Writer) {
+	fmt.Fprintf(w, "\n  %s phase, from %s to %s: %d requests, %d accepted orders\n", p.Name,
+		p.From.Round(100*time.Millisecond), p.To.Round(100*time.Millisecond), p.Requests, p.Orders)
+	codes := make([]int, 0, len(p.ByStatus))
+	for code := range p.ByStatus {
+		codes = append(codes, code)
+	}
+	sort.Ints(codes)
+	for _, code := range codes {
+		st := p.ByStatus[code]
+		name := fmt.Sprintf("  %ds", code)
+		if code == 0 {
+			name = "  no response"
+		}
+		l := st.Latency
+		fmt.Fprintf(w, "%s%d  med=%s p(95)=%s p(99)=%s max=%s\n", dots(name), st.Count, fmtDuration(l.Med), fmtDuration(l.P95), fmtDuration(l.P99), fmtDuration(l.Max))
+	}
+	if n := p.Status(http.StatusServiceUnavailable).Count; n > 0 {
+		fmt.Fprintf(w, "%s%d of %d\n", dots("  503s without Retry-After"), p.ShedWithoutRetryAfter, n)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 func TestScenariosWithoutServicesFailClearly(t *testing.T) {
 	t.Setenv("BASE_URL_PRODUCTS", "http://127.0.0.1:1")
 	t.Setenv("BASE_URL_ORDERS", "http://127.0.0.1:1")
-	for _, scenario := range []string{"mixed", "max", "get"} {
+	for _, scenario := range []string{"mixed", "max", "get", "overload"} {
 		var stdout bytes.Buffer
 		err := run(context.Background(), []string{"-scenario", scenario, "-out", t.TempDir()}, &stdout)
 		assert.ErrorContains(t, err, "setup", scenario)

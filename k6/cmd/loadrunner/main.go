@@ -3,9 +3,12 @@
 // with -start-rate equal to -rate the warm-up is flat), `mixed`, `max` (steps the order rate up
 // until p95 ≥ 300 ms or ≥ 1 % fail), `get` (cached GET /products/{id}), `bare` (a bare net/http
 // handler, the baseline) and `baseline` (bare plus MySQL INSERT+INSERT+COMMIT at concurrency 16
-// and the broker alone). Every run accounts for the CPU of the shop's processes and the whole
-// machine over its measured (steady) phase, from /proc. Every order run ends with the invariant
-// check; a run whose invariants fail exits non-zero whatever its latency.
+// and the broker alone) and `overload` (a warm-up at -base-rate, then -rate — 3× capacity — for
+// -duration, then no load, both services' /metrics watched throughout: the 503s and the accepted
+// requests apart, each service's RSS and goroutines and how soon they are back). Every run
+// accounts for the CPU of the shop's processes and the whole machine over its measured (steady)
+// phase, from /proc. Every order run ends with the invariant check; a run whose invariants fail
+// exits non-zero whatever its latency.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,31 +47,18 @@ type options struct {
 	duration, warm, settle, step                                                          time.Duration
 	stock                                                                                 int
 	noThresholds                                                                          bool
+	// overload
+	baseRate, shedP95Max, rssMaxMB float64
+	recovery, recoveryMax          time.Duration
 }
 
+// overloadDefaults are the overload scenario's own defaults for the flags it shares with the
+// others: 3000/s (3× what the services sustain here) for 10 s after a 5 s warm-up.
+var overloadDefaults = map[string]string{"rate": "3000", "warm": "5s", "duration": "10s"}
+
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var o options
-	fs := flag.NewFlagSet("loadrunner", flag.ContinueOnError)
-	fs.StringVar(&o.scenario, "scenario", "orders", "orders | mixed | max | get | bare | baseline")
-	fs.StringVar(&o.products, "products", env("BASE_URL_PRODUCTS", "http://localhost:3000"), "product-service base URL")
-	fs.StringVar(&o.orders, "orders", env("BASE_URL_ORDERS", "http://localhost:4000"), "order-service base URL")
-	fs.StringVar(&o.out, "out", "k6/results", "directory for summary.json, plot.html and plot.svg")
-	fs.StringVar(&o.amqpURL, "amqp-url", "", "RabbitMQ URL; when set, saga queues and DLQs must be empty after the run")
-	fs.StringVar(&o.queuePrefix, "queue-prefix", "", "prefix of the services' queue names")
-	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/", "MySQL DSN (no database) for the baseline's scratch database")
-	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis URL (only to find Redis's process for the CPU table)")
-	fs.Float64Var(&o.rate, "rate", 1000, "steady rate (requests/s)")
-	fs.Float64Var(&o.startRate, "start-rate", 200, "rate at which the warm-up starts (= -rate: a flat warm-up)")
-	fs.DurationVar(&o.duration, "duration", 30*time.Second, "steady phase duration (the CPU is measured over it)")
-	fs.DurationVar(&o.warm, "warm", 30*time.Second, "warm-up duration before the steady phase (0 = none)")
-	fs.DurationVar(&o.step, "step", 10*time.Second, "max: duration of each rate step")
-	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long orders may take to reach a final status")
-	fs.IntVar(&o.stock, "stock", 999999, "stock of the setup product")
-	fs.Float64Var(&o.p95Max, "p95-max", 300, "threshold: p95 in ms")
-	fs.Float64Var(&o.failMax, "fail-max", 0.01, "threshold: failed request rate")
-	fs.BoolVar(&o.noThresholds, "no-thresholds", false, "report thresholds without failing the run")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the runner's own CPU profile to this file (go tool pprof)")
-	if err := fs.Parse(args); err != nil {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
 	if o.cpuProfile != "" {
@@ -96,9 +87,55 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	case "baseline":
 		return runBaseline(ctx, o, stdout)
+	case "overload":
+		return runOverload(ctx, o, stdout)
 	default:
 		return fmt.Errorf("unknown scenario %q", o.scenario)
 	}
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadrunner", flag.ContinueOnError)
+	fs.StringVar(&o.scenario, "scenario", "orders", "orders | mixed | max | get | bare | baseline | overload")
+	fs.StringVar(&o.products, "products", env("BASE_URL_PRODUCTS", "http://localhost:3000"), "product-service base URL")
+	fs.StringVar(&o.orders, "orders", env("BASE_URL_ORDERS", "http://localhost:4000"), "order-service base URL")
+	fs.StringVar(&o.out, "out", "k6/results", "directory for summary.json, plot.html and plot.svg")
+	fs.StringVar(&o.amqpURL, "amqp-url", "", "RabbitMQ URL; when set, saga queues and DLQs must be empty after the run")
+	fs.StringVar(&o.queuePrefix, "queue-prefix", "", "prefix of the services' queue names")
+	fs.StringVar(&o.mysqlDSN, "mysql-dsn", "root@tcp(127.0.0.1:3306)/", "MySQL DSN (no database) for the baseline's scratch database")
+	fs.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379", "Redis URL (only to find Redis's process for the CPU table)")
+	fs.Float64Var(&o.rate, "rate", 1000, "steady rate (requests/s); overload: the overload's rate (default there 3000)")
+	fs.Float64Var(&o.startRate, "start-rate", 200, "rate at which the warm-up starts (= -rate: a flat warm-up)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "steady phase duration (the CPU is measured over it); overload: the overload's (default there 10s)")
+	fs.DurationVar(&o.warm, "warm", 30*time.Second, "warm-up duration before the steady phase (0 = none); overload: at -base-rate (default there 5s)")
+	fs.Float64Var(&o.baseRate, "base-rate", 1000, "overload: the warm-up's rate")
+	fs.DurationVar(&o.recovery, "recovery", 15*time.Second, "overload: how long to watch the services without load after the overload (less once all are back)")
+	fs.Float64Var(&o.shedP95Max, "shed-p95-max", 50, "overload threshold: p95 of the 503s in ms (at most)")
+	fs.Float64Var(&o.rssMaxMB, "rss-max", 100, "overload threshold: each service's RSS in MB (at most)")
+	fs.DurationVar(&o.recoveryMax, "recovery-max", 10*time.Second, "overload threshold: each service's goroutines back at its baseline within this after the overload")
+	fs.DurationVar(&o.step, "step", 10*time.Second, "max: duration of each rate step")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, "how long orders may take to reach a final status")
+	fs.IntVar(&o.stock, "stock", 999999, "stock of the setup product")
+	fs.Float64Var(&o.p95Max, "p95-max", 300, "threshold: p95 in ms; overload: p95 of the accepted requests (201)")
+	fs.Float64Var(&o.failMax, "fail-max", 0.01, "threshold: failed request rate")
+	fs.BoolVar(&o.noThresholds, "no-thresholds", false, "report thresholds without failing the run")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the runner's own CPU profile to this file (go tool pprof)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.scenario == "overload" {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range overloadDefaults {
+			if !set[name] {
+				if err := fs.Set(name, v); err != nil {
+					return o, err
+				}
+			}
+		}
+	}
+	return o, nil
 }
 
 func env(k, def string) string {
@@ -196,10 +233,21 @@ func runOrders(ctx context.Context, o options, stdout io.Writer) error {
 // finish checks thresholds and invariants, writes the results and prints the summary.
 func finish(ctx context.Context, o options, stdout io.Writer, shop *loadtest.Shop, sum loadtest.Summary, productID int64, accepted []int64) error {
 	var problems []error
-	sum.Check(time.Duration(o.p95Max*float64(time.Millisecond)), o.failMax, !o.noThresholds)
-	if t := sum.Thresholds; t.Enforced && (!t.P95OK || !t.FailedOK) {
-		problems = append(problems, fmt.Errorf("thresholds crossed: p95 %.2f ms (max %.0f), failed %.2f%% (max %.1f%%)",
-			float64(sum.Latency.P95)/1e6, o.p95Max, 100*sum.FailedRate, 100*o.failMax))
+	if ov := sum.Overload; ov != nil {
+		// Its own thresholds: under overload most requests fail with 503 by design.
+		if crossed := ov.Crossed(); ov.Enforced && len(crossed) > 0 {
+			var what []string
+			for _, c := range crossed {
+				what = append(what, c.Name+": "+c.Value)
+			}
+			problems = append(problems, fmt.Errorf("thresholds crossed: %s", strings.Join(what, "; ")))
+		}
+	} else {
+		sum.Check(time.Duration(o.p95Max*float64(time.Millisecond)), o.failMax, !o.noThresholds)
+		if t := sum.Thresholds; t.Enforced && (!t.P95OK || !t.FailedOK) {
+			problems = append(problems, fmt.Errorf("thresholds crossed: p95 %.2f ms (max %.0f), failed %.2f%% (max %.1f%%)",
+				float64(sum.Latency.P95)/1e6, o.p95Max, 100*sum.FailedRate, 100*o.failMax))
+		}
 	}
 	if shop != nil {
 		sum.Setup = &loadtest.Setup{Requests: loadtest.SetupRequests, Orders: 1}

@@ -111,7 +111,7 @@ func TestMakeLoadTunesOnlyThroughTheScript(t *testing.T) {
 	}
 	root, err := filepath.Abs("../../..")
 	require.NoError(t, err)
-	for _, target := range []string{"load", "load-mixed", "load-max", "load-steady"} {
+	for _, target := range []string{"load", "load-mixed", "load-max", "load-steady", "load-overload"} {
 		out, err := exec.Command("make", "-s", "-n", "-C", root, target).CombinedOutput()
 		require.NoError(t, err, string(out))
 		assert.Contains(t, string(out), "infra/local/tune-for-load.sh go run ./k6/cmd/loadrunner", target)
