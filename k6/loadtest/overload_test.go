@@ -18,17 +18,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shopworks/shop/k6/loadtest"
-	"github.com/shopworks/shop/platform/httpx"
+	"github.com/shopworks/shop/platform/httpx/guard"
+	"github.com/shopworks/shop/platform/httpx/telemetry"
 )
 
 // A service's /metrics as the services serve it: Go's and the process's collectors (as
-// platform/boot registers them) and the load shedder's, through httpx's handler.
+// platform/boot registers them) and the load shedder's, through telemetry's handler.
 func serviceMetrics(t *testing.T, limit int) *httptest.Server {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	httpx.Shed(httpx.Shedding{Limit: limit, Registry: reg})
-	srv := httptest.NewServer(httpx.MetricsHandler(reg))
+	guard.Shed(guard.Shedding{Limit: limit, Registry: reg})
+	srv := httptest.NewServer(telemetry.MetricsHandler(reg))
 	t.Cleanup(srv.Close)
 	return srv
 }
