@@ -173,13 +173,13 @@ func TestARequestThatLeavesItsSlotFreesItForOthers(t *testing.T) {
 	guard.LeaveSlot(context.Background()) // no slot: nothing happens
 }
 
-// Requests that hold their slot longer than a quarter of MaxWait while others find no free slot
+// Requests that hold their slot longer than an eighth of MaxWait while others find no free slot
 // make the service run fewer at once, down to a floor; slow requests with slots to spare do not;
 // fast requests raise the limit again, up to Limit. Shed requests are counted.
 func TestSheddingAdaptsTheLimitToLatency(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var delay atomic.Int64
-	delay.Store(int64(30 * time.Millisecond)) // 3× the target of MaxWait/4
+	delay.Store(int64(30 * time.Millisecond)) // 6× the target of MaxWait/8
 	h := guard.Shed(guard.Shedding{Limit: 32, MaxWait: 40 * time.Millisecond, Registry: reg})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(time.Duration(delay.Load()))

@@ -19,7 +19,7 @@ import (
 // an overloaded service answers its 503s fast and keeps the latency of what it accepts bounded:
 //
 //   - A limit of requests run at once adapts to how long requests hold their slot: when the
-//     average over a short window exceeds a quarter of MaxWait while requests found no free slot,
+//     average over a short window exceeds an eighth of MaxWait while requests found no free slot,
 //     the limit falls in proportion (the machine is saturated: taking on less lets the accepted
 //     work finish, and leaves CPU for refusing the rest); when requests are fast, it rises again,
 //     up to Limit. Slow requests alone — a pause of the database or of the garbage collector
@@ -55,7 +55,7 @@ const (
 
 type shedder struct {
 	cfg    Shedding
-	target time.Duration // the window's average hold time the limit steers to: MaxWait/4
+	target time.Duration // the window's average hold time the limit steers to: MaxWait/8 (a saturated machine answers its 503s late: the accepted work must leave it CPU)
 
 	mu       sync.Mutex
 	limit    int
@@ -88,7 +88,7 @@ func Shed(cfg Shedding) func(http.Handler) http.Handler {
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 100 * time.Millisecond
 	}
-	s := &shedder{cfg: cfg, target: cfg.MaxWait / 4, limit: cfg.Limit, window: time.Now(),
+	s := &shedder{cfg: cfg, target: cfg.MaxWait / 8, limit: cfg.Limit, window: time.Now(),
 		shedTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shop_http_shed_total", Help: "Requests answered 503 at once because the service was at capacity (load shedding)."}),
 		limitGauge: prometheus.NewGauge(prometheus.GaugeOpts{
