@@ -146,3 +146,50 @@ func TestNoOversell(t *testing.T) {
 	assert.Equal(t, 150, rejected+refused)
 	assert.Equal(t, int32(0), s.stock(t, p.Id))
 }
+
+// Place, confirm, cancel, as an API user does: a fresh order waited for with Prefer: wait=5 is
+// answered CONFIRMED in one call; then 100 confirmed orders, each cancelled twice at once, all end
+// CANCELLED and give back exactly their stock.
+func TestCancelGivesTheStockBackOnce(t *testing.T) {
+	s := startStack(t)
+	const initial, n, qty = 1000, 100, 2
+	p := s.createProduct(t, "Cancellable", money.FromCents(250), initial)
+
+	ids := s.placeOrders(t, p.Id, 1, qty)
+	start := time.Now()
+	wait := "wait=5"
+	got, err := s.orders.GetOrderWithResponse(context.Background(), ids[0], &orderclient.GetOrderParams{Prefer: &wait})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, got.StatusCode(), string(got.Body))
+	assert.Equal(t, orderclient.OrderStatusCONFIRMED, got.JSON200.Status, "one call waits for the outcome")
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Equal(t, "wait=5", got.HTTPResponse.Header.Get("Preference-Applied"))
+
+	ids = append(ids, s.placeOrders(t, p.Id, n-1, qty)...)
+	for id, st := range s.waitFinal(t, ids, 30*time.Second) {
+		require.Equal(t, orderclient.OrderStatusCONFIRMED, st, "order %d", id)
+	}
+	require.Equal(t, int32(initial-n*qty), s.stock(t, p.Id))
+
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		for range 2 {
+			wg.Go(func() {
+				resp, err := s.orders.CancelOrderWithResponse(context.Background(), id, &orderclient.CancelOrderParams{})
+				if assert.NoError(t, err) && assert.Equal(t, http.StatusOK, resp.StatusCode(), string(resp.Body)) {
+					assert.Equal(t, orderclient.OrderStatusCANCELLED, resp.JSON200.Status)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	require.Eventually(t, func() bool { return s.stock(t, p.Id) == initial }, 30*time.Second, 100*time.Millisecond,
+		"every cancelled order gives its stock back")
+	time.Sleep(time.Second) // a second give-back of any order would show by now
+	assert.Equal(t, int32(initial), s.stock(t, p.Id), "exactly once")
+	for _, id := range ids {
+		resp, err := s.orders.GetOrderWithResponse(context.Background(), id, &orderclient.GetOrderParams{})
+		require.NoError(t, err)
+		assert.Equal(t, orderclient.OrderStatusCANCELLED, resp.JSON200.Status, "order %d", id)
+	}
+}

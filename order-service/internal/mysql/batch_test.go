@@ -332,31 +332,42 @@ func TestSettleBatchMatchesTokens(t *testing.T) {
 
 func TestCancelStoresTheChangeWithItsEvent(t *testing.T) {
 	f := newFixture(t, mysql.Options{})
-	o := f.orders(t, 2)
+	o := f.orders(t, 3)
 	ctx := context.Background()
-	got, changed, err := f.store.Cancel(ctx, o[0].ID, ordering.Cancel, "req-9")
+	_, err := f.store.SettleBatch(ctx, []ordering.Settlement{{OrderID: o[1].ID, Token: o[1].Token, Reason: "INSUFFICIENT_STOCK"}})
 	require.NoError(t, err)
-	assert.True(t, changed)
-	assert.Equal(t, ordering.Cancelled, got.Status)
-	assert.Equal(t, o[0].Token, got.Token)
+
+	// One batch: an order cancelled twice, an unknown order, a rejected one, a pending one.
+	res, err := f.store.CancelBatch(ctx, []ordering.CancelRequest{
+		{OrderID: o[0].ID, CorrelationID: "req-9"}, {OrderID: 424242}, {OrderID: o[0].ID}, {OrderID: o[1].ID}, {OrderID: o[2].ID},
+	}, ordering.Cancel)
+	require.NoError(t, err)
+	require.Len(t, res, 5)
+	assert.True(t, res[0].Changed)
+	assert.Equal(t, ordering.Cancelled, res[0].Order.Status)
+	assert.Equal(t, o[0].Token, res[0].Order.Token)
+	assert.False(t, res[0].Order.UpdatedAt.IsZero())
+	require.ErrorIs(t, res[1].Err, ordering.ErrNotFound)
+	assert.False(t, res[2].Changed, "twice is once, even in one batch")
+	assert.NoError(t, res[2].Err)
+	assert.Equal(t, res[0].Order, res[2].Order, "and answers the same")
+	require.ErrorIs(t, res[3].Err, ordering.ErrNotCancellable)
+	assert.True(t, res[4].Changed)
+
 	var payload, corr string
-	require.NoError(t, f.db.QueryRow("SELECT payload, correlation_id FROM outbox WHERE routing_key = 'order.cancelled'").Scan(&payload, &corr))
+	require.NoError(t, f.db.QueryRow("SELECT payload, correlation_id FROM outbox WHERE routing_key = 'order.cancelled' AND correlation_id = 'req-9'").Scan(&payload, &corr))
 	assert.Contains(t, payload, `"orderEventId":"`+o[0].Token.String()+`"`)
 	assert.Contains(t, payload, `"reason":"CANCELLED_BY_CLIENT"`)
-	assert.Equal(t, "req-9", corr)
-	_, changed, err = f.store.Cancel(ctx, o[0].ID, ordering.Cancel, "")
+	res, err = f.store.CancelBatch(ctx, []ordering.CancelRequest{{OrderID: o[0].ID}}, ordering.Cancel)
 	require.NoError(t, err)
-	assert.False(t, changed, "twice is once")
-	_, _, err = f.store.Cancel(ctx, 424242, ordering.Cancel, "")
-	require.ErrorIs(t, err, ordering.ErrNotFound)
-	_, err = f.store.SettleBatch(ctx, []ordering.Settlement{{OrderID: o[1].ID, Token: o[1].Token, Reason: "INSUFFICIENT_STOCK"}})
-	require.NoError(t, err)
-	_, _, err = f.store.Cancel(ctx, o[1].ID, ordering.Cancel, "")
-	require.ErrorIs(t, err, ordering.ErrNotCancellable)
+	assert.False(t, res[0].Changed, "a later batch changes nothing either")
 	require.NoError(t, f.store.Compensate(ctx, []ordering.Cancellation{{OrderID: 77, Token: uuid.New(), ProductID: 3, Qty: 2, Reason: ordering.UnknownOrder}}))
 	var n int
 	require.NoError(t, f.db.QueryRow("SELECT COUNT(*) FROM outbox WHERE routing_key = 'order.cancelled'").Scan(&n))
-	assert.Equal(t, 2, n)
+	assert.Equal(t, 3, n, "one event per cancelled order, plus the compensation")
+	var statuses string
+	require.NoError(t, f.db.QueryRow("SELECT GROUP_CONCAT(status ORDER BY id) FROM orders").Scan(&statuses))
+	assert.Equal(t, "CANCELLED,REJECTED,CANCELLED", statuses)
 }
 
 func TestGetAndListByProduct(t *testing.T) {

@@ -170,47 +170,100 @@ func (s *Store) PruneKeys(ctx context.Context, cutoff time.Time, limit int) (int
 	return res.RowsAffected()
 }
 
-// Cancel applies decide to the order, locked, and stores a change with its order.cancelled in one
-// transaction.
-func (s *Store) Cancel(ctx context.Context, id int64, decide func(ordering.Status) (ordering.Status, bool, error), correlationID string) (ordering.Order, bool, error) {
+// CancelBatch locks the orders of the batch, applies decide to each request in turn (a second
+// cancellation of one order in the batch sees the first's outcome), and stores the changes with
+// their order.cancelled events, in one transaction.
+func (s *Store) CancelBatch(ctx context.Context, batch []ordering.CancelRequest, decide func(ordering.Status) (ordering.Status, bool, error)) ([]ordering.CancelResult, error) {
 	ctx, cancel := dbx.WithTimeout(ctx, s.opts.QueryTimeout)
 	defer cancel()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return ordering.Order{}, false, fmt.Errorf("cancel order %d: begin: %w", id, err)
+		return nil, fmt.Errorf("cancel %d orders: begin: %w", len(batch), err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	o, err := scanOrder(tx.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ? FOR UPDATE", id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return ordering.Order{}, false, ordering.ErrNotFound
+	ids := make([]any, len(batch))
+	for i, r := range batch {
+		ids[i] = r.OrderID
 	}
+	// Locked in id order, as every writer of orders locks them, so batches never deadlock.
+	rows, err := tx.QueryContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id IN ("+marks(len(ids))+") ORDER BY id FOR UPDATE", ids...)
 	if err != nil {
-		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
+		return nil, fmt.Errorf("cancel %d orders: lock: %w", len(batch), err)
 	}
-	next, changed, err := decide(o.Status)
-	if err != nil || !changed {
-		return o, false, err
+	found := make(map[int64]ordering.Order, len(batch))
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("cancel %d orders: %w", len(batch), err)
+		}
+		found[o.ID] = o
 	}
-	c := ordering.Cancellation{OrderID: o.ID, Token: o.Token, ProductID: o.ProductID, Qty: o.Qty, Reason: ordering.CancelledByClient, CorrelationID: correlationID}
-	e, err := s.events.Cancelled(c)
-	if err != nil {
-		return ordering.Order{}, false, err
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("cancel %d orders: lock: %w", len(batch), err)
 	}
-	var updated time.Time
-	if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ?, updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE id = ?", string(next), id); err != nil {
-		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
+	res := make([]ordering.CancelResult, len(batch))
+	var changed []any
+	var evs []outbox.Event
+	for i, r := range batch {
+		o, ok := found[r.OrderID]
+		if !ok {
+			res[i].Err = ordering.ErrNotFound
+			continue
+		}
+		next, change, err := decide(o.Status)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		if change {
+			e, err := s.events.Cancelled(ordering.Cancellation{OrderID: o.ID, Token: o.Token, ProductID: o.ProductID, Qty: o.Qty,
+				Reason: ordering.CancelledByClient, CorrelationID: r.CorrelationID})
+			if err != nil {
+				return nil, err
+			}
+			o.Status = next
+			found[o.ID] = o
+			changed, evs = append(changed, o.ID), append(evs, e)
+		}
+		res[i].Changed = change
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT updated_at FROM orders WHERE id = ?", id).Scan(&updated); err != nil {
-		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
-	}
-	if err := outbox.Add(ctx, tx, e); err != nil {
-		return ordering.Order{}, false, fmt.Errorf("cancel order %d: %w", id, err)
+	if len(changed) > 0 {
+		if _, err := tx.ExecContext(ctx, "UPDATE orders SET status = ?, updated_at = GREATEST(CURRENT_TIMESTAMP(3), created_at) WHERE id IN ("+marks(len(changed))+")",
+			append([]any{string(ordering.Cancelled)}, changed...)...); err != nil {
+			return nil, fmt.Errorf("cancel %d orders: %w", len(changed), err)
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT id, updated_at FROM orders WHERE id IN ("+marks(len(changed))+")", changed...)
+		if err != nil {
+			return nil, fmt.Errorf("cancel %d orders: %w", len(changed), err)
+		}
+		for rows.Next() {
+			var id int64
+			var updated time.Time
+			if err := rows.Scan(&id, &updated); err != nil {
+				_ = rows.Close()
+				return nil, fmt.Errorf("cancel %d orders: %w", len(changed), err)
+			}
+			o := found[id]
+			o.UpdatedAt = updated
+			found[id] = o
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("cancel %d orders: %w", len(changed), err)
+		}
+		if err := outbox.Add(ctx, tx, evs...); err != nil {
+			return nil, fmt.Errorf("cancel %d orders: %w", len(changed), err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return ordering.Order{}, false, fmt.Errorf("cancel order %d: commit: %w", id, err)
+		return nil, fmt.Errorf("cancel %d orders: commit: %w", len(batch), err)
 	}
-	o.Status, o.UpdatedAt = next, updated
-	return o, true, nil
+	for i, r := range batch {
+		if res[i].Err == nil {
+			res[i].Order = found[r.OrderID]
+		}
+	}
+	return res, nil
 }
 
 // Compensate stores the order.cancelled events of the cancellations in one transaction.

@@ -31,9 +31,24 @@ type Store interface {
 	SettleBatch(ctx context.Context, batch []Settlement) ([]SettleResult, error)
 	// Compensate stores the order.cancelled events of the cancellations (in one transaction).
 	Compensate(ctx context.Context, cs []Cancellation) error
-	// Cancel applies decide to the locked order and, if it changes the order, stores the change
-	// with its order.cancelled; changed says whether it did.
-	Cancel(ctx context.Context, id int64, decide func(Status) (Status, bool, error), correlationID string) (o Order, changed bool, err error)
+	// CancelBatch applies decide to each locked order in turn (a second cancellation of one order
+	// in the batch sees the first's outcome) and stores the changes with their order.cancelled
+	// events, all or nothing.
+	CancelBatch(ctx context.Context, batch []CancelRequest, decide func(Status) (Status, bool, error)) ([]CancelResult, error)
+}
+
+// CancelRequest is a client's cancellation of one order.
+type CancelRequest struct {
+	OrderID       int64
+	CorrelationID string // the request ID, carried by the order.cancelled event
+}
+
+// CancelResult is what one cancellation did: the order after it and whether it changed it, or
+// why it could not (ErrNotFound, ErrNotCancellable).
+type CancelResult struct {
+	Order   Order
+	Changed bool
+	Err     error
 }
 
 // NewOrder is one order of a CreateBatch: priced, not yet stored.
@@ -117,6 +132,7 @@ type Service struct {
 	opts     Options
 	creates  *groupcommit.Batcher[NewOrder, Order]
 	settles  *groupcommit.Batcher[Settlement, SettleResult]
+	cancels  *groupcommit.Batcher[CancelRequest, CancelResult]
 	inflight keyLocks
 	waiting  *waiters
 }
@@ -151,6 +167,8 @@ func NewService(d Deps, opts Options) *Service {
 	batching := groupcommit.Options{MaxBatch: opts.BatchMax, Workers: opts.BatchWorkers, Timeout: opts.WriteTimeout,
 		Name: "orders.settle", TracerProvider: opts.TracerProvider}
 	s.settles = groupcommit.New(s.settleBatch, batching)
+	batching.Name = "orders.cancel"
+	s.cancels = groupcommit.New(s.cancelBatch, batching)
 	batching.Name = "orders.create"
 	// A key recorded by another replica meanwhile fails the whole batch: replayed one order at a
 	// time, it fails only the order that carries it.
@@ -163,9 +181,10 @@ func NewService(d Deps, opts Options) *Service {
 // HTTP server and the consumers, before the outbox relay.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
+	errs := make([]error, 3)
 	wg.Go(func() { errs[0] = s.creates.Run(ctx) })
 	wg.Go(func() { errs[1] = s.settles.Run(ctx) })
+	wg.Go(func() { errs[2] = s.cancels.Run(ctx) })
 	wg.Go(func() { s.pruneKeys(ctx) })
 	wg.Wait()
 	return errors.Join(errs...)
@@ -339,16 +358,32 @@ func (s *Service) settleBatch(ctx context.Context, batch []Settlement) ([]Settle
 func (s *Service) CancelOrder(ctx context.Context, id int64, correlationID string) (Order, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
-	o, changed, err := s.d.Store.Cancel(ctx, id, Cancel, correlationID)
+	res, err := s.cancels.Do(ctx, CancelRequest{OrderID: id, CorrelationID: correlationID})
 	if err != nil {
-		return Order{}, err
+		return Order{}, fmt.Errorf("cancel order %d: %w", id, err)
 	}
-	if changed {
-		s.d.Stale.Mark(o.ProductID)
-		s.waiting.wake(o.ID)
+	return res.Order, res.Err
+}
+
+// cancelBatch cancels the orders of the requests that arrived meanwhile in one transaction: a
+// burst of cancellations costs a commit, not one each.
+func (s *Service) cancelBatch(ctx context.Context, batch []CancelRequest) ([]CancelResult, error) {
+	res, err := s.d.Store.CancelBatch(ctx, batch, Cancel)
+	if err != nil {
+		return nil, err
+	}
+	var products, orders []int64
+	for _, r := range res {
+		if r.Changed {
+			products, orders = append(products, r.Order.ProductID), append(orders, r.Order.ID)
+		}
+	}
+	if len(orders) > 0 {
+		s.d.Stale.Mark(products...)
+		s.waiting.wake(orders...)
 		s.d.Relay.Notify()
 	}
-	return o, nil
+	return res, nil
 }
 
 // pruneKeys deletes expired idempotency keys every PruneEvery until ctx is done.
