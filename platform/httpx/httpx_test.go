@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,52 +23,13 @@ import (
 	"github.com/shopworks/shop/platform/httpx/telemetry"
 )
 
-const testSpec = `
-openapi: 3.0.3
-info: {title: t, version: "1"}
-paths:
-  /things:
-    post:
-      operationId: createThing
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              additionalProperties: false
-              required: [name, qty]
-              properties:
-                name: {type: string, minLength: 1}
-                qty: {type: integer, minimum: 1, maximum: 10}
-                price: {type: number, minimum: 0.01, maximum: 9999999999.99, multipleOf: 0.01}
-      responses:
-        '201': {description: ok}
-  /things/{id}:
-    get:
-      operationId: getThing
-      parameters:
-        - {name: id, in: path, required: true, schema: {type: integer, minimum: 1}}
-        - {name: limit, in: query, schema: {type: integer, maximum: 5}}
-        - {name: X-Request-ID, in: header, x-invalid-value: replaced, schema: {type: string, minLength: 1, maxLength: 128, pattern: '^[\x21-\x7E]+$'}}
-      responses:
-        '200': {description: ok}
-  /things/{id}-with-parts:
-    get:
-      operationId: getThingWithParts
-      parameters:
-        - {name: id, in: path, required: true, schema: {type: integer, minimum: 1}}
-      responses:
-        '200': {description: ok}
-`
-
 // testAsyncAPI stands for the events document a service serves.
 const testAsyncAPI = `{"asyncapi":"3.0.0","info":{"title":"t","version":"1"}}`
 
-// testOpenAPI is testSpec as the JSON document a service serves.
+// testOpenAPI is testdata/things.yaml as the JSON document a service serves.
 func testOpenAPI(t *testing.T) []byte {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData([]byte(testSpec))
+	doc, err := openapi3.NewLoader().LoadFromData(readSpec(t))
 	require.NoError(t, err)
 	openAPI, err := json.Marshal(doc)
 	require.NoError(t, err)
@@ -228,4 +190,13 @@ func TestProbesAreNeverRateLimited(t *testing.T) {
 			assert.Equal(t, 200, rec.Code, probe)
 		}
 	}
+}
+
+// readSpec is testdata/things.yaml, the API of the tests' router: POST /things and
+// GET /things/{id}.
+func readSpec(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/things.yaml")
+	require.NoError(t, err)
+	return b
 }

@@ -207,11 +207,7 @@ func newMeter(procs []loadtest.Proc, stdout io.Writer) *loadtest.CPUMeter {
 }
 
 func runOrders(ctx context.Context, o options, stdout io.Writer) error {
-	shop, err := loadtest.NewShop(o.products, o.orders)
-	if err != nil {
-		return err
-	}
-	productID, firstOrder, err := shop.Setup(ctx, int32(o.stock))
+	shop, productID, firstOrder, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -296,4 +292,15 @@ func writeResults(dir string, sum loadtest.Summary) error {
 		return fmt.Errorf("write plot: %w", err)
 	}
 	return nil
+}
+
+// setUp reaches the services of o and prepares a run: a product with o.stock and one order of it
+// (see loadtest.Shop.Setup).
+func setUp(ctx context.Context, o options) (shop *loadtest.Shop, productID, firstOrder int64, err error) {
+	shop, err = loadtest.NewShop(o.products, o.orders)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	productID, firstOrder, err = shop.Setup(ctx, int32(o.stock))
+	return shop, productID, firstOrder, err
 }

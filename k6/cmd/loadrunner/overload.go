@@ -20,11 +20,7 @@ const restFor = time.Second
 // service's RSS, and how soon its goroutines are back at their level at rest; the invariants are
 // checked over every order as after every run.
 func runOverload(ctx context.Context, o options, stdout io.Writer) error {
-	shop, err := loadtest.NewShop(o.products, o.orders)
-	if err != nil {
-		return err
-	}
-	productID, firstOrder, err := shop.Setup(ctx, int32(o.stock))
+	shop, productID, firstOrder, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,7 @@ import (
 // runMax steps the order rate up until p95 ≥ the threshold or failures ≥ the limit and reports
 // the last rate that held — with the invariants checked over every order of all steps.
 func runMax(ctx context.Context, o options, stdout io.Writer) error {
-	shop, err := loadtest.NewShop(o.products, o.orders)
-	if err != nil {
-		return err
-	}
-	productID, firstOrder, err := shop.Setup(ctx, int32(o.stock))
+	shop, productID, firstOrder, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -66,11 +62,7 @@ func cpuNote(s loadtest.Summary) string {
 }
 
 func runGet(ctx context.Context, o options, stdout io.Writer) error {
-	shop, err := loadtest.NewShop(o.products, o.orders)
-	if err != nil {
-		return err
-	}
-	productID, _, err := shop.Setup(ctx, int32(o.stock))
+	shop, productID, _, err := setUp(ctx, o)
 	if err != nil {
 		return err
 	}

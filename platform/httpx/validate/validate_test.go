@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -16,34 +17,11 @@ import (
 	"github.com/shopworks/shop/platform/httpx/validate"
 )
 
-const thingsSpec = `
-openapi: 3.0.3
-info: {title: t, version: "1"}
-paths:
-  /things:
-    post:
-      operationId: createThing
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              type: object
-              additionalProperties: false
-              required: [name, qty]
-              properties:
-                name: {type: string, minLength: 1}
-                qty: {type: integer, minimum: 1, maximum: 10}
-                price: {type: number, minimum: 0.01, maximum: 9999999999.99, multipleOf: 0.01}
-      responses:
-        '201': {description: ok}
-`
-
-// validated is POST /things of thingsSpec behind the validator, the way platform/httpx's router
+// validated is POST /things of ../testdata/things.yaml behind the validator, the way platform/httpx's router
 // installs it: on the chi router that routes the handler.
 func validated(t *testing.T, maxBodyBytes int64) http.Handler {
 	t.Helper()
-	spec, err := validate.LoadSpec([]byte(thingsSpec))
+	spec, err := validate.LoadSpec(readSpec(t))
 	require.NoError(t, err)
 	r := chi.NewRouter()
 	r.Use(validate.Middleware(spec, maxBodyBytes))
@@ -106,4 +84,12 @@ func TestValidationProblemListsAtMostAHundredFields(t *testing.T) {
 	assert.Equal(t, 400, rec.Code)
 	assert.Len(t, p.Errors, problem.MaxFieldErrors)
 	assert.Equal(t, "The request has 150 invalid fields; the first 100 are listed.", p.Detail)
+}
+
+// readSpec is the API platform/httpx's tests use too.
+func readSpec(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/things.yaml")
+	require.NoError(t, err)
+	return b
 }
