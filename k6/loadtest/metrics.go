@@ -179,8 +179,12 @@ func WatchMetrics(services []Service, every, timeout time.Duration) *MetricsWatc
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &MetricsWatch{cancel: cancel, transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	client := &http.Client{Transport: w.transport, Timeout: timeout}
-	for i, s := range services {
+	// Every series exists before the first scraper runs: appending later would move the slice
+	// under the scrapers' feet.
+	for _, s := range services {
 		w.series = append(w.series, ServiceSeries{Service: s})
+	}
+	for i, s := range services {
 		w.wg.Add(1)
 		go func() { // owned by w: Stop cancels ctx and waits
 			defer w.wg.Done()
