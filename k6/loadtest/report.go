@@ -101,6 +101,17 @@ func charts(s Summary) ([]*plot.Plot, error) {
 // timeChart is a chart over the seconds of the run, with the measured window shaded behind
 // the grid between y0 and y1 (the data's y range).
 func timeChart(s Summary, title, yLabel string, y0, y1 float64) (*plot.Plot, error) {
+	var from, to float64
+	label := ""
+	if c := s.CPU; c != nil && c.Window > 0 {
+		from, to, label = c.From.Seconds(), (c.From + c.Window).Seconds(), "measured window (CPU table)"
+	}
+	return shadedChart(title, yLabel, 0, float64(max(len(s.Seconds), 1)), y0, y1, from, to, label)
+}
+
+// shadedChart is a chart over seconds, x0..x1 by y0..y1, with its grid and, when label is not
+// "", the span from..to shaded behind it and named in the legend.
+func shadedChart(title, yLabel string, x0, x1, y0, y1, from, to float64, label string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "time since start (s)"
@@ -108,17 +119,15 @@ func timeChart(s Summary, title, yLabel string, y0, y1 float64) (*plot.Plot, err
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), -vg.Points(4)
 	p.Legend.TextStyle.Font.Size = vg.Points(9)
-	p.X.Min, p.X.Max = 0, float64(max(len(s.Seconds), 1))
-	p.Y.Min, p.Y.Max = y0, y1
-	if c := s.CPU; c != nil && c.Window > 0 {
-		x0, x1 := c.From.Seconds(), (c.From + c.Window).Seconds()
-		poly, err := plotter.NewPolygon(plotter.XYs{{X: x0, Y: y0}, {X: x1, Y: y0}, {X: x1, Y: y1}, {X: x0, Y: y1}})
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = x0, x1, y0, y1
+	if label != "" {
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: from, Y: y0}, {X: to, Y: y0}, {X: to, Y: y1}, {X: from, Y: y1}})
 		if err != nil {
 			return nil, err
 		}
 		poly.Color, poly.LineStyle.Width = window, 0
 		p.Add(poly)
-		p.Legend.Add("measured window (CPU table)", poly)
+		p.Legend.Add(label, poly)
 	}
 	p.Add(plotter.NewGrid())
 	return p, nil
@@ -283,23 +292,11 @@ func serviceChart(s Summary, title, yLabel string, val func(Scrape) float64, top
 			}
 		}
 	}
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "time since start (s)"
-	p.Y.Label.Text = yLabel
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), -vg.Points(4)
-	p.Legend.TextStyle.Font.Size = vg.Points(9)
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = math.Floor(x0), math.Ceil(x1), y0, y1
-	from, to := o.Plan.Warm.Seconds(), o.Plan.End().Seconds()
-	poly, err := plotter.NewPolygon(plotter.XYs{{X: from, Y: y0}, {X: to, Y: y0}, {X: to, Y: y1}, {X: from, Y: y1}})
+	p, err := shadedChart(title, yLabel, math.Floor(x0), math.Ceil(x1), y0, y1,
+		o.Plan.Warm.Seconds(), o.Plan.End().Seconds(), fmt.Sprintf("overload (%.0f/s)", o.Plan.Rate))
 	if err != nil {
 		return nil, err
 	}
-	poly.Color, poly.LineStyle.Width = window, 0
-	p.Add(poly)
-	p.Legend.Add(fmt.Sprintf("overload (%.0f/s)", o.Plan.Rate), poly)
-	p.Add(plotter.NewGrid())
 	for i, svc := range o.Services {
 		if err := addLine(p, svc.Name, lines[i], serviceColors[i%len(serviceColors)], nil); err != nil {
 			return nil, err
