@@ -20,8 +20,10 @@
 // # Publishing
 //
 // [Conn.Publish] sends a batch on a dedicated confirm-mode channel and returns nil only when the
-// broker acked every message. A nack, a lost channel or connection, or ctx expiring is an
-// error and the caller retries the whole batch, so delivery is at-least-once: consumers must be
+// broker acked every message. Messages of the routing keys [Config.MustRoute] names go out
+// mandatory, and one the broker returns as unroutable fails the batch too ([ErrUnroutable]).
+// A nack, a lost channel or connection, or ctx expiring is an error and the caller retries the
+// whole batch, so delivery is at-least-once: consumers must be
 // idempotent. Publish does not wait for a connection; while disconnected it fails
 // at once with [ErrNotConnected], which lets the outbox relay back off instead of holding its
 // row locks.
